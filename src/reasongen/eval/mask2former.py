@@ -98,7 +98,9 @@ class Mask2FormerDetector:
     classes = GENEVAL_CLASSES
     colors = COLOR_NAMES
 
-    def __init__(self, model: str | None = None, clip: str | None = None, device: str = "cpu", allow_download: bool = False):
+    def __init__(
+        self, model: str | None = None, clip: str | None = None, device: str = "cpu", allow_download: bool = False
+    ):
         if model is None or clip is None:
             raise ValueError(_MISSING_WEIGHTS)
         import torch
@@ -108,9 +110,10 @@ class Mask2FormerDetector:
         self.device = torch.device(device)
         self.allow_download = allow_download
         # PIL backend: the same result with or without torchvision installed, and open_clip's transform is PIL.
-        self.processor = self._load(tf.AutoImageProcessor.from_pretrained, model, backend="pil", trust_remote_code=False)
+        processor = tf.AutoImageProcessor.from_pretrained
+        self.processor = self._load(processor, model, backend="pil", trust_remote_code=False)
         self.model = self._load_model(tf.Mask2FormerForUniversalSegmentation, model, "mask2former")
-        self.clip_processor = self._load(tf.AutoImageProcessor.from_pretrained, clip, backend="pil", trust_remote_code=False)
+        self.clip_processor = self._load(processor, clip, backend="pil", trust_remote_code=False)
         self.tokenizer = self._load(tf.AutoTokenizer.from_pretrained, clip, trust_remote_code=False)
         self.clip = self._load_model(tf.CLIPModel, clip, "clip")
         # checkpoint label id -> GenEval name; labels naming no GenEval class are left out.
@@ -124,7 +127,9 @@ class Mask2FormerDetector:
         try:
             return loader(value, local_files_only=not self.allow_download, **kwargs)
         except OSError as err:
-            hint = "pass a local folder holding it" + ("" if self.allow_download else " or allow download (allow_download=True)")
+            hint = "pass a local folder holding it"
+            if not self.allow_download:
+                hint += " or allow download (allow_download=True)"
             raise ValueError(f"cannot load {value!r}: {str(err).splitlines()[0]} -- {hint}") from err
 
     def _load_model(self, cls, value: str, model_type: str):
@@ -134,18 +139,28 @@ class Mask2FormerDetector:
         if config.model_type != model_type:  # transformers would load it anyway, with random weights
             raise ValueError(f"{value!r} holds a {config.model_type!r} checkpoint, expected {model_type!r}")
         model, info = self._load(
-            cls.from_pretrained, value, config=config, use_safetensors=True, dtype=self._torch.float32, output_loading_info=True
-        )
+            cls.from_pretrained, value, config=config, use_safetensors=True, dtype=self._torch.float32,
+            output_loading_info=True,
+        )  # fmt: skip
         missing = sorted(k for k in info["missing_keys"] if not k.startswith("criterion."))  # the loss is unused
         if missing:
-            raise ValueError(f"{value!r} lacks {len(missing)} weights of {cls.__name__} (e.g. {missing[:3]}); they would be random")
+            raise ValueError(
+                f"{value!r} lacks {len(missing)} weights of {cls.__name__} (e.g. {missing[:3]}); they would be random"
+            )
         return model.to(self.device).eval()
 
     # -- Detector protocol --------------------------------------------------------------------
+    def check_size(self, width: int, height: int, where: str) -> None:
+        # The processor resizes any image; only degenerate ones are refused.
+        if min(width, height) < 16:
+            raise ValueError(f"{where}: image is {width}x{height}; the mask2former detector needs at least 16 px a side")
+
     def check_image(self, image: np.ndarray, where: str) -> None:
         ok = isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
         if not ok or min(image.shape[:2]) == 0:
-            what = f"shape {image.shape}, dtype {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
+            what = type(image).__name__
+            if isinstance(image, np.ndarray):
+                what = f"shape {image.shape}, dtype {image.dtype}"
             raise ValueError(f"{where}: the mask2former detector reads H x W x 3 uint8 RGB images, got {what}")
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -156,7 +171,9 @@ class Mask2FormerDetector:
             out = self.model(
                 pixel_values=inputs["pixel_values"].to(self.device), pixel_mask=inputs["pixel_mask"].to(self.device)
             )
-            return self._instances(out.class_queries_logits[0], out.masks_queries_logits[0], inputs["pixel_mask"][0], image.shape[:2])
+            return self._instances(
+                out.class_queries_logits[0], out.masks_queries_logits[0], inputs["pixel_mask"][0], image.shape[:2]
+            )
 
     def _instances(self, class_logits, mask_logits, pixel_mask, size) -> list[Detection]:
         """mmdet's instance post-processing, no score threshold (see module doc)."""
@@ -172,7 +189,8 @@ class Mask2FormerDetector:
         logits = mask_logits[queries[keep]][None]  # 1 x K x h/4 x w/4
         logits = F.interpolate(logits, size=tuple(pixel_mask.shape), mode="bilinear", align_corners=False)
         valid_h, valid_w = int(pixel_mask.any(1).sum()), int(pixel_mask.any(0).sum())
-        logits = F.interpolate(logits[..., :valid_h, :valid_w], size=tuple(size), mode="bilinear", align_corners=False)[0]
+        logits = logits[..., :valid_h, :valid_w]  # drop the padding, then back to the image's own size
+        logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)[0]
         masks = logits > 0
         mask_scores = (logits.sigmoid() * masks).flatten(1).sum(1) / (masks.flatten(1).sum(1) + 1e-6)
         det_scores = (top_scores[keep] * mask_scores).tolist()
@@ -224,10 +242,11 @@ class Mask2FormerDetector:
             columns = []
             with torch.no_grad(), self._autocast():
                 for color in self.colors:
+                    texts = [t.format(c=color) for t in templates]
                     tokens = self.tokenizer(
-                        [t.format(c=color) for t in templates], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+                        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
                     ).to(self.device)
-                    text = _pooled(self.clip.get_text_features(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]))
+                    text = _pooled(self.clip.get_text_features(**tokens))
                     column = F.normalize(text, dim=-1).mean(0)
                     columns.append(column / column.norm())
             self._classifiers[cls] = torch.stack(columns, dim=1).float()

@@ -101,22 +101,30 @@ def sample_scene(placements: list[Placement], rng: np.random.Generator) -> Scene
             max_side = max(MIN_SIDE, max_side - 0.03)
         objs: list[Obj] = []
         for p, color in zip(placements, colors):
-            for _ in range(50):
-                side = float(rng.uniform(MIN_SIDE, max_side))
-                x, y = (float(v) for v in rng.uniform(0, 1 - side, size=2))
-                obj = Obj(p.cls, color, (x, y, side))
-                if all(boxes_apart(obj.box, o.box) for o in objs) and (
-                    p.relation is None or p.relation[1] >= len(objs) or relation_holds(obj, objs[p.relation[1]], p.relation[0])
-                ):
-                    objs.append(obj)
-                    break
-            else:
+            target = objs[p.relation[1]] if p.relation is not None and p.relation[1] < len(objs) else None
+            obj = place(objs, p.cls, color, rng, max_side, None if target is None else (p.relation[0], target))
+            if obj is None:
                 break
+            objs.append(obj)
         if len(objs) == len(placements) and all(
             p.relation is None or relation_holds(objs[i], objs[p.relation[1]], p.relation[0]) for i, p in enumerate(placements)
         ):
             return Scene(tuple(objs))
     raise RuntimeError(f"could not place {placements} after {MAX_TRIES} tries")
+
+
+def place(
+    objs: list[Obj], cls: str, color: str, rng: np.random.Generator, max_side: float = MAX_SIDE,
+    relation: tuple[str, Obj] | None = None, tries: int = 50,
+) -> Obj | None:
+    """A new object at a random box apart from `objs` (and in `relation` to an object), or None."""
+    for _ in range(tries):
+        side = float(rng.uniform(MIN_SIDE, max_side))
+        x, y = (float(v) for v in rng.uniform(0, 1 - side, size=2))
+        obj = Obj(cls, color, (x, y, side))
+        if all(boxes_apart(obj.box, o.box) for o in objs) and (relation is None or relation_holds(obj, relation[1], relation[0])):
+            return obj
+    return None
 
 
 def placements_for(metadata: dict) -> list[Placement]:
