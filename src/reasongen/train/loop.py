@@ -1,0 +1,171 @@
+"""One training loop for every model of the project, on accelerate.
+
+One CPU process here; any number of GPUs or nodes through `accelerate launch` with no code change.
+Each step's data and noise are functions of (seed, step, rank) alone, so a run killed and resumed
+from its last checkpoint continues exactly as the uninterrupted run would, and every process of a
+multi-process run draws its own disjoint slice of the global batch.
+
+A task supplies the loss: `task.loss(model, batch, generator) -> (loss, {name: float})`; a dataset
+supplies batches: `len(dataset)` and `dataset.batch(indices)`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+
+class Task(Protocol):
+    def loss(self, model: torch.nn.Module, batch, generator: torch.Generator) -> tuple[torch.Tensor, dict]: ...
+
+
+class Dataset(Protocol):
+    def __len__(self) -> int: ...
+    def batch(self, indices: list[int]): ...
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str
+    steps: int
+    batch_size: int = 32  # global: split across processes
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    lr_decay: str = "constant"  # or "cosine" (to 10% of lr at the last step)
+    grad_clip: float | None = 1.0
+    ema_decay: float | None = None
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_last: int = 2
+    seed: int = 0
+    mixed_precision: str = "no"  # "bf16" on GPUs
+    extra: dict = field(default_factory=dict)  # recorded with each checkpoint
+
+    def lr_at(self, step: int) -> float:
+        scale = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.lr_decay == "cosine":
+            progress = step / max(self.steps - 1, 1)
+            scale *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        return self.lr * scale
+
+
+class EpochSampler:
+    """The global batch of a step: positions step*B ... step*B+B-1 of an endless sequence of
+    seeded permutations of the dataset."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
+        return self._perms[epoch]
+
+    def indices(self, step: int) -> list[int]:
+        pos = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        return [int(self._perm(p // self.n)[p % self.n]) for p in pos]
+
+
+def step_generator(seed: int, step: int, rank: int, device="cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(int(np.random.SeedSequence([seed, step, rank, 7]).generate_state(1, dtype=np.uint64)[0] >> 1))
+    return g
+
+
+def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> torch.nn.Module:
+    """Train `model` (its parameters with requires_grad) for `cfg.steps` steps, resuming from the
+    newest checkpoint in `output_dir/checkpoints`. Returns the unwrapped model; with an EMA, its
+    weights are the EMA's."""
+    from accelerate import Accelerator
+
+    # cpu=True without a GPU: under torchrun / `accelerate launch --multi_gpu` that makes accelerate
+    # run gloo DDP across CPU processes instead of N independent single-process runs.
+    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    rank, world = acc.process_index, acc.num_processes
+    if cfg.batch_size % world:
+        raise ValueError(f"batch size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}")
+    out = Path(cfg.output_dir)
+    ckpt_dir = out / "checkpoints"
+    params = [p for p in model.parameters() if p.requires_grad]
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    ema = {n: p.detach().clone().float() for n, p in zip(names, params)} if cfg.ema_decay else None
+
+    start = 0
+    latest = latest_checkpoint(ckpt_dir)
+    if latest is not None:
+        ck = load_checkpoint(latest)
+        model.load_state_dict(ck["model"], strict=False)
+        if ck["optimizer"] is not None:
+            optimizer.load_state_dict(ck["optimizer"])
+        if ema is not None and ck["ema"] is not None:
+            ema = {k: v.float() for k, v in ck["ema"].items()}
+        start = ck["state"]["step"]
+        if acc.is_main_process:
+            print(f"resuming from {latest} (step {start})")
+    model, optimizer = acc.prepare(model, optimizer)
+    raw = acc.unwrap_model(model)
+    sampler = EpochSampler(len(dataset), cfg.batch_size, cfg.seed)
+    per_rank = cfg.batch_size // world
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    log_path = out / "log.jsonl"
+    model.train()
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not (progress and acc.is_main_process))
+    t0, running = time.perf_counter(), []
+    for step in bar:
+        idx = sampler.indices(step)[rank * per_rank : (rank + 1) * per_rank]
+        batch = dataset.batch(idx)
+        gen = step_generator(cfg.seed, step, rank)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr_at(step)
+        with acc.autocast():
+            loss, logs = task.loss(model, batch, gen)
+        acc.backward(loss)
+        if cfg.grad_clip:
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            with torch.no_grad():
+                for n, p in zip(names, params):
+                    ema[n].lerp_(p.detach().float(), 1 - cfg.ema_decay)
+        running.append(float(loss.detach()))
+        done = step + 1
+        if acc.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps):
+            rec = {"step": done, "loss": float(np.mean(running)), "lr": cfg.lr_at(step), **logs,
+                   "sec_per_step": (time.perf_counter() - t0) / len(running)}  # fmt: skip
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            bar.set_postfix(loss=f"{rec['loss']:.4f}")
+            running, t0 = [], time.perf_counter()
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                save_checkpoint(
+                    ckpt_dir, done, raw.state_dict(), optimizer.state_dict(), ema,
+                    {"config": asdict(cfg)}, keep_last=cfg.keep_last,
+                )  # fmt: skip
+            acc.wait_for_everyone()
+    if ema is not None:
+        with torch.no_grad():
+            for n, p in raw.named_parameters():
+                if n in ema:
+                    p.copy_(ema[n].to(p.dtype))
+    return raw
