@@ -88,7 +88,14 @@ def load_text_encoder(kind: str, path: str | None = None, max_length: int | None
     from transformers import AutoModel, AutoTokenizer, UMT5EncoderModel
 
     if kind == "tiny":
-        return tiny_text_encoder(max_length=max_length or 32)
+        if path is None:
+            return tiny_text_encoder(max_length=max_length or 32)
+        from transformers import PreTrainedTokenizerFast, T5EncoderModel
+
+        root = Path(path)
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
+        model = T5EncoderModel.from_pretrained(root / "text_encoder", local_files_only=True, use_safetensors=True)
+        return TextEncoder(tokenizer, model.to(device), max_length or 32, "tiny")
     if kind == "minilm":
         folder = path or minilm_path()
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import edit
 from .scene import Obj, Scene, placements_for
-from .vocab import CLASSES, COLOR_NAMES, MIN_SIDE
+from .vocab import CLASSES, COLOR_NAMES
 
 MUTATIONS = ("wrong_color", "wrong_class", "remove_object", "extra_object", "mirror_position")
 # The GenEval tag each mutation must break.
@@ -28,41 +29,32 @@ def _pick(rng, seq):
 
 def mutate(scene: Scene, metadata: dict, kind: str, rng: np.random.Generator) -> Scene:
     """The scene with one corruption of `kind` applied (scenes are drawn for `metadata`)."""
-    objs = list(scene.objects)
     wanted = {c["class"] for c in metadata["include"]}
     if kind == "wrong_color":  # recolour one object whose colour the prompt fixes
         colored = [i for i, p in enumerate(placements_for(metadata)) if p.color is not None]
         if not colored:
             raise ValueError(f"wrong_color needs a prompt that names a colour: {metadata['prompt']!r}")
         i = _pick(rng, colored)
-        objs[i] = Obj(objs[i].cls, _pick(rng, [c for c in COLOR_NAMES if c != objs[i].color]), objs[i].box)
-    elif kind == "wrong_class":  # one object becomes a class the prompt does not ask for
-        i = int(rng.integers(len(objs)))
-        objs[i] = Obj(_pick(rng, [c for c in CLASSES if c not in wanted]), objs[i].color, objs[i].box)
-    elif kind == "remove_object":
-        if len(objs) < 2:
+        return edit.recolour(scene, i, _pick(rng, [c for c in COLOR_NAMES if c != scene.objects[i].color]))
+    if kind == "wrong_class":  # one object becomes a class the prompt does not ask for
+        return edit.replace_class(scene, int(rng.integers(len(scene.objects))), _pick(rng, [c for c in CLASSES if c not in wanted]))
+    if kind == "remove_object":
+        if len(scene.objects) < 2:
             raise ValueError("remove_object needs a scene of two or more objects")
-        objs.pop(int(rng.integers(len(objs))))
-    elif kind == "extra_object":  # one more of a counted class
+        return edit.remove(scene, int(rng.integers(len(scene.objects))))
+    if kind == "extra_object":  # one more of a counted class
         cls = metadata["include"][0]["class"]
-        from .scene import place
-
-        for max_side in np.linspace(0.3, MIN_SIDE, 8):
-            extra = place(objs, cls, _pick(rng, COLOR_NAMES), rng, float(max_side), tries=200)
-            if extra is not None:
-                break
-        else:
+        out = edit.add(scene, cls, _pick(rng, COLOR_NAMES), rng)
+        if out is None:
             raise RuntimeError(f"no room for an extra {cls} in {scene}")
-        objs.append(extra)
-    elif kind == "mirror_position":  # reflect the layout across the axis of the relation
+        return out
+    if kind == "mirror_position":  # reflect the layout across the axis of the relation
         clause = next((c for c in metadata["include"] if "position" in c), None)
         if clause is None:
             raise ValueError(f"mirror_position needs a position prompt: {metadata['prompt']!r}")
         horizontal = clause["position"][0] in ("left of", "right of")
-        objs = [
+        return Scene(tuple(
             Obj(o.cls, o.color, (1 - o.box[0] - o.box[2], o.box[1], o.box[2]) if horizontal else (o.box[0], 1 - o.box[1] - o.box[2], o.box[2]))
-            for o in objs
-        ]
-    else:
-        raise ValueError(f"unknown mutation {kind!r}; expected one of {', '.join(MUTATIONS)}")
-    return Scene(tuple(objs))
+            for o in scene.objects
+        ))  # fmt: skip
+    raise ValueError(f"unknown mutation {kind!r}; expected one of {', '.join(MUTATIONS)}")

@@ -127,7 +127,7 @@ def render_objects(objects, size: int) -> np.ndarray:
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
-DRAFT_FACTOR = 4
+DRAFT_FACTOR = 2
 
 
 def render_draft(objects, size: int, factor: int = DRAFT_FACTOR) -> np.ndarray:

@@ -1,0 +1,203 @@
+"""`CoFPipeline`: CoF-T2I's chain-of-frame generation on a Wan2.1 backbone.
+
+The K frames of the chain (default 3: draft, semantics corrected, finished) are denoised together
+as one K-latent-frame video; only the last latent frame is decoded, as one-frame clip, unless
+`return_chain=True`, which decodes every frame. With K = 1 and the same weights and seed it computes
+what diffusers' `WanPipeline` computes with `num_frames=1`.
+
+On disk (Hugging Face layout): `model_index.json`, `transformer/`, `vae/`, `scheduler/`, and
+`text_encoder/` + `tokenizer/` unless the text encoder is the packaged MiniLM (`"text_encoder":
+"minilm"` in `model_index.json`: no copy of its weights). A diffusers Wan2.1 T2V folder (its
+`model_index.json` names `WanPipeline`) loads too, with umT5 from its own sub-folders.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ...backbones.text import TextEncoder, load_text_encoder
+from ...backbones.wan import FrameVAE
+from ...flow import make_scheduler, sample
+
+DEFAULTS = {
+    "num_frames": 3,  # CoF-T2I: F1 -> F2 -> F3
+    "encoding": "framewise",  # or "continuous" (the paper's ablation: the chain padded to 1 + 4k and encoded as a clip)
+    "system_prompt": "",  # CoF-T2I prefixes a system prompt at training and inference; its text is not public
+    "sampler": "unipc",
+    "flow_shift": 5.0,
+    "num_inference_steps": 50,  # Wan2.1's defaults (the paper does not give its own)
+    "guidance_scale": 5.0,
+    "height": 64,
+    "width": 64,
+}
+
+
+@dataclass
+class CoFOutput:
+    images: list[np.ndarray]  # the last frame of each chain, float H x W x 3 in [0, 1]
+    chains: list[list[np.ndarray]] | None = None  # every frame, when asked for
+    latents: torch.Tensor | None = field(default=None, repr=False)
+
+
+class CoFPipeline:
+    def __init__(self, transformer, vae, text_encoder: TextEncoder, scheduler=None, **config):
+        unknown = set(config) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown CoFPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+        self.config = {**DEFAULTS, **config}
+        if self.config["encoding"] not in ("framewise", "continuous"):
+            raise ValueError(f"encoding {self.config['encoding']!r}: use framewise or continuous")
+        self.transformer, self.text_encoder = transformer.eval(), text_encoder
+        self.vae = vae if isinstance(vae, FrameVAE) else FrameVAE(vae)
+        self.vae.eval()
+        self.scheduler = scheduler or make_scheduler(self.config["sampler"], self.config["flow_shift"])
+        if text_encoder.dim != transformer.config.text_dim:
+            raise ValueError(f"text encoder gives {text_encoder.dim}-dim states, the transformer takes {transformer.config.text_dim}")
+
+    # -- loading and saving ------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "CoFPipeline":
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        path = Path(path)
+        index_path = path / "model_index.json"
+        if not index_path.is_file():
+            raise FileNotFoundError(f"{path}: no model_index.json; pass a folder written by CoFPipeline.save_pretrained or a diffusers Wan2.1 T2V folder")
+        index = json.loads(index_path.read_text())
+        kw = dict(local_files_only=True, use_safetensors=True, torch_dtype=dtype)
+        transformer = WanTransformer3DModel.from_pretrained(path, subfolder="transformer", **kw).to(device)
+        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **{**kw, "torch_dtype": torch.float32}).to(device)
+        if index.get("_class_name") == "WanPipeline":  # a real Wan2.1 checkpoint
+            config = {"height": 1024, "width": 1024}
+            text_encoder = load_text_encoder("umt5", str(path), device=device, dtype=dtype)
+        else:
+            config = {k: v for k, v in index.items() if k in DEFAULTS}
+            kind = index.get("text_encoder", "minilm")
+            text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(path), max_length=index.get("max_length"), device=device)
+        scheduler = None
+        if (path / "scheduler").is_dir() and index.get("_class_name") == "WanPipeline":
+            from diffusers import UniPCMultistepScheduler
+
+            scheduler = UniPCMultistepScheduler.from_pretrained(path, subfolder="scheduler")
+        return cls(transformer, vae, text_encoder, scheduler, **{**config, **overrides})
+
+    def save_pretrained(self, path: str | Path, dtype=None) -> None:
+        """Weights as safetensors (`dtype=torch.float16` halves them)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        transformer = self.transformer if dtype is None else self.transformer.to(dtype)
+        transformer.save_pretrained(path / "transformer", safe_serialization=True)
+        if dtype is not None:
+            self.transformer.float()
+        self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
+        index = {"_class_name": "CoFPipeline", **self.config, "text_encoder": self.text_encoder.kind,
+                 "max_length": self.text_encoder.max_length}  # fmt: skip
+        if self.text_encoder.kind != "minilm":
+            self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
+            self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
+        (path / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+    # -- generation --------------------------------------------------------------------------
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        return self.text_encoder([self.config["system_prompt"] + p for p in prompts])
+
+    def latent_frames(self, num_frames: int) -> int:
+        if self.config["encoding"] == "continuous":
+            return 1 + -(-(num_frames - 1) // self.vae.temporal) if num_frames > 1 else 1
+        return num_frames
+
+    def check_inputs(self, prompts, num_frames: int, height: int, width: int, steps: int) -> None:
+        if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+            raise ValueError(f"prompts must be non-empty strings, got {prompts!r}")
+        if num_frames < 1:
+            raise ValueError(f"num_frames={num_frames}: a chain has at least one frame")
+        unit = self.vae.spatial * self.transformer.config.patch_size[1]
+        if height % unit or width % unit:
+            raise ValueError(f"{width}x{height} px: height and width must be multiples of {unit} (VAE stride x patch)")
+        if steps < 1:
+            raise ValueError(f"num_inference_steps={steps}: need at least 1")
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        negative_prompt: str = "",
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_chain: bool = False,
+        progress: bool = False,
+    ) -> CoFOutput:
+        from diffusers.utils.torch_utils import randn_tensor
+
+        cfg = self.config
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        K = cfg["num_frames"] if num_frames is None else num_frames
+        H = cfg["height"] if height is None else height
+        W = cfg["width"] if width is None else width
+        steps = cfg["num_inference_steps"] if num_inference_steps is None else num_inference_steps
+        g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
+        self.check_inputs(prompts, K, H, W, steps)
+        device = next(self.transformer.parameters()).device
+        dtype = next(self.transformer.parameters()).dtype
+
+        # 1. Text: the condition, and the negative prompt for guidance.
+        cond = self.encode_prompt(prompts).to(device, dtype)
+        uncond = self.text_encoder([negative_prompt] * len(prompts)).to(device, dtype) if g > 1.0 else None
+        # 2. Noise for all K frames at once (the same draw as WanPipeline's for K = 1).
+        shape = (len(prompts), self.vae.z_dim, self.latent_frames(K), H // self.vae.spatial, W // self.vae.spatial)
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+
+        # 3. Denoise the chain jointly.
+        def velocity(x, t, ctx):
+            return self.transformer(x.to(dtype), t, ctx, return_dict=False)[0].float()
+
+        bar = tqdm(total=steps, desc="cof", disable=not progress)
+        latents = sample(velocity, latents, self.scheduler, steps, g, cond, uncond, progress=bar.update)
+        bar.close()
+
+        # 4. Decode only the last frame, or the whole chain.
+        if cfg["encoding"] == "continuous":
+            frames = self.vae.decode_clip(latents.float())[:, :K]
+            final = frames[:, K - 1]
+            chain = frames if return_chain else None
+        else:
+            final = self.vae.decode_frames(latents[:, :, -1:].float())[:, 0]
+            chain = self.vae.decode_frames(latents.float()) if return_chain else None
+
+        def to_np(x):
+            return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().float().numpy()
+
+        images = list(to_np(final))
+        chains = [list(to_np(c)) for c in chain] if chain is not None else None
+        return CoFOutput(images, chains, latents)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.asarray(image) * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str | Path | None = None, scale: int = 4) -> None:
+    """The chain side by side as a PNG strip, and as a GIF (each frame shown for 0.6 s)."""
+    from PIL import Image
+
+    imgs = [Image.fromarray(to_uint8(f)) for f in frames]
+    if scale > 1:
+        imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
+    strip = Image.new("RGB", (sum(im.width for im in imgs) + 4 * (len(imgs) - 1), imgs[0].height), (255, 255, 255))
+    x = 0
+    for im in imgs:
+        strip.paste(im, (x, 0))
+        x += im.width + 4
+    strip.save(strip_path)
+    if gif_path:
+        imgs[0].save(gif_path, save_all=True, append_images=imgs[1:], duration=600, loop=0)
