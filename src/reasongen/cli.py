@@ -24,13 +24,13 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int) -> None:
+def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:
     from .eval.layout import read_metadata
     from .methods import get_generator
     from .methods.sampling import write_geneval_samples
 
     try:
-        generator = get_generator(method, size=size)
+        generator = get_generator(method, size=size, **options)
         records = read_metadata(metadata, generator.classes, generator.colors)
         made = write_geneval_samples(records, generator, outdir, n=n, seed=seed)
     except ValueError as e:
@@ -46,9 +46,14 @@ def sample_geneval(
     n: int = typer.Option(4, help="Images per prompt."),
     size: int = typer.Option(64, help="Canvas size in pixels (ShapesWorld generators)."),
     seed: int = typer.Option(0, help="Base seed; image j of prompt i uses a seed derived from (seed, i, j)."),
+    model: Optional[str] = typer.Option(None, help="Model folder for learned methods (default: the shipped one)."),
+    frame: Optional[int] = typer.Option(None, help="cof: which chain frame is the image (-1 last, 0 F1, 1 F2)."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (learned methods)."),
 ):
     """Write GenEval's output layout (DIR/00000/metadata.jsonl, DIR/00000/samples/0000.png) from any generator."""
-    _sample(method, metadata, outdir, n, size, seed)
+    _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device)
 
 
 @world_app.command("render")
@@ -160,6 +165,174 @@ def train_vae(
     report = finish_vae(vae, stats_images, heldout, output_dir / "vae")
     (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{output_dir / 'vae'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB")
+
+
+@app.command("generate")
+def generate(
+    prompt: str = typer.Argument(..., help="What to draw."),
+    output: Path = typer.Option(Path("out.png"), "-o", "--output", help="The image (PNG)."),
+    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames)."),
+    model: Optional[str] = typer.Option(None, help="Model folder (default: the shipped ShapesWorld model)."),
+    seed: int = typer.Option(0, help="Seed."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
+    save_chain: bool = typer.Option(False, "--save-chain", help="Also write the chain as OUT-chain.png (strip) and OUT-chain.gif."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Generate one image from a prompt with a reasoning method."""
+    import torch
+    from PIL import Image
+
+    if method != "cof":
+        _fail(ValueError(f"unknown method {method!r} for generate; available: cof"))
+    from .methods.cof import SHIPPED
+    from .methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
+
+    path = Path(model) if model else SHIPPED
+    try:
+        if not (path / "model_index.json").is_file():
+            raise ValueError(f"no CoF model at {path}; pass --model DIR (a folder written by `reasongen train cof`)")
+        pipe = CoFPipeline.from_pretrained(path, device=device)
+        out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
+                   guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
+    except ValueError as e:
+        _fail(e)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(out.images[0])).save(output)
+    typer.echo(f"{output}")
+    if save_chain:
+        stem = output.with_suffix("")
+        write_chain(out.chains[0], f"{stem}-chain.png", f"{stem}-chain.gif")
+        typer.echo(f"{stem}-chain.png, {stem}-chain.gif")
+
+
+cof_app = typer.Typer(help="CoF-T2I data.", no_args_is_help=True)
+app.add_typer(cof_app, name="cof")
+
+
+@cof_app.command("data")
+def cof_data(
+    out: Path = typer.Option(..., help="Data folder: chains and their latents for each variant."),
+    vae: Path = typer.Option(..., help="The trained VAE folder (from `reasongen train vae`: RUN/vae)."),
+    n: int = typer.Option(20000, help="Number of chains."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+    workers: int = typer.Option(2, help="Processes for building chains."),
+):
+    """Build CoF chains (quality-aware routing of simulated anchors) and encode them for the three variants."""
+    from diffusers import AutoencoderKLWan
+
+    from .backbones.wan import FrameVAE
+    from .methods.cof.data import VARIANTS, build_chains, encode_chains
+
+    try:
+        build_chains(out, n, size, seed, workers)
+    except ValueError as e:
+        _fail(e)
+    fvae = FrameVAE(AutoencoderKLWan.from_pretrained(vae, local_files_only=True, use_safetensors=True)).eval()
+    for variant in VARIANTS:
+        encode_chains(out, fvae, variant)
+    typer.echo(f"{out}: {n} chains, latents for {', '.join(VARIANTS)}")
+
+
+@train_app.command("cof")
+def train_cof(
+    data: Path = typer.Option(..., help="Folder from `reasongen cof data`."),
+    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    variant: str = typer.Option("cof", help="cof (3 frame-wise frames), target (final frame only) or continuous."),
+    preset: str = typer.Option("shapes", help="Transformer preset."),
+    steps: int = typer.Option(4000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
+    system_prompt: str = typer.Option("", help="Prefix added to every prompt, at training and inference."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16 on GPUs."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from .backbones.text import load_text_encoder
+    from .backbones.wan import build_transformer, get_preset
+    from .methods.cof.data import VARIANTS, ChainLatents
+    from .methods.cof.pipeline import CoFPipeline
+    from .methods.cof.train import CoFTask, PromptCache
+    from .train.loop import TrainConfig, train
+
+    if variant not in VARIANTS:
+        _fail(ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}"))
+    p = get_preset(preset)
+    dataset = ChainLatents(data, variant)
+    text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
+                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision,
+                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt})  # fmt: skip
+    torch.manual_seed(seed)
+    transformer = build_transformer(p, in_channels=dataset.latents.shape[1], out_channels=dataset.latents.shape[1])
+    task = CoFTask(PromptCache(text_encoder, system_prompt), shift=p.flow_shift)
+    transformer = train(transformer, task, dataset, cfg)
+    vae_model = AutoencoderKLWan.from_pretrained(vae, local_files_only=True, use_safetensors=True)
+    pipe = CoFPipeline(transformer.float().cpu(), vae_model, text_encoder, num_frames=1 if variant == "target" else 3,
+                       encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
+                       flow_shift=p.flow_shift, height=dataset.size, width=dataset.size)  # fmt: skip
+    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
+@eval_app.command("vae")
+def eval_vae(
+    vae: Path = typer.Argument(..., help="A VAE folder (from `reasongen train vae`: RUN/vae)."),
+    metadata: str = typer.Option("shapes-geneval", help="Prompts whose oracle renders go through the VAE."),
+    n: int = typer.Option(4, help="Images per prompt."),
+    size: int = typer.Option(64, help="Canvas size."),
+    out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
+):
+    """How well a VAE keeps ShapesWorld: held-out PSNR, and GenEval on oracle renders passed through it."""
+    import tempfile
+
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from .backbones.wan import FrameVAE
+    from .eval.layout import read_metadata
+    from .eval.run import evaluate_folder
+    from .methods.oracle import OracleGenerator
+    from .methods.sampling import write_geneval_samples
+    from .train.data import ShapesImages, to_tensor, to_uint8
+    from .train.vae import psnr
+    from .world.vocab import CLASSES, COLOR_NAMES
+
+    fvae = FrameVAE(AutoencoderKLWan.from_pretrained(vae, local_files_only=True, use_safetensors=True)).eval()
+
+    @torch.no_grad()
+    def roundtrip(images: np.ndarray) -> np.ndarray:
+        x = to_tensor(images)[:, None]
+        return to_uint8(fvae.decode_frames(fvae.encode_frames(x))[:, 0].clamp(-1, 1))
+
+    heldout = ShapesImages(512, size, 1_000_003, 0.0)
+    clean = np.stack([heldout.image(i) for i in range(512)])
+    rec = roundtrip(clean)
+    figures = {"heldout_psnr_db": psnr(to_tensor(rec), to_tensor(clean)), "heldout_images": 512}
+
+    class ThroughVAE(OracleGenerator):
+        name = "oracle-through-vae"
+
+        def __call__(self, meta, seeds):
+            return list(roundtrip(np.stack(super().__call__(meta, seeds))))
+
+    records = read_metadata(metadata, CLASSES, COLOR_NAMES)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_geneval_samples(records, ThroughVAE(size), tmp, n=n)
+        _, summary = evaluate_folder(tmp)
+    figures.update({"metadata": metadata, "geneval_overall": summary["overall"], "geneval_tags": summary["tags"]})
+    typer.echo(json.dumps(figures, indent=1))
+    if out:
+        out.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 def main() -> None:

@@ -20,12 +20,20 @@ class Generator(Protocol):
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]: ...
 
 
-METHODS = ("oracle",)
+METHODS = ("oracle", "cof")
 
 
 def get_generator(method: str, size: int = 64, **options) -> Generator:
+    """A generator by method id; `options` are the method's own (e.g. `model=`, `frame=` for cof)."""
+    options = {k: v for k, v in options.items() if v is not None}
     if method == "oracle":
         from .oracle import OracleGenerator
 
-        return OracleGenerator(size=size, **options)
+        if options:
+            raise ValueError(f"the oracle takes no options, got {sorted(options)}")
+        return OracleGenerator(size=size)
+    if method == "cof":
+        from .cof import CoFGenerator
+
+        return CoFGenerator(size=size, **options)
     raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")

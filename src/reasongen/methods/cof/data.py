@@ -1,0 +1,99 @@
+"""CoF training data: chains built once, encoded once by the VAE, read by index.
+
+`build_chains` draws n records of the seven tags (reason prompts from the in-distribution split
+only), a simulated anchor for each (until a direct model's samples are given), and routes it to its
+chain; frames are kept as uint8. `encode_chains` turns them into normalised latents for the three
+training variants: `cof` (frame-wise, K = 3), `target` (the last frame alone, K = 1) and
+`continuous` (the chain padded to F1 F2 F3 F3 F3 and encoded as one clip: 2 latent frames).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ...train.data import to_tensor
+from ...world.dataset import draw_record
+from ...world.detector import ShapesDetector
+from ...world.vocab import ALL_TAGS
+from .trajectories import build_chain, simulated_anchor
+
+VARIANTS = ("cof", "target", "continuous")
+
+
+def _chain_job(args):
+    seed, i, size = args
+    meta, _ = draw_record(seed, i, ALL_TAGS, "in_distribution")
+    rng = np.random.default_rng([seed, i, 2])
+    chain = build_chain(simulated_anchor(meta, rng, size), meta, ShapesDetector(), rng)
+    return np.stack(chain.frames), meta["prompt"], chain.tier
+
+
+def build_chains(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, workers: int = 2) -> Path:
+    """Write `chains.safetensors` (frames, uint8 N x 3 x H x W x 3) and `chains.json` (prompts, tiers)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "chains.safetensors"
+    info_path = out_dir / "chains.json"
+    if path.is_file() and info_path.is_file():
+        info = json.loads(info_path.read_text())
+        if (info["n"], info["size"], info["seed"]) == (n, size, seed):
+            return path
+        raise ValueError(f"{out_dir} holds chains made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
+    jobs = [(seed, i, size) for i in range(n)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        results = list(tqdm(pool.imap(_chain_job, jobs, chunksize=32), total=n, desc="cof chains", unit="chain"))
+    frames = torch.from_numpy(np.stack([r[0] for r in results]))
+    save_file({"frames": frames}, path)
+    tiers = [r[2] for r in results]
+    info = {"n": n, "size": size, "seed": seed, "prompts": [r[1] for r in results],
+            "tiers": {t: tiers.count(t) for t in sorted(set(tiers))}}  # fmt: skip
+    info_path.write_text(json.dumps(info))
+    return path
+
+
+@torch.no_grad()
+def encode_chains(out_dir: str | Path, fvae, variant: str, batch_size: int = 64) -> Path:
+    """Latents of every chain for one variant, cached as `latents-<variant>.safetensors`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown CoF variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    out_dir = Path(out_dir)
+    path = out_dir / f"latents-{variant}.safetensors"
+    if path.is_file():
+        return path
+    frames = load_file(out_dir / "chains.safetensors")["frames"]
+    outs = []
+    for i in tqdm(range(0, len(frames), batch_size), desc=f"encode {variant}", unit="batch"):
+        x = to_tensor(frames[i : i + batch_size].numpy())  # (B, 3, 3, H, W) in [-1, 1]
+        if variant == "cof":
+            z = fvae.encode_frames(x)
+        elif variant == "target":
+            z = fvae.encode_frames(x[:, -1:])
+        else:
+            z = fvae.encode_clip(fvae.pad_chain(x))
+        outs.append(z.half())
+    save_file({"latents": torch.cat(outs).contiguous()}, path)
+    return path
+
+
+class ChainLatents:
+    """The loop's dataset: (latents, prompts) by index."""
+
+    def __init__(self, out_dir: str | Path, variant: str):
+        out_dir = Path(out_dir)
+        self.latents = load_file(out_dir / f"latents-{variant}.safetensors")["latents"]
+        info = json.loads((out_dir / "chains.json").read_text())
+        self.prompts, self.size = info["prompts"], info["size"]
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def batch(self, indices):
+        idx = torch.tensor(list(indices))
+        return self.latents[idx].float(), [self.prompts[i] for i in indices]
