@@ -142,6 +142,8 @@ def build_chain(anchor: np.ndarray, metadata: dict, detector, rng: np.random.Gen
         scenes, flaw = [parsed if parsed.objects else target, target, target], "anchor"
         frames = [render_draft(scenes[0].objects, size), render_draft(target.objects, size), target.render(size)]
         return Chain(frames, scenes, "wrong", STRATEGY["wrong"], flaw)
+    if tier == "rough" and not score_image(detector, parsed.render(size), metadata)["correct"]:
+        parsed = repair_scene(parsed, metadata, rng)  # the blur hid a detail the re-render gets wrong
     flawed, flaw = inject_flaw(parsed, metadata, rng)
     if tier == "rough":
         frames = [render_draft(flawed.objects, size), render_draft(parsed.objects, size), parsed.render(size)]
