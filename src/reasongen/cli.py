@@ -141,7 +141,7 @@ def train_vae(
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained vae/ at the end."),
     steps: int = typer.Option(1500, help="Optimiser steps."),
     batch_size: int = typer.Option(32, help="Global batch (split across accelerate processes)."),
-    lr: float = typer.Option(3e-4, help="Peak learning rate (AdamW)."),
+    lr: float = typer.Option(4e-5, help="Peak learning rate (AdamW). Higher rates collapse the Wan VAE to the mean image (see docs/cof.md)."),
     size: int = typer.Option(64, help="Canvas size."),
     draft_fraction: float = typer.Option(0.3, help="Share of blocky draft frames among the training images."),
     kl_weight: float = typer.Option(1e-6, help="Weight of the KL term."),
@@ -157,7 +157,8 @@ def train_vae(
     from .train.vae import VAETask, finish_vae
 
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=100, lr_decay="cosine",
-                      checkpoint_every=checkpoint_every, seed=seed, extra={"size": size, "draft_fraction": draft_fraction})  # fmt: skip
+                      checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
+                      extra={"size": size, "draft_fraction": draft_fraction})  # fmt: skip
     torch.manual_seed(seed)
     vae = train(build_vae("shapes"), VAETask(kl_weight=kl_weight), ShapesImages(10**7, size, seed, draft_fraction), cfg)
     stats_images = ShapesImages(2048, size, seed, draft_fraction).batch(range(2048))

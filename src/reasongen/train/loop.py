@@ -51,6 +51,7 @@ class TrainConfig:
     keep_last: int = 2
     seed: int = 0
     mixed_precision: str = "no"  # "bf16" on GPUs
+    find_unused_parameters: bool = False  # DDP: True when some parameters get no gradient (the Wan VAE's time convs on single frames)
     extra: dict = field(default_factory=dict)  # recorded with each checkpoint
 
     def lr_at(self, step: int) -> float:
@@ -89,11 +90,14 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
     """Train `model` (its parameters with requires_grad) for `cfg.steps` steps, resuming from the
     newest checkpoint in `output_dir/checkpoints`. Returns the unwrapped model; with an EMA, its
     weights are the EMA's."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
 
     # cpu=True without a GPU: under torchrun / `accelerate launch --multi_gpu` that makes accelerate
     # run gloo DDP across CPU processes instead of N independent single-process runs.
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available())
+    acc = Accelerator(
+        mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available(),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.find_unused_parameters)],
+    )  # fmt: skip
     rank, world = acc.process_index, acc.num_processes
     if cfg.batch_size % world:
         raise ValueError(f"batch size {cfg.batch_size} does not split over {world} processes; use a multiple of {world}")
