@@ -36,6 +36,7 @@ from ...world import edit
 from ...world.mutate import mutate
 from ...world.render import render_draft
 from ...world.scene import Scene, placements_for, relation_holds, scene_for
+from ...world.vocab import COLOR_NAMES
 
 TIERS = ("wrong", "rough", "good")
 STRATEGY = {"wrong": "repair", "rough": "polish", "good": "reverse"}
@@ -92,7 +93,7 @@ def repair_scene(scene: Scene, metadata: dict, rng: np.random.Generator) -> Scen
         assigned = {w: (k - (k > j)) for w, k in assigned.items()}
     for w, p in enumerate(wanted):
         if w not in assigned:
-            color = p.color or edit_color(rng)
+            color = p.color or COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
             grown = edit.add(out, p.cls, color, rng)
             if grown is None:
                 return scene_for(metadata, rng)
@@ -106,12 +107,6 @@ def repair_scene(scene: Scene, metadata: dict, rng: np.random.Generator) -> Scen
                     return scene_for(metadata, rng)
                 out = moved
     return out
-
-
-def edit_color(rng: np.random.Generator) -> str:
-    from ...world.vocab import COLOR_NAMES
-
-    return COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
 
 
 def inject_flaw(scene: Scene, metadata: dict, rng: np.random.Generator) -> tuple[Scene, str]:
