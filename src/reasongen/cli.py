@@ -186,14 +186,11 @@ def generate(
 
     if method != "cof":
         _fail(ValueError(f"unknown method {method!r} for generate; available: cof"))
-    from .methods.cof import SHIPPED
+    from .methods.cof import model_path
     from .methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
 
-    path = Path(model) if model else SHIPPED
     try:
-        if not (path / "model_index.json").is_file():
-            raise ValueError(f"no CoF model at {path}; pass --model DIR (a folder written by `reasongen train cof`)")
-        pipe = CoFPipeline.from_pretrained(path, device=device)
+        pipe = CoFPipeline.from_pretrained(model_path(model), device=device)
         out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
                    guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
     except ValueError as e:
@@ -221,16 +218,14 @@ def cof_data(
     workers: int = typer.Option(2, help="Processes for building chains."),
 ):
     """Build CoF chains (quality-aware routing of simulated anchors) and encode them for the three variants."""
-    from diffusers import AutoencoderKLWan
-
-    from .backbones.wan import FrameVAE
+    from .backbones.wan import load_vae
     from .methods.cof.data import VARIANTS, build_chains, encode_chains
 
     try:
         build_chains(out, n, size, seed, workers)
     except ValueError as e:
         _fail(e)
-    fvae = FrameVAE(AutoencoderKLWan.from_pretrained(vae, local_files_only=True, use_safetensors=True)).eval()
+    fvae = load_vae(vae)
     for variant in VARIANTS:
         encode_chains(out, fvae, variant)
     typer.echo(f"{out}: {n} chains, latents for {', '.join(VARIANTS)}")
@@ -254,10 +249,9 @@ def train_cof(
 ):
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
     import torch
-    from diffusers import AutoencoderKLWan
 
     from .backbones.text import load_text_encoder
-    from .backbones.wan import build_transformer, get_preset
+    from .backbones.wan import build_transformer, get_preset, load_vae
     from .methods.cof.data import VARIANTS, ChainLatents
     from .methods.cof.pipeline import CoFPipeline
     from .methods.cof.train import CoFTask, PromptCache
@@ -276,8 +270,7 @@ def train_cof(
     transformer = build_transformer(p, in_channels=dataset.latents.shape[1], out_channels=dataset.latents.shape[1])
     task = CoFTask(PromptCache(text_encoder, system_prompt), shift=p.flow_shift)
     transformer = train(transformer, task, dataset, cfg)
-    vae_model = AutoencoderKLWan.from_pretrained(vae, local_files_only=True, use_safetensors=True)
-    pipe = CoFPipeline(transformer.float().cpu(), vae_model, text_encoder, num_frames=1 if variant == "target" else 3,
+    pipe = CoFPipeline(transformer.float().cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
                        encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
                        flow_shift=p.flow_shift, height=dataset.size, width=dataset.size)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
@@ -297,9 +290,8 @@ def eval_vae(
 
     import numpy as np
     import torch
-    from diffusers import AutoencoderKLWan
 
-    from .backbones.wan import FrameVAE
+    from .backbones.wan import load_vae
     from .eval.layout import read_metadata
     from .eval.run import evaluate_folder
     from .methods.oracle import OracleGenerator
@@ -308,7 +300,7 @@ def eval_vae(
     from .train.vae import psnr
     from .world.vocab import CLASSES, COLOR_NAMES
 
-    fvae = FrameVAE(AutoencoderKLWan.from_pretrained(vae, local_files_only=True, use_safetensors=True)).eval()
+    fvae = load_vae(vae)
 
     @torch.no_grad()
     def roundtrip(images: np.ndarray) -> np.ndarray:

@@ -92,6 +92,13 @@ def build_vae(preset: str | WanPreset, **overrides):
     return AutoencoderKLWan(**{**(p.vae or {}), **overrides})
 
 
+def load_vae(path) -> "FrameVAE":
+    """A trained `AutoencoderKLWan` from a local folder (safetensors only), wrapped as a FrameVAE."""
+    from diffusers import AutoencoderKLWan
+
+    return FrameVAE(AutoencoderKLWan.from_pretrained(path, local_files_only=True, use_safetensors=True)).eval()
+
+
 def valid_clip_length(n: int) -> bool:
     """The Wan VAE encodes 1 + 4k frames; any other length loses its last frames silently."""
     return n >= 1 and (n - 1) % 4 == 0

@@ -52,18 +52,23 @@ def move(scene: Scene, i: int, rng: np.random.Generator, relation: tuple[str, Ob
     return Scene(tuple(objs))
 
 
-def parse_scene(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> Scene:
-    """The scene an image shows, as the detector reads it: one object per instance (its most
-    confident class above `threshold`), its colour, and the square box its class implies."""
-    size = image.shape[0]
+def instances(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> list:
+    """One detection per instance: its most confident class hypothesis above `threshold`."""
     best: dict[int, object] = {}
-    for cls, dets in filter_detections(detector.detect(image), threshold).items():
+    for dets in filter_detections(detector.detect(image), threshold).values():
         for d in dets:
             key = id(d.mask)  # class hypotheses of one instance share its mask
             if key not in best or d.score > best[key].score:
                 best[key] = d
+    return list(best.values())
+
+
+def parse_scene(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> Scene:
+    """The scene an image shows, as the detector reads it: one object per instance (its most
+    confident class above `threshold`), its colour, and the square box its class implies."""
+    size = image.shape[0]
     objs = []
-    for d in sorted(best.values(), key=lambda d: (d.box[1], d.box[0])):
+    for d in sorted(instances(image, detector, threshold), key=lambda d: (d.box[1], d.box[0])):
         ex0, ey0, ex1, ey1 = extent(d.cls)
         x1, y1, x2, y2 = (v / size for v in d.box)
         side = ((x2 - x1) / (ex1 - ex0) + (y2 - y1) / (ey1 - ey0)) / 2

@@ -13,6 +13,17 @@ from ...world.vocab import CLASSES, COLOR_NAMES
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "cof-shapes"
 
 
+def model_path(model: str | None) -> Path:
+    """The CoF model folder to load: `model`, or the shipped one; a clear error if there is none."""
+    path = Path(model) if model else SHIPPED
+    if not (path / "model_index.json").is_file():
+        raise ValueError(
+            f"no CoF model at {path}; pass --model DIR (a folder written by `reasongen train cof`)"
+            + ("" if model else " (no ShapesWorld CoF model ships yet)")
+        )
+    return path
+
+
 class CoFGenerator:
     """`sample geneval --method cof`: one chain per seed; `frame` picks which frame is the image
     (-1: the last, as CoF-T2I decodes; 0 and 1 give F1 and F2 for the per-frame table)."""
@@ -25,13 +36,7 @@ class CoFGenerator:
                  size: int | None = None, device: str = "cpu", batch_size: int = 16):  # fmt: skip
         from .pipeline import CoFPipeline
 
-        path = Path(model) if model else SHIPPED
-        if not (path / "model_index.json").is_file():
-            raise ValueError(
-                f"no CoF model at {path}; pass --model DIR (a folder written by `reasongen train cof`) "
-                + ("" if model else "(no ShapesWorld CoF model ships yet)")
-            )
-        self.pipe = CoFPipeline.from_pretrained(path, device=device)
+        self.pipe = CoFPipeline.from_pretrained(model_path(model), device=device)
         self.frame, self.steps, self.guidance, self.batch_size = frame, steps, guidance, batch_size
         self.size = size or self.pipe.config["height"]
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...eval.geneval import filter_detections
 from ...eval.run import score_image
 from ...world import edit
 from ...world.mutate import mutate
@@ -55,11 +54,8 @@ def anchor_tier(image: np.ndarray, metadata: dict, detector) -> str:
     """`wrong`, `rough` or `good`, by GenEval's rules and the detector's confidence."""
     if not score_image(detector, image, metadata)["correct"]:
         return "wrong"
-    best: dict[int, float] = {}
-    for dets in filter_detections(detector.detect(image), 0.3).values():
-        for d in dets:
-            best[id(d.mask)] = max(best.get(id(d.mask), 0.0), d.score)
-    return "good" if best and min(best.values()) >= 0.9 else "rough"
+    scores = [d.score for d in edit.instances(image, detector)]
+    return "good" if scores and min(scores) >= 0.9 else "rough"
 
 
 def repair_scene(scene: Scene, metadata: dict, rng: np.random.Generator) -> Scene:
