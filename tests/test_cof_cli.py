@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from reasongen.backbones.wan import build_vae
@@ -35,6 +36,16 @@ def test_data_train_generate_sample(tmp_path):
     assert index["num_frames"] == 3 and index["text_encoder"] == "tiny" and index["height"] == 64
     assert json.loads((tmp_path / "target" / "pipeline" / "model_index.json").read_text())["num_frames"] == 1
 
+    # --init-from: a saved model trained further starts from its weights (lr 0 keeps them exactly)
+    run("train", "cof", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--output-dir", tmp_path / "more",
+        "--preset", "tiny", "--steps", 1, "--batch-size", 4, "--lr", 0, "--init-from", tmp_path / "cof" / "pipeline")  # fmt: skip
+    before, after = (load_file(tmp_path / run_dir / "pipeline" / "transformer" / "diffusion_pytorch_model.safetensors")
+                     for run_dir in ("cof", "more"))  # fmt: skip
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    res = runner.invoke(app, ["train", "cof", "--data", str(tmp_path / "data"), "--vae", str(tmp_path / "vae"), "--output-dir",
+                              str(tmp_path / "x"), "--preset", "tiny", "--steps", "1", "--init-from", str(tmp_path / "data")])  # fmt: skip
+    assert res.exit_code == 2 and "--init-from" in res.output
+
     out = tmp_path / "gen" / "red.png"
     run("generate", "a photo of a red circle", "-o", out, "--model", tmp_path / "cof" / "pipeline", "--steps", 2, "--save-chain")
     assert Image.open(out).size == (64, 64)
@@ -48,6 +59,16 @@ def test_data_train_generate_sample(tmp_path):
     a = Image.open(tmp_path / "s-1" / "00000" / "samples" / "0001.png")
     b = Image.open(tmp_path / "s0" / "00000" / "samples" / "0001.png")
     assert a.size == (64, 64) and (np.asarray(a) != np.asarray(b)).any()  # F3 and F1 of one chain differ
+    # --frame all: every frame of the same chains, drawn once, each into its own folder
+    run("sample", "geneval", "--method", "cof", "--model", tmp_path / "cof" / "pipeline", "--metadata", meta,
+        "--outdir", tmp_path / "all", "--n", 2, "--steps", 2, "--frame", "all")  # fmt: skip
+    assert (np.asarray(Image.open(tmp_path / "all" / "f3" / "00000" / "samples" / "0001.png")) == np.asarray(a)).all()
+    assert (np.asarray(Image.open(tmp_path / "all" / "f1" / "00000" / "samples" / "0001.png")) == np.asarray(b)).all()
+    assert (tmp_path / "all" / "f2" / "00000" / "samples" / "0000.png").is_file()
+    for bad, says in (("3", "draws 3 frame(s)"), ("last", "'last'")):
+        res = runner.invoke(app, ["sample", "geneval", "--method", "cof", "--model", str(tmp_path / "cof" / "pipeline"),
+                                  "--metadata", str(meta), "--outdir", str(tmp_path / "bad"), "--frame", bad])  # fmt: skip
+        assert res.exit_code == 2 and says in res.output, res.output
     assert "overall" in run("eval", "geneval", tmp_path / "s-1", "--workers", 1)
 
 

@@ -30,12 +30,27 @@ def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: i
     from .methods.sampling import write_geneval_samples
 
     try:
+        every_frame = options.get("frame") == "all"
+        if options.get("frame") is not None:
+            options["frame"] = -1 if every_frame else _int_option("--frame", options["frame"])
         generator = get_generator(method, size=size, **options)
         records = read_metadata(metadata, generator.classes, generator.colors)
+        if every_frame:  # one chain per seed, each frame into its own folder: outdir/f1 .. outdir/fK
+            for k in reversed(range(generator.num_frames)):
+                made = write_geneval_samples(records, generator.frame_view(k), outdir / f"f{k + 1}", n=n, seed=seed)
+                typer.echo(f"{outdir / f'f{k + 1}'}: {len(records)} prompts x {n} images ({made} new)")
+            return
         made = write_geneval_samples(records, generator, outdir, n=n, seed=seed)
     except ValueError as e:
         _fail(e)
     typer.echo(f"{outdir}: {len(records)} prompts x {n} images ({made} new)")
+
+
+def _int_option(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} {value!r}: give a frame index (-1 for the last) or 'all'") from None
 
 
 @sample_app.command("geneval")
@@ -47,7 +62,7 @@ def sample_geneval(
     size: int = typer.Option(64, help="Canvas size in pixels (ShapesWorld generators)."),
     seed: int = typer.Option(0, help="Base seed; image j of prompt i uses a seed derived from (seed, i, j)."),
     model: Optional[str] = typer.Option(None, help="Model folder for learned methods (default: the shipped one)."),
-    frame: Optional[int] = typer.Option(None, help="cof: which chain frame is the image (-1 last, 0 F1, 1 F2)."),
+    frame: Optional[str] = typer.Option(None, help="cof: which chain frame is the image (-1 last, 0 F1, 1 F2), or 'all': each frame of the same chains into DIR/f1 .. DIR/fK."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (learned methods)."),
@@ -139,12 +154,13 @@ def eval_geneval(
 @train_app.command("vae")
 def train_vae(
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained vae/ at the end."),
-    steps: int = typer.Option(1500, help="Optimiser steps."),
+    steps: int = typer.Option(2000, help="Optimiser steps."),
+    teacher_steps: int = typer.Option(800, help="Warm-up steps on the fixed patch-PCA code before end-to-end training (docs/cof.md)."),
     batch_size: int = typer.Option(32, help="Global batch (split across accelerate processes)."),
-    lr: float = typer.Option(4e-5, help="Peak learning rate (AdamW). Higher rates collapse the Wan VAE to the mean image (see docs/cof.md)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
     size: int = typer.Option(64, help="Canvas size."),
     draft_fraction: float = typer.Option(0.3, help="Share of blocky draft frames among the training images."),
-    kl_weight: float = typer.Option(1e-6, help="Weight of the KL term."),
+    kl_weight: float = typer.Option(0.0, help="Weight of the KL term in the end-to-end stage."),
     checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed of the data order, noise and images."),
 ):
@@ -154,14 +170,21 @@ def train_vae(
     from .backbones.wan import build_vae
     from .train.data import ShapesImages
     from .train.loop import TrainConfig, train
-    from .train.vae import VAETask, finish_vae
+    from .train.vae import PatchPCA, VAETask, finish_vae, init_for_training
 
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=100, lr_decay="cosine",
+    if not 0 <= teacher_steps <= steps:
+        raise typer.BadParameter(f"--teacher-steps {teacher_steps} must lie in [0, --steps {steps}]")
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
                       checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
-                      extra={"size": size, "draft_fraction": draft_fraction})  # fmt: skip
+                      extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps})  # fmt: skip
     torch.manual_seed(seed)
-    vae = train(build_vae("shapes"), VAETask(kl_weight=kl_weight), ShapesImages(10**7, size, seed, draft_fraction), cfg)
+    vae = build_vae("shapes")
+    init_for_training(vae)
     stats_images = ShapesImages(2048, size, seed, draft_fraction).batch(range(2048))
+    factor = 2 ** len(vae.config.temperal_downsample)
+    teacher = PatchPCA(stats_images, factor, vae.config.z_dim)
+    task = VAETask(teacher, teacher_steps, kl_weight=kl_weight)
+    vae = train(vae, task, ShapesImages(10**7, size, seed, draft_fraction), cfg)
     heldout = ShapesImages(512, size, seed + 1_000_003, 0.0).batch(range(512))
     report = finish_vae(vae, stats_images, heldout, output_dir / "vae")
     (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -246,6 +269,7 @@ def train_cof(
     mixed_precision: str = typer.Option("no", help="no, or bf16 on GPUs."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer (e.g. to train a saved model further); a resumable checkpoint in --output-dir wins."),
 ):
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
     import torch
@@ -268,6 +292,11 @@ def train_cof(
                       extra={"variant": variant, "preset": preset, "system_prompt": system_prompt})  # fmt: skip
     torch.manual_seed(seed)
     transformer = build_transformer(p, in_channels=dataset.latents.shape[1], out_channels=dataset.latents.shape[1])
+    if init_from is not None:
+        try:
+            _load_transformer_weights(transformer, init_from)
+        except ValueError as e:
+            _fail(e)
     task = CoFTask(PromptCache(text_encoder, system_prompt), shift=p.flow_shift)
     transformer = train(transformer, task, dataset, cfg)
     pipe = CoFPipeline(transformer.float().cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
@@ -275,6 +304,19 @@ def train_cof(
                        flow_shift=p.flow_shift, height=dataset.size, width=dataset.size)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
+
+
+def _load_transformer_weights(transformer, pipeline_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    path = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a folder written by `reasongen train cof`)")
+    state, own = load_file(path), transformer.state_dict()
+    mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    if mismatch:
+        raise ValueError(f"--init-from {pipeline_dir}: its transformer does not match this preset ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
+    transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
 
 
 @eval_app.command("vae")

@@ -5,7 +5,8 @@ Each step's data and noise are functions of (seed, step, rank) alone, so a run k
 from its last checkpoint continues exactly as the uninterrupted run would, and every process of a
 multi-process run draws its own disjoint slice of the global batch.
 
-A task supplies the loss: `task.loss(model, batch, generator) -> (loss, {name: float})`; a dataset
+A task supplies the loss: `task.loss(model, batch, generator) -> (loss, {name: float})`, and may
+have `set_step(step)`, called before each step; a dataset
 supplies batches: `len(dataset)` and `dataset.batch(indices)`.
 """
 
@@ -137,6 +138,8 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
         idx = sampler.indices(step)[rank * per_rank : (rank + 1) * per_rank]
         batch = dataset.batch(idx)
         gen = step_generator(cfg.seed, step, rank)
+        if hasattr(task, "set_step"):  # tasks whose loss changes over the run (a warm-up stage)
+            task.set_step(step)
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(step)
         with acc.autocast():

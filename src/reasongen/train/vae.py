@@ -1,31 +1,82 @@
 """Training the ShapesWorld VAE (a small `AutoencoderKLWan`) on single frames.
 
-Loss: L1 + MSE between the frame and its reconstruction from a posterior sample, plus a small KL
-(the Wan VAE is a KL autoencoder; the weight keeps the latent well-behaved for the DiT without
-blurring flat colours). After training, the per-channel latent mean and std over training frames
-are written into the VAE config (`latents_mean`, `latents_std`), as Wan's config carries them.
+Trained from scratch the Wan VAE collapses to the mean image on ShapesWorld (docs/cof.md): the
+frames are mostly flat background, and its per-pixel RMS norms blow up the input-independent part
+of the features until the output no longer depends on the input. Two measures avoid it:
+
+1. `init_for_training`: conv biases at zero (so flat input gives zero features rather than a
+   constant that the norms amplify) and the decoder's output conv at zero (the first output is the
+   grey background instead of noise, so shrinking the output is not the quickest way down).
+2. A teacher warm-up: for the first `teacher_steps` steps the decoder learns to decode, and the
+   encoder learns to produce, a fixed linear code of the frame (PCA of its f x f x 3 pixel patches,
+   z channels, where f is the VAE's spatial factor). Neither half can collapse, since both have a
+   fixed target. After it, the usual end-to-end reconstruction loss takes over.
+
+Loss: L1 + MSE between the frame and its reconstruction from the posterior mean (the CoF data and
+pipeline encode with the mean too), plus an optional KL. After training, the per-channel latent
+mean and std over training frames are written into the VAE config (`latents_mean`, `latents_std`),
+as Wan's config carries them.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
+
+
+def init_for_training(vae) -> None:
+    """The initialisation that keeps the Wan VAE out of the mean-image collapse (see above)."""
+    with torch.no_grad():
+        for name, p in vae.named_parameters():
+            if name.endswith("bias"):
+                p.zero_()
+        vae.decoder.conv_out.weight.zero_()
+
+
+class PatchPCA:
+    """A fixed linear code: the top-z principal directions of f x f x 3 pixel patches."""
+
+    def __init__(self, images: torch.Tensor, factor: int, z_dim: int):
+        patches = F.pixel_unshuffle(images.float(), factor).permute(0, 2, 3, 1).reshape(-1, 3 * factor * factor)
+        if z_dim > patches.shape[1]:
+            raise ValueError(f"z_dim {z_dim} exceeds the {patches.shape[1]} values of a {factor}x{factor} patch")
+        # Uncentred: the background (0 in [-1, 1]) stays the zero code.
+        _, _, v = torch.linalg.svd(patches, full_matrices=False)
+        self.factor, self.basis = factor, v[:z_dim].T.contiguous()  # (3 f f, z)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, z, H/f, W/f)
+        return torch.einsum("bchw,cz->bzhw", F.pixel_unshuffle(images.float(), self.factor), self.basis)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(torch.einsum("bzhw,cz->bchw", z, self.basis), self.factor)
 
 
 class VAETask:
-    def __init__(self, kl_weight: float = 1e-6, mse_weight: float = 1.0):
-        self.kl_weight, self.mse_weight = kl_weight, mse_weight
+    def __init__(self, teacher: PatchPCA | None = None, teacher_steps: int = 0, kl_weight: float = 0.0):
+        if teacher_steps and teacher is None:
+            raise ValueError("teacher_steps > 0 needs a teacher code")
+        self.teacher, self.teacher_steps, self.kl_weight = teacher, teacher_steps, kl_weight
+        self.step = 0
+
+    def set_step(self, step: int) -> None:
+        self.step = step
 
     def loss(self, vae, batch: torch.Tensor, generator: torch.Generator):
         x = batch.to(next(vae.parameters()).device)[:, :, None]  # (B, 3, 1, H, W): one-frame clips
         post = vae.encode(x).latent_dist
-        eps = torch.randn(post.mean.shape, generator=generator).to(x)
-        z = post.mean + post.std * eps
-        rec = vae.decode(z).sample
+        logs = {}
+        if self.step < self.teacher_steps:
+            code = self.teacher.encode(batch).to(x)[:, :, None]
+            rec = vae.decode(code).sample
+            code_mse = ((post.mean - code) ** 2).mean()
+            logs["code_mse"] = code_mse.item()
+            extra = code_mse
+        else:
+            rec = vae.decode(post.mean).sample
+            extra = self.kl_weight * post.kl().mean() / x[0].numel() if self.kl_weight else 0.0
         l1 = (rec - x).abs().mean()
         mse = ((rec - x) ** 2).mean()
-        kl = post.kl().mean() / x[0].numel()
-        loss = l1 + self.mse_weight * mse + self.kl_weight * kl
-        return loss, {"l1": l1.item(), "mse": mse.item(), "kl": kl.item()}
+        return l1 + mse + extra, {"l1": l1.item(), "mse": mse.item(), **logs}
 
 
 @torch.no_grad()

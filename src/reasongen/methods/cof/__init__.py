@@ -37,18 +37,33 @@ class CoFGenerator:
         from .pipeline import CoFPipeline
 
         self.pipe = CoFPipeline.from_pretrained(model_path(model), device=device)
+        self.num_frames = self.pipe.config["num_frames"]
+        if not -self.num_frames <= frame < self.num_frames:
+            raise ValueError(f"--frame {frame}: this model draws {self.num_frames} frame(s); use -1 or 0..{self.num_frames - 1}")
         self.frame, self.steps, self.guidance, self.batch_size = frame, steps, guidance, batch_size
         self.size = size or self.pipe.config["height"]
+        self._chains: dict[tuple[str, int], list[np.ndarray]] = {}  # kept for `frame_view`s of the same draws
 
-    def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]:
+    def chains(self, prompt: str, seeds: Sequence[int]) -> list[list[np.ndarray]]:
+        """The decoded chain of each seed (uint8 frames), drawn once and then remembered."""
         from .pipeline import to_uint8
 
-        out = []
-        for i in range(0, len(seeds), self.batch_size):
-            chunk = seeds[i : i + self.batch_size]
+        todo = [s for s in dict.fromkeys(seeds) if (prompt, s) not in self._chains]
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i : i + self.batch_size]
             gens = [torch.Generator().manual_seed(int(s)) for s in chunk]
-            res = self.pipe([metadata["prompt"]] * len(chunk), height=self.size, width=self.size, generator=gens,
-                            num_inference_steps=self.steps, guidance_scale=self.guidance, return_chain=self.frame != -1)  # fmt: skip
-            images = res.images if self.frame == -1 else [c[self.frame] for c in res.chains]
-            out.extend(to_uint8(im) for im in images)
-        return out
+            res = self.pipe([prompt] * len(chunk), height=self.size, width=self.size, generator=gens,
+                            num_inference_steps=self.steps, guidance_scale=self.guidance, return_chain=True)  # fmt: skip
+            for s, chain in zip(chunk, res.chains):
+                self._chains[(prompt, s)] = [to_uint8(f) for f in chain]
+        return [self._chains[(prompt, s)] for s in seeds]
+
+    def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]:
+        return [chain[self.frame] for chain in self.chains(metadata["prompt"], seeds)]
+
+    def frame_view(self, frame: int) -> "CoFGenerator":
+        """A generator giving frame `frame` of the same chains (same seeds, drawn once)."""
+        view = object.__new__(CoFGenerator)
+        view.__dict__.update(self.__dict__)
+        view.frame = frame
+        return view

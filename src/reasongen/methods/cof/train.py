@@ -21,6 +21,11 @@ class PromptCache:
         self.text_encoder, self.system_prompt, self.cache = text_encoder, system_prompt, {}
 
     def __call__(self, prompts: list[str]) -> torch.Tensor:
+        # Outside any mixed-precision autocast: the frozen encoder runs as loaded, the cache is fp16.
+        with torch.autocast("cpu", enabled=False):
+            return self._states(prompts)
+
+    def _states(self, prompts: list[str]) -> torch.Tensor:
         missing = [p for p in dict.fromkeys(prompts) if p not in self.cache]
         if missing:
             texts = [self.system_prompt + p if p else "" for p in missing]
