@@ -75,3 +75,9 @@ def test_data_train_generate_sample(tmp_path):
 def test_without_a_model_the_error_says_what_to_pass(tmp_path):
     res = runner.invoke(app, ["generate", "a photo of a star", "--model", str(tmp_path)])
     assert res.exit_code == 2 and "pass --model DIR" in res.output
+
+
+def test_the_shipped_model_draws_the_readme_prompt(tmp_path):
+    out = tmp_path / "out.png"
+    run("generate", "a photo of a red circle left of a blue star", "-o", out, "--steps", 2, "--save-chain")
+    assert Image.open(out).size == (64, 64) and (tmp_path / "out-chain.gif").is_file()

@@ -19,7 +19,7 @@ def model_path(model: str | None) -> Path:
     if not (path / "model_index.json").is_file():
         raise ValueError(
             f"no CoF model at {path}; pass --model DIR (a folder written by `reasongen train cof`)"
-            + ("" if model else " (no ShapesWorld CoF model ships yet)")
+            + ("" if model else " (the shipped model is missing from this install)")
         )
     return path
 
