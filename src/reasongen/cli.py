@@ -32,7 +32,7 @@ def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: i
     try:
         every_frame = options.get("frame") == "all"
         if options.get("frame") is not None:
-            options["frame"] = -1 if every_frame else _int_option("--frame", options["frame"])
+            options["frame"] = -1 if every_frame else _frame_option(options["frame"])
         generator = get_generator(method, size=size, **options)
         records = read_metadata(metadata, generator.classes, generator.colors)
         if every_frame:  # one chain per seed, each frame into its own folder: outdir/f1 .. outdir/fK
@@ -46,11 +46,11 @@ def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: i
     typer.echo(f"{outdir}: {len(records)} prompts x {n} images ({made} new)")
 
 
-def _int_option(name: str, value: str) -> int:
+def _frame_option(value: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"{name} {value!r}: give a frame index (-1 for the last) or 'all'") from None
+        raise ValueError(f"--frame {value!r}: give a frame index (-1 for the last) or 'all'") from None
 
 
 @sample_app.command("geneval")
@@ -167,7 +167,7 @@ def train_vae(
     """Train the ShapesWorld VAE (AutoencoderKLWan, `shapes` preset) on single frames."""
     import torch
 
-    from .backbones.wan import build_vae
+    from .backbones.wan import FrameVAE, build_vae
     from .train.data import ShapesImages
     from .train.loop import TrainConfig, train
     from .train.vae import PatchPCA, VAETask, finish_vae, init_for_training
@@ -181,8 +181,7 @@ def train_vae(
     vae = build_vae("shapes")
     init_for_training(vae)
     stats_images = ShapesImages(2048, size, seed, draft_fraction).batch(range(2048))
-    factor = 2 ** len(vae.config.temperal_downsample)
-    teacher = PatchPCA(stats_images, factor, vae.config.z_dim)
+    teacher = PatchPCA(stats_images, FrameVAE(vae).spatial, vae.config.z_dim)
     task = VAETask(teacher, teacher_steps, kl_weight=kl_weight)
     vae = train(vae, task, ShapesImages(10**7, size, seed, draft_fraction), cfg)
     heldout = ShapesImages(512, size, seed + 1_000_003, 0.0).batch(range(512))
@@ -266,7 +265,7 @@ def train_cof(
     lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
     ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
     system_prompt: str = typer.Option("", help="Prefix added to every prompt, at training and inference."),
-    mixed_precision: str = typer.Option("no", help="no, or bf16 on GPUs."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16 (GPUs, and CPUs with bf16 support; docs/cof.md gives the speed-up)."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
     init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer (e.g. to train a saved model further); a resumable checkpoint in --output-dir wins."),
