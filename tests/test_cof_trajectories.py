@@ -3,7 +3,8 @@ import pytest
 from scipy import ndimage
 
 from reasongen.eval.run import score_image
-from reasongen.methods.cof.trajectories import anchor_tier, build_chain, inject_flaw, repair_scene
+from reasongen.methods.cof.trajectories import anchor_tier, build_chain, repair_scene
+from reasongen.world.mutate import inject_flaw
 from reasongen.world.benchmarks import build
 from reasongen.world.detector import ShapesDetector
 from reasongen.world.mutate import mutate

@@ -55,7 +55,7 @@ def _frame_option(value: str) -> int:
 
 @sample_app.command("geneval")
 def sample_geneval(
-    method: str = typer.Option(..., help="Generator: oracle (the ShapesWorld ground truth)."),
+    method: str = typer.Option(..., help="Generator: oracle (the ShapesWorld ground truth), cof (CoF-T2I) or mcot (FoX)."),
     metadata: str = typer.Option(..., help="Metadata JSONL file, or shapes-geneval / shapes-reason."),
     outdir: Path = typer.Option(..., help="Output folder (GenEval's layout); an interrupted run resumes here."),
     n: int = typer.Option(4, help="Images per prompt."),
@@ -66,9 +66,10 @@ def sample_geneval(
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (learned methods)."),
+    mode: Optional[str] = typer.Option(None, help="mcot: direct, twice (better of two by reflection), plan_act or mcot (the full chain, default)."),
 ):
     """Write GenEval's output layout (DIR/00000/metadata.jsonl, DIR/00000/samples/0000.png) from any generator."""
-    _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device)
+    _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device, mode=mode)
 
 
 @world_app.command("render")
@@ -194,36 +195,67 @@ def train_vae(
 def generate(
     prompt: str = typer.Argument(..., help="What to draw."),
     output: Path = typer.Option(Path("out.png"), "-o", "--output", help="The image (PNG)."),
-    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames)."),
+    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames) or mcot (FoX: plan, act, reflect, correct)."),
     model: Optional[str] = typer.Option(None, help="Model folder (default: the shipped ShapesWorld model)."),
     seed: int = typer.Option(0, help="Seed."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
-    save_chain: bool = typer.Option(False, "--save-chain", help="Also write the chain as OUT-chain.png (strip) and OUT-chain.gif."),
+    save_chain: bool = typer.Option(False, "--save-chain", help="cof: also write the chain as OUT-chain.png (strip) and OUT-chain.gif."),
+    mode: str = typer.Option("mcot", help="mcot: direct, twice, plan_act or mcot (the full chain)."),
+    save_trace: bool = typer.Option(False, "--save-trace", help="mcot: also write OUT-trace.json (plan, layout, why it stopped), the layout over the image, each heatmap overlay, and the image before and after each correction."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Generate one image from a prompt with a reasoning method."""
-    import torch
     from PIL import Image
 
-    if method != "cof":
-        _fail(ValueError(f"unknown method {method!r} for generate; available: cof"))
-    from .methods.cof import model_path
-    from .methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
-
+    if method not in ("cof", "mcot"):
+        _fail(ValueError(f"unknown method {method!r} for generate; available: cof, mcot"))
+    if save_chain and method != "cof" or save_trace and method != "mcot":
+        _fail(ValueError("--save-chain goes with --method cof, --save-trace with --method mcot"))
     try:
-        pipe = CoFPipeline.from_pretrained(model_path(model), device=device)
-        out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
-                   guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
+        image = (_generate_cof if method == "cof" else _generate_mcot)(prompt, output, model, seed, steps, guidance,
+                                                                      save_chain or save_trace, mode, device)  # fmt: skip
     except ValueError as e:
         _fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(out.images[0])).save(output)
+    Image.fromarray(image).save(output)
     typer.echo(f"{output}")
+
+
+def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, mode, device):
+    import torch
+
+    from .methods import model_path
+    from .methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
+
+    pipe = CoFPipeline.from_pretrained(model_path(model, "cof-shapes", "reasongen train cof"), device=device)
+    out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
+               guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
     if save_chain:
+        output.parent.mkdir(parents=True, exist_ok=True)
         stem = output.with_suffix("")
         write_chain(out.chains[0], f"{stem}-chain.png", f"{stem}-chain.gif")
         typer.echo(f"{stem}-chain.png, {stem}-chain.gif")
+    return to_uint8(out.images[0])
+
+
+def _generate_mcot(prompt, output, model, seed, steps, guidance, save_trace, mode, device):
+    from .methods import model_path
+    from .methods.mcot import SHIPPED
+    from .methods.mcot.pipeline import MCoTPipeline
+    from .methods.mcot.trace import save_trace as write_trace
+
+    pipe = MCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train mcot"), device=device)
+    trace = pipe(prompt, seed, mode=mode, num_inference_steps=steps, guidance_scale=guidance)[0]
+    if trace.caption is not None:
+        typer.echo(f"caption: {trace.caption}\nlayout: {trace.layout_text}")
+    for problem in trace.layout_problems:
+        typer.echo(f"layout: {problem}")
+    typer.echo(f"chain: {len(trace.images) - 1} correction(s); {trace.stopped}")
+    if save_trace:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        typer.echo(", ".join(str(p) for p in write_trace(trace, output.with_suffix(""))))
+    return trace.image
 
 
 cof_app = typer.Typer(help="CoF-T2I data.", no_args_is_help=True)
@@ -238,19 +270,24 @@ def cof_data(
     size: int = typer.Option(64, help="Canvas size."),
     seed: int = typer.Option(0, help="Seed."),
     workers: int = typer.Option(2, help="Processes for building chains."),
+    variants: str = typer.Option("all", help="Comma-separated variants to encode (cof, target, continuous), or 'all'; run again to add more."),
 ):
     """Build CoF chains (quality-aware routing of simulated anchors) and encode them for the three variants."""
     from .backbones.wan import load_vae
     from .methods.cof.data import VARIANTS, build_chains, encode_chains
 
+    chosen = list(VARIANTS) if variants == "all" else [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown or not chosen:
+        _fail(ValueError(f"--variants {variants!r}: choose from {', '.join(VARIANTS)}, comma-separated, or 'all'"))
     try:
         build_chains(out, n, size, seed, workers)
     except ValueError as e:
         _fail(e)
     fvae = load_vae(vae)
-    for variant in VARIANTS:
+    for variant in chosen:
         encode_chains(out, fvae, variant)
-    typer.echo(f"{out}: {n} chains, latents for {', '.join(VARIANTS)}")
+    typer.echo(f"{out}: {n} chains, latents for {', '.join(chosen)}")
 
 
 @train_app.command("cof")
@@ -305,12 +342,88 @@ def train_cof(
     typer.echo(f"{output_dir / 'pipeline'}")
 
 
+mcot_app = typer.Typer(help="FoX (MCoT) data.", no_args_is_help=True)
+app.add_typer(mcot_app, name="mcot")
+
+
+@mcot_app.command("data")
+def mcot_data(
+    out: Path = typer.Option(..., help="Data folder: records (prompt, plan, target, flawed image and flaw mask) and their latents."),
+    vae: Path = typer.Option(..., help="The trained VAE folder (e.g. src/reasongen/models/shapes-vae)."),
+    n: int = typer.Option(20000, help="Number of records."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+    workers: int = typer.Option(2, help="Processes for building records."),
+):
+    """Build FoX training records on ShapesWorld (all four tasks read them) and encode their images."""
+    from .backbones.wan import load_vae
+    from .methods.mcot.data import build_records, encode_records
+
+    try:
+        build_records(out, n, size, seed, workers)
+    except ValueError as e:
+        _fail(e)
+    encode_records(out, load_vae(vae))
+    typer.echo(f"{out}: {n} records")
+
+
+@train_app.command("mcot")
+def train_mcot(
+    data: Path = typer.Option(..., help="Folder from `reasongen mcot data`."),
+    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    experts: str = typer.Option("functional", help="Expert layout: functional (FoXperts), modality (text / image) or dense (one)."),
+    preset: str = typer.Option("shapes", help="FoXperts preset."),
+    tasks: str = typer.Option("plan_act,reflect,correct", help="Tasks taken in turn, one per step (FoX's 1:1:1 mix)."),
+    steps: int = typer.Option(6000, help="Optimiser steps."),
+    batch_size: int = typer.Option(32, help="Global batch."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    lm_weight: float = typer.Option(1.0, help="Weight of the planning (language-model) loss beside the flow loss."),
+    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16 (GPUs, and CPUs with bf16 support)."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer; a resumable checkpoint in --output-dir wins."),
+):
+    """Train one FoXperts model on planning+acting, reflection and correction, and save an MCoTPipeline."""
+    import torch
+
+    from .backbones.foxperts import build_foxperts
+    from .backbones.text import shapes_tokenizer
+    from .backbones.wan import load_vae
+    from .methods.mcot.data import MCoTRecords
+    from .methods.mcot.pipeline import MCoTPipeline
+    from .methods.mcot.train import MCoTTask
+    from .train.loop import TrainConfig, train
+
+    try:
+        tokenizer = shapes_tokenizer()
+        fvae = load_vae(vae)
+        dataset = MCoTRecords(data)
+        task = MCoTTask(tokenizer, lm_weight=lm_weight, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+                        pixels_per_latent=fvae.spatial)  # fmt: skip
+        torch.manual_seed(seed)
+        model = build_foxperts(preset, vocab_size=len(tokenizer), experts=experts, pad_token_id=tokenizer.pad_token_id)
+        if init_from is not None:
+            _load_transformer_weights(model, init_from)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
+                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision, find_unused_parameters=True,
+                      extra={"experts": experts, "preset": preset, "tasks": tasks, "lm_weight": lm_weight})  # fmt: skip
+    model = train(model, task, dataset, cfg)
+    pipe = MCoTPipeline(model.float().cpu(), fvae, tokenizer, height=dataset.size, width=dataset.size)
+    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
 def _load_transformer_weights(transformer, pipeline_dir: Path) -> None:
     from safetensors.torch import load_file
 
     path = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
     if not path.is_file():
-        raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a folder written by `reasongen train cof`)")
+        raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a pipeline folder written by `reasongen train`)")
     state, own = load_file(path), transformer.state_dict()
     mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
     if mismatch:

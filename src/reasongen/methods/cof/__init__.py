@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from ...world.vocab import CLASSES, COLOR_NAMES
-
-SHIPPED = Path(__file__).resolve().parents[2] / "models" / "cof-shapes"
-
-
-def model_path(model: str | None) -> Path:
-    """The CoF model folder to load: `model`, or the shipped one; a clear error if there is none."""
-    path = Path(model) if model else SHIPPED
-    if not (path / "model_index.json").is_file():
-        raise ValueError(
-            f"no CoF model at {path}; pass --model DIR (a folder written by `reasongen train cof`)"
-            + ("" if model else " (the shipped model is missing from this install)")
-        )
-    return path
+from .. import model_path
 
 
 class CoFGenerator:
@@ -36,7 +23,7 @@ class CoFGenerator:
                  size: int | None = None, device: str = "cpu", batch_size: int = 16):  # fmt: skip
         from .pipeline import CoFPipeline
 
-        self.pipe = CoFPipeline.from_pretrained(model_path(model), device=device)
+        self.pipe = CoFPipeline.from_pretrained(model_path(model, "cof-shapes", "reasongen train cof"), device=device)
         self.num_frames = self.pipe.config["num_frames"]
         if not -self.num_frames <= frame < self.num_frames:
             raise ValueError(f"--frame {frame}: this model draws {self.num_frames} frame(s); use -1 or 0..{self.num_frames - 1}")

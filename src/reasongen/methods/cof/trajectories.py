@@ -32,7 +32,7 @@ import numpy as np
 
 from ...eval.run import score_image
 from ...world import edit
-from ...world.mutate import mutate
+from ...world.mutate import inject_flaw
 from ...world.render import render_draft
 from ...world.scene import Scene, placements_for, relation_holds, scene_for
 from ...world.vocab import COLOR_NAMES
@@ -103,24 +103,6 @@ def repair_scene(scene: Scene, metadata: dict, rng: np.random.Generator) -> Scen
                     return scene_for(metadata, rng)
                 out = moved
     return out
-
-
-def inject_flaw(scene: Scene, metadata: dict, rng: np.random.Generator) -> tuple[Scene, str]:
-    """One semantic flaw that the prompt would catch, chosen among those that apply."""
-    kinds = ["wrong_class"]
-    if any(p.color is not None for p in placements_for(metadata)):
-        kinds.append("wrong_color")
-    if len(scene.objects) >= 2:
-        kinds.append("remove_object")
-    if metadata.get("exclude"):
-        kinds.append("extra_object")
-    if any("position" in c for c in metadata["include"]):
-        kinds.append("mirror_position")
-    kind = kinds[int(rng.integers(len(kinds)))]
-    try:
-        return mutate(scene, metadata, kind, rng), kind
-    except (RuntimeError, ValueError):
-        return mutate(scene, metadata, "wrong_class", rng), "wrong_class"
 
 
 def build_chain(anchor: np.ndarray, metadata: dict, detector, rng: np.random.Generator) -> Chain:

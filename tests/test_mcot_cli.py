@@ -1,0 +1,62 @@
+"""FoX (MCoT) end to end through the commands a user runs, on tiny random models: data, training,
+generation with its trace, and GenEval sampling in each mode of the chain ablation."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from reasongen.backbones.wan import build_vae
+from reasongen.cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def run(*args):
+    res = runner.invoke(app, [str(a) for a in args])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res.output
+
+
+def test_data_train_generate_sample(tmp_path):
+    torch.manual_seed(0)
+    build_vae("tiny").save_pretrained(tmp_path / "vae", safe_serialization=True)
+    run("mcot", "data", "--out", tmp_path / "data", "--vae", tmp_path / "vae", "--n", 6, "--workers", 1)
+    for experts in ("functional", "dense"):
+        run("train", "mcot", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--output-dir", tmp_path / experts,
+            "--preset", "tiny", "--experts", experts, "--steps", 3, "--batch-size", 2, "--checkpoint-every", 3)  # fmt: skip
+    pipe = tmp_path / "functional" / "pipeline"
+    assert json.loads((pipe / "model_index.json").read_text())["_class_name"] == "MCoTPipeline"
+    cfg = json.loads((tmp_path / "dense" / "pipeline" / "transformer" / "config.json").read_text())
+    assert cfg["experts"] == "dense"
+
+    out = tmp_path / "gen" / "star.png"
+    text = run("generate", "a photo of a star", "--method", "mcot", "--model", pipe, "-o", out, "--steps", 2, "--save-trace")
+    assert "caption:" in text and "chain:" in text
+    assert Image.open(out).size == (64, 64)
+    trace = json.loads((tmp_path / "gen" / "star-trace.json").read_text())
+    assert trace["mode"] == "mcot" and trace["stopped"] and len(trace["mask_pixels"]) >= 1
+    assert (tmp_path / "gen" / "star-heatmap1.png").is_file() and (tmp_path / "gen" / "star-before.png").is_file()
+
+    meta = tmp_path / "m.jsonl"
+    meta.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
+    for mode in ("direct", "twice", "plan_act"):
+        run("sample", "geneval", "--method", "mcot", "--model", pipe, "--metadata", meta, "--outdir", tmp_path / mode,
+            "--n", 2, "--steps", 2, "--mode", mode)  # fmt: skip
+        assert Image.open(tmp_path / mode / "00000" / "samples" / "0001.png").size == (64, 64)
+    res = runner.invoke(app, ["sample", "geneval", "--method", "mcot", "--model", str(pipe), "--metadata", str(meta),
+                              "--outdir", str(tmp_path / "bad"), "--mode", "dream"])  # fmt: skip
+    assert res.exit_code == 2 and "dream" in res.output
+    res = runner.invoke(app, ["sample", "geneval", "--method", "cof", "--metadata", str(meta), "--outdir", str(tmp_path / "bad"),
+                              "--mode", "mcot"])  # fmt: skip
+    assert res.exit_code == 2 and "--mode does not apply to method cof" in res.output
+
+
+def test_without_a_model_the_error_says_what_to_pass(tmp_path):
+    res = runner.invoke(app, ["generate", "a photo of a star", "--method", "mcot", "--model", str(tmp_path)])
+    assert res.exit_code == 2 and "reasongen train mcot" in res.output
+    res = runner.invoke(app, ["generate", "a photo of a star", "--method", "mcot", "--save-chain"])
+    assert res.exit_code == 2 and "--save-trace" in res.output

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from reasongen.backbones.foxperts import build_foxperts
+from reasongen.backbones.text import shapes_tokenizer
+from reasongen.backbones.wan import build_vae
+from reasongen.methods.mcot.pipeline import MCoTPipeline
+
+FAST = dict(num_inference_steps=2, max_caption_tokens=6, max_layout_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.manual_seed(0)
+    tok = shapes_tokenizer()
+    model = build_foxperts("tiny", vocab_size=len(tok))
+    with torch.no_grad():
+        model.velocity_head.weight.normal_(std=0.1)
+    return MCoTPipeline(model, build_vae("tiny"), tok, **FAST)
+
+
+def test_modes_return_their_trace(pipe):
+    direct = pipe("a photo of a red circle", seeds=[1, 2], mode="direct")
+    assert len(direct) == 2 and all(len(t.images) == 1 and t.caption is None for t in direct)
+    assert direct[0].image.shape == (64, 64, 3) and direct[0].image.dtype == np.uint8
+    twice = pipe("a photo of a red circle", seeds=1, mode="twice")[0]
+    assert len(twice.candidate_scores) == 2 and "better of two" in twice.stopped
+    planned = pipe("a photo of a red circle", seeds=1, mode="plan_act")[0]
+    assert isinstance(planned.caption, str) and isinstance(planned.layout_text, str)
+    # an untrained planner writes no valid layout: that is recorded, not raised
+    assert planned.layout_problems or planned.layout
+
+
+def test_reflection_ends_or_continues_the_chain(pipe):
+    calm = pipe("a photo of a star", seeds=3, heatmap_threshold=0.999)[0]
+    assert len(calm.images) == 1 and len(calm.heatmaps) == 1 and "nothing wrong" in calm.stopped
+    busy = pipe("a photo of a star", seeds=3, heatmap_threshold=0.001, correction_rounds=2)[0]
+    assert len(busy.images) == 3 and len(busy.masks) == 3 and "used up" in busy.stopped
+    assert busy.masks[0].all()  # every pixel above a threshold of 0.001
+    assert np.array_equal(calm.images[0], busy.images[0])  # same seed, same first image
+
+
+def test_correction_changes_only_the_masked_region(pipe):
+    image = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[8:30, 20:50] = True
+    out = pipe.correct([["a photo of a star"]], [image], [mask], [torch.Generator().manual_seed(0)], 2, 5.0)[0]
+    assert np.array_equal(out[~mask], image[~mask])
+    assert not np.array_equal(out[mask], image[mask])
+
+
+def test_mask_of_the_wrong_size_is_refused(pipe):
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"\(32, 32\)"):
+        pipe.correct([["x"]], [image], [np.zeros((32, 32), dtype=bool)], [torch.Generator()], 2, 5.0)
+
+
+def test_bad_arguments_are_refused(pipe):
+    with pytest.raises(ValueError, match="mode"):
+        pipe("a photo of a star", mode="dream")
+    with pytest.raises(ValueError, match="one seed per prompt"):
+        pipe(["a", "b"], seeds=[1, 2, 3])
+    with pytest.raises(ValueError, match="heatmap_threshold"):
+        pipe("a photo of a star", heatmap_threshold=1.5)
+    with pytest.raises(ValueError, match="settings"):
+        MCoTPipeline(pipe.model, pipe.vae, pipe.tokenizer, rounds=3)
+
+
+def test_save_and_load_give_the_same_chain(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    again = MCoTPipeline.from_pretrained(tmp_path)
+    a = pipe("a photo of a blue heart", seeds=5, heatmap_threshold=0.001)[0]
+    b = again("a photo of a blue heart", seeds=5, heatmap_threshold=0.001)[0]
+    assert a.caption == b.caption and a.layout_text == b.layout_text
+    assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images)) and len(a.images) == len(b.images) == 2
