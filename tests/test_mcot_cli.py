@@ -53,6 +53,9 @@ def test_data_train_generate_sample(tmp_path):
     res = runner.invoke(app, ["sample", "geneval", "--method", "cof", "--metadata", str(meta), "--outdir", str(tmp_path / "bad"),
                               "--mode", "mcot"])  # fmt: skip
     assert res.exit_code == 2 and "--mode does not apply to method cof" in res.output
+    # a checkpoint of another method is named as such
+    res = runner.invoke(app, ["generate", "a photo of a star", "--method", "cof", "--model", str(pipe)])
+    assert res.exit_code == 2 and "'MCoTPipeline'" in res.output and "use --method mcot" in res.output
 
 
 def test_without_a_model_the_error_says_what_to_pass(tmp_path):

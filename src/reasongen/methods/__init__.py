@@ -26,6 +26,25 @@ class Generator(Protocol):
 METHODS = ("oracle", "cof", "mcot")
 
 
+# Which method a saved pipeline folder belongs to, by the class named in its model_index.json.
+PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot"}
+
+
+def read_model_index(path: Path, method: str) -> dict:
+    """A pipeline folder's model_index.json, refused with a clear error if it belongs to another method."""
+    import json
+
+    index_path = Path(path) / "model_index.json"
+    if not index_path.is_file():
+        raise FileNotFoundError(f"{path}: no model_index.json; pass a folder written by `reasongen train {method}`")
+    index = json.loads(index_path.read_text())
+    owner = PIPELINE_METHODS.get(index.get("_class_name"))
+    if owner != method:
+        hint = f"; use --method {owner}" if owner else ""
+        raise ValueError(f"{path} holds a {index.get('_class_name')!r} model, not one of method {method}{hint}")
+    return index
+
+
 def model_path(model: str | None, shipped: str, train_command: str) -> Path:
     """The model folder to load: `model`, or the shipped `models/<shipped>`; a clear error if there is none."""
     path = Path(model) if model else SHIPPED_MODELS / shipped

@@ -65,11 +65,10 @@ class CoFPipeline:
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "CoFPipeline":
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
+        from .. import read_model_index
+
         path = Path(path)
-        index_path = path / "model_index.json"
-        if not index_path.is_file():
-            raise FileNotFoundError(f"{path}: no model_index.json; pass a folder written by CoFPipeline.save_pretrained or a diffusers Wan2.1 T2V folder")
-        index = json.loads(index_path.read_text())
+        index = read_model_index(path, "cof")  # a CoFPipeline folder, or a diffusers Wan2.1 T2V one
         kw = dict(local_files_only=True, use_safetensors=True, torch_dtype=dtype)
         transformer = WanTransformer3DModel.from_pretrained(path, subfolder="transformer", **kw).to(device)
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **{**kw, "torch_dtype": torch.float32}).to(device)

@@ -98,11 +98,10 @@ class MCoTPipeline:
         from diffusers import AutoencoderKLWan
         from transformers import PreTrainedTokenizerFast
 
+        from .. import read_model_index
+
         path = Path(path)
-        index_path = path / "model_index.json"
-        if not index_path.is_file():
-            raise FileNotFoundError(f"{path}: no model_index.json; pass a folder written by `reasongen train mcot`")
-        index = json.loads(index_path.read_text())
+        index = read_model_index(path, "mcot")
         kw = dict(local_files_only=True, use_safetensors=True)
         model = FoXpertsModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype, **kw).to(device)
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw).to(device)
