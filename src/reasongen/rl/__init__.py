@@ -1,0 +1,1 @@
+"""Reinforcement learning for generators: GRPO over a policy interface (`grpo.py`)."""
