@@ -68,7 +68,7 @@ SHAPES_WORDS = (
     "small medium large top bottom middle centre in at on grey ground second third fourth fifth sixth "
     "0 1 2 3 4 5 6 7 8 9 , - : . { } \""
 )
-SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>", "<s>")
+SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>", "<s>", "<begin_of_image>", "<end_of_image>", "<image_placeholder>")
 
 
 def shapes_tokenizer():
@@ -92,7 +92,8 @@ def shapes_tokenizer():
     ])  # fmt: skip
     tok.decoder = decoders.Metaspace(prepend_scheme="never")
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", vocab["</s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", bos_token="<s>",
+                                   additional_special_tokens=list(SPECIAL_TOKENS[4:]))  # fmt: skip
 
 
 def tiny_text_encoder(dim: int = 32, max_length: int = 32, seed: int = 0) -> TextEncoder:
