@@ -42,6 +42,19 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def _own_storage(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors ready for safetensors, which refuses tensors that share memory (tied weights, such
+    as an LM head tied to its embeddings): each gets its own copy; loading writes the same values
+    back into the one tied parameter."""
+    out, seen = {}, set()
+    for k, v in tensors.items():
+        v = v.detach().cpu()
+        ptr = v.untyped_storage().data_ptr() if v.numel() else None
+        out[k] = v.clone() if ptr in seen else v.contiguous()
+        seen.add(ptr)
+    return out
+
+
 def save_checkpoint(
     root: str | Path,
     step: int,
@@ -57,13 +70,13 @@ def save_checkpoint(
     tmp = root / f".step-{step:08d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, tmp / "model.safetensors")
+    save_file(_own_storage(model_state), tmp / "model.safetensors")
     if optimizer_state is not None:
         tensors, meta = _flatten_optimizer(optimizer_state)
         save_file(tensors, tmp / "optimizer.safetensors")
         (tmp / "optimizer.json").write_text(json.dumps(meta))
     if ema_state is not None:
-        save_file({k: v.detach().cpu().contiguous() for k, v in ema_state.items()}, tmp / "ema.safetensors")
+        save_file(_own_storage(ema_state), tmp / "ema.safetensors")
     (tmp / "state.json").write_text(json.dumps({"step": step, **(state or {})}, indent=1))
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
