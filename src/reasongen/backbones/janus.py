@@ -117,6 +117,9 @@ class JanusT2I:
         keep = (ids == self.tokenizer.bos_token_id) | (ids == self.boi)
         return torch.where(keep, ids, torch.full_like(ids, self.tokenizer.pad_token_id))
 
+    def uncond_prefix(self, prefix: list[int]) -> list[int]:
+        return self.uncond_ids(torch.tensor(prefix)).tolist()
+
     # -- sampling (no gradients) --------------------------------------------------------------------
     @torch.no_grad()
     def sample_text(self, prefixes: list[list[int]], max_new_tokens: int, temperature: float = 1.0,

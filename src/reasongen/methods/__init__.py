@@ -23,11 +23,11 @@ class Generator(Protocol):
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]: ...
 
 
-METHODS = ("oracle", "cof", "mcot")
+METHODS = ("oracle", "cof", "mcot", "bicot")
 
 
 # Which method a saved pipeline folder belongs to, by the class named in its model_index.json.
-PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot"}
+PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot", "BiCoTPipeline": "bicot"}
 
 
 def read_model_index(path: Path, method: str) -> dict:
@@ -61,6 +61,7 @@ OPTIONS = {
     "oracle": (),
     "cof": ("model", "frame", "steps", "guidance", "device"),
     "mcot": ("model", "mode", "steps", "guidance", "device"),
+    "bicot": ("model", "cot", "guidance", "device"),
 }
 
 
@@ -80,6 +81,10 @@ def get_generator(method: str, size: int = 64, **options) -> Generator:
         from .cof import CoFGenerator
 
         return CoFGenerator(size=size, **options)
-    from .mcot import MCoTGenerator
+    if method == "mcot":
+        from .mcot import MCoTGenerator
 
-    return MCoTGenerator(size=size, **options)
+        return MCoTGenerator(size=size, **options)
+    from .bicot import BiCoTGenerator
+
+    return BiCoTGenerator(size=size, **options)

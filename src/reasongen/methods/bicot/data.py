@@ -1,0 +1,62 @@
+"""T2I-R1's supervised fine-tuning data on ShapesWorld: prompt -> semantic CoT -> image tokens.
+
+Each record is a prompt of the seven tags (`reason` from its in-distribution split only), the
+oracle's CoT (`reasoners/oracle.py`), the target render's VQ codes, and the metadata (which the
+rewards read in GRPO).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ...reasoners.oracle import semantic_cot
+from ...train.data import to_tensor
+from ...world.dataset import draw_record
+from ...world.vocab import ALL_TAGS
+
+
+def build_records(out_dir: str | Path, vq, n: int, size: int = 64, seed: int = 0, batch_size: int = 64) -> Path:
+    """Write `records.json` (prompts, CoTs, metadata) and `codes.safetensors` (N x tokens)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info_path, codes_path = out_dir / "records.json", out_dir / "codes.safetensors"
+    if info_path.is_file() and codes_path.is_file():
+        info = json.loads(info_path.read_text())
+        if (info["n"], info["size"], info["seed"]) == (n, size, seed):
+            return codes_path
+        raise ValueError(f"{out_dir} holds records made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
+    metas, codes = [], []
+    for start in tqdm(range(0, n, batch_size), desc="bicot records", unit="batch"):
+        images = []
+        for i in range(start, min(start + batch_size, n)):
+            meta, scene = draw_record(seed, i, ALL_TAGS, "in_distribution")
+            metas.append(meta)
+            images.append(scene.render(size))
+        with torch.no_grad():
+            out = vq.encode(to_tensor(np.stack(images)))
+        codes.append(out.image_tokens.view(len(images), -1).to(torch.int32))
+    save_file({"codes": torch.cat(codes).contiguous()}, codes_path)
+    info = {"n": n, "size": size, "seed": seed, "prompts": [m["prompt"] for m in metas],
+            "cots": [semantic_cot(m) for m in metas], "metadata": metas}  # fmt: skip
+    info_path.write_text(json.dumps(info))
+    return codes_path
+
+
+class BiCoTRecords:
+    def __init__(self, out_dir: str | Path):
+        out_dir = Path(out_dir)
+        self.codes = load_file(out_dir / "codes.safetensors")["codes"].long()
+        self.info = json.loads((out_dir / "records.json").read_text())
+
+    def __len__(self) -> int:
+        return self.info["n"]
+
+    def batch(self, indices) -> dict:
+        idx = list(indices)
+        return {"codes": self.codes[idx], **{k: [self.info[k][i] for i in idx] for k in ("prompts", "cots", "metadata")}}

@@ -1,0 +1,100 @@
+"""`BiCoTPipeline`: T2I-R1's generation. The semantic CoT is sampled as text from the prompt (under
+the reasoning instruction, for real Janus-Pro), then the image tokens conditioned on prompt and CoT
+with classifier-free guidance (Janus's unconditional row), then decoded by the VQ tokenizer.
+`use_cot=False` draws from the prompt alone (the direct baseline).
+
+On disk: `model_index.json`, `model/` (the `JanusForConditionalGeneration`, VQ tokenizer inside) and
+`tokenizer/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...backbones.janus import JanusT2I
+from .format import FORMATS, SequenceFormat
+
+DEFAULTS = {
+    "format": "plain",
+    "guidance_scale": 5.0,  # T2I-R1's cfg_weight
+    "image_temperature": 1.0,  # Janus and T2I-R1 sample image tokens at 1.0
+    "cot_temperature": 1.0,  # T2I-R1 samples CoTs at the generation config's 1.0
+    "max_cot_tokens": 64,
+    "use_cot": True,
+}
+
+
+@dataclass
+class BiCoTOutput:
+    image: np.ndarray  # uint8 H x W x 3
+    cot: str | None
+    seed: int
+
+
+class BiCoTPipeline:
+    def __init__(self, model, tokenizer, **config):
+        unknown = set(config) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown BiCoTPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+        self.config = {**DEFAULTS, **config}
+        if self.config["format"] not in FORMATS:
+            raise ValueError(f"format {self.config['format']!r}: choose from {', '.join(FORMATS)}")
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.janus = JanusT2I(model, tokenizer)
+        self.fmt = SequenceFormat(tokenizer, self.config["format"])
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "BiCoTPipeline":
+        from transformers import AutoTokenizer, JanusForConditionalGeneration
+
+        from .. import read_model_index
+
+        path = Path(path)
+        index = read_model_index(path, "bicot")
+        model = JanusForConditionalGeneration.from_pretrained(path / "model", local_files_only=True, use_safetensors=True, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
+        config = {k: v for k, v in index.items() if k in DEFAULTS}
+        return cls(model.to(device), tokenizer, **{**config, **overrides})
+
+    def save_pretrained(self, path: str | Path, dtype=None) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        model = self.model if dtype is None else self.model.to(dtype)
+        model.save_pretrained(path / "model", safe_serialization=True)
+        if dtype is not None:
+            self.model.float()
+        self.tokenizer.save_pretrained(path / "tokenizer")
+        (path / "model_index.json").write_text(json.dumps({"_class_name": "BiCoTPipeline", **self.config}, indent=1) + "\n")
+
+    @torch.no_grad()
+    def __call__(self, prompts: str | list[str], seeds: int | list[int] = 0, use_cot: bool | None = None,
+                 guidance_scale: float | None = None) -> list[BiCoTOutput]:  # fmt: skip
+        """One image per (prompt, seed); a single prompt with several seeds repeats the prompt.
+        Each sample draws from its own generator, so a sample does not depend on its batch."""
+        cfg = self.config
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+        if len(prompts) == 1 and len(seeds) > 1:
+            prompts = prompts * len(seeds)
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(prompts)} prompts and {len(seeds)} seeds: give one seed per prompt, or one prompt")
+        if not all(isinstance(p, str) and p.strip() for p in prompts):
+            raise ValueError(f"prompts must be non-empty strings, got {prompts!r}")
+        use_cot = cfg["use_cot"] if use_cot is None else use_cot
+        g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
+        outputs = []
+        for prompt, seed in zip(prompts, seeds):
+            gen = torch.Generator().manual_seed(int(seed))
+            cot_ids, cot = None, None
+            if use_cot:
+                cot_ids = self.janus.sample_text([self.fmt.cot_prefix(prompt)], cfg["max_cot_tokens"], cfg["cot_temperature"], gen)[0]
+                cot = self.fmt.cot_text(cot_ids)
+            prefix = self.fmt.image_prefix_after(prompt, cot_ids) if use_cot else self.fmt.image_prefix(prompt, None)
+            tokens = self.janus.sample_image_tokens([prefix], g, cfg["image_temperature"], gen)
+            outputs.append(BiCoTOutput(self.janus.decode(tokens)[0], cot, int(seed)))
+        return outputs
