@@ -55,7 +55,7 @@ def _frame_option(value: str) -> int:
 
 @sample_app.command("geneval")
 def sample_geneval(
-    method: str = typer.Option(..., help="Generator: oracle (the ShapesWorld ground truth), cof (CoF-T2I) or mcot (FoX)."),
+    method: str = typer.Option(..., help="Generator: oracle (the ShapesWorld ground truth), cof (CoF-T2I), mcot (FoX) or bicot (T2I-R1)."),
     metadata: str = typer.Option(..., help="Metadata JSONL file, or shapes-geneval / shapes-reason."),
     outdir: Path = typer.Option(..., help="Output folder (GenEval's layout); an interrupted run resumes here."),
     n: int = typer.Option(4, help="Images per prompt."),
@@ -67,9 +67,10 @@ def sample_geneval(
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (learned methods)."),
     mode: Optional[str] = typer.Option(None, help="mcot: direct, twice (better of two by reflection), plan_act or mcot (the full chain, default)."),
+    cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="bicot: with the semantic CoT (default) or the direct baseline."),
 ):
     """Write GenEval's output layout (DIR/00000/metadata.jsonl, DIR/00000/samples/0000.png) from any generator."""
-    _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device, mode=mode)
+    _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device, mode=mode, cot=cot)
 
 
 @world_app.command("render")
@@ -195,26 +196,30 @@ def train_vae(
 def generate(
     prompt: str = typer.Argument(..., help="What to draw."),
     output: Path = typer.Option(Path("out.png"), "-o", "--output", help="The image (PNG)."),
-    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames) or mcot (FoX: plan, act, reflect, correct)."),
+    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames), mcot (FoX: plan, act, reflect, correct) or bicot (T2I-R1: CoT, then image tokens)."),
     model: Optional[str] = typer.Option(None, help="Model folder (default: the shipped ShapesWorld model)."),
     seed: int = typer.Option(0, help="Seed."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
     save_chain: bool = typer.Option(False, "--save-chain", help="cof: also write the chain as OUT-chain.png (strip) and OUT-chain.gif."),
     mode: str = typer.Option("mcot", help="mcot: direct, twice, plan_act or mcot (the full chain)."),
+    cot: bool = typer.Option(True, "--cot/--no-cot", help="bicot: write the semantic CoT first (off: the direct baseline)."),
     save_trace: bool = typer.Option(False, "--save-trace", help="mcot: also write OUT-trace.json (plan, layout, why it stopped), the layout over the image, each heatmap overlay, and the image before and after each correction."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Generate one image from a prompt with a reasoning method."""
     from PIL import Image
 
-    if method not in ("cof", "mcot"):
-        _fail(ValueError(f"unknown method {method!r} for generate; available: cof, mcot"))
+    if method not in ("cof", "mcot", "bicot"):
+        _fail(ValueError(f"unknown method {method!r} for generate; available: cof, mcot, bicot"))
     if save_chain and method != "cof" or save_trace and method != "mcot":
         _fail(ValueError("--save-chain goes with --method cof, --save-trace with --method mcot"))
     try:
-        image = (_generate_cof if method == "cof" else _generate_mcot)(prompt, output, model, seed, steps, guidance,
-                                                                      save_chain or save_trace, mode, device)  # fmt: skip
+        if method == "bicot":
+            image = _generate_bicot(prompt, model, seed, guidance, cot, device)
+        else:
+            image = (_generate_cof if method == "cof" else _generate_mcot)(prompt, output, model, seed, steps, guidance,
+                                                                          save_chain or save_trace, mode, device)  # fmt: skip
     except ValueError as e:
         _fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +242,18 @@ def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, mode
         write_chain(out.chains[0], f"{stem}-chain.png", f"{stem}-chain.gif")
         typer.echo(f"{stem}-chain.png, {stem}-chain.gif")
     return to_uint8(out.images[0])
+
+
+def _generate_bicot(prompt, model, seed, guidance, cot, device):
+    from .methods import model_path
+    from .methods.bicot import SHIPPED
+    from .methods.bicot.pipeline import BiCoTPipeline
+
+    pipe = BiCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train bicot"), device=device)
+    out = pipe(prompt, seed, use_cot=cot, guidance_scale=guidance)[0]
+    if out.cot is not None:
+        typer.echo(f"cot: {out.cot}")
+    return out.image
 
 
 def _generate_mcot(prompt, output, model, seed, steps, guidance, save_trace, mode, device):
@@ -418,6 +435,174 @@ def train_mcot(
     typer.echo(f"{output_dir / 'pipeline'}")
 
 
+@train_app.command("vq")
+def train_vq(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained vq/ at the end."),
+    preset: str = typer.Option("shapes", help="Janus preset whose VQ tokenizer to train."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(32, help="Global batch."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    restart_every: int = typer.Option(100, help="Move codes unused for this many steps onto encoder outputs (0: never)."),
+    size: int = typer.Option(64, help="Canvas size."),
+    checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Train the VQ image tokenizer that T2I-R1's Janus model draws with (ShapesWorld renders)."""
+    import torch
+
+    from .train.data import ShapesImages
+    from .train.loop import TrainConfig, train
+    from .train.vq import VQTask, build_vq, finish_vq
+
+    try:
+        vq = build_vq(preset)
+    except ValueError as e:
+        _fail(e)
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed, extra={"preset": preset, "size": size})  # fmt: skip
+    torch.manual_seed(seed)
+    vq = train(vq, VQTask(restart_every), ShapesImages(10**7, size, seed, 0.0), cfg)
+    report = finish_vq(vq, ShapesImages(512, size, seed + 1_000_003, 0.0).batch(range(512)), output_dir / "vq")
+    (output_dir / "vq_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'vq'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB, {report['codes_used']}/{report['codebook']} codes used")
+
+
+bicot_app = typer.Typer(help="T2I-R1 (BiCoT) data.", no_args_is_help=True)
+app.add_typer(bicot_app, name="bicot")
+
+
+@bicot_app.command("data")
+def bicot_data(
+    out: Path = typer.Option(..., help="Data folder: prompts, oracle CoTs, metadata and the targets' VQ codes."),
+    vq: Path = typer.Option(..., help="The trained VQ tokenizer (`reasongen train vq`: RUN/vq)."),
+    n: int = typer.Option(20000, help="Number of records."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Build T2I-R1's fine-tuning records on ShapesWorld (prompt -> CoT -> image tokens)."""
+    from .methods.bicot.data import build_records
+    from .train.vq import load_vq
+
+    try:
+        build_records(out, load_vq(vq), n, size, seed)
+    except (ValueError, OSError) as e:
+        _fail(e)
+    typer.echo(f"{out}: {n} records")
+
+
+@train_app.command("bicot")
+def train_bicot(
+    data: Path = typer.Option(..., help="Folder from `reasongen bicot data` (GRPO reads its prompts and metadata)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    stage: str = typer.Option("sft", help="sft (prompt -> CoT -> image tokens) or grpo (BiCoT-GRPO from --init-from)."),
+    vq: Optional[Path] = typer.Option(None, help="sft: the VQ tokenizer the data was coded with (it goes inside the model)."),
+    init_from: Optional[Path] = typer.Option(None, help="grpo (required) or sft: a BiCoT pipeline folder to start from."),
+    preset: str = typer.Option("shapes", help="Janus preset (sft from scratch)."),
+    levels: str = typer.Option("both", help="grpo: what the loss trains: both (BiCoT), image (image tokens only) or cot (CoT only)."),
+    use_cot: bool = typer.Option(True, "--cot/--no-cot", help="grpo: sample a CoT before the image (off: the direct policy, with --levels image)."),
+    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights)."),
+    group_size: int = typer.Option(8, help="grpo: samples per prompt (T2I-R1: 8)."),
+    beta: float = typer.Option(0.01, help="grpo: weight of the k3 KL to the frozen initial model (T2I-R1: 0.01)."),
+    inner_iterations: int = typer.Option(1, help="grpo: optimiser steps per rollout (1: on-policy, the official setting; more: PPO clipping)."),
+    clip_eps: float = typer.Option(0.2, help="grpo: PPO clipping range (with --inner-iterations > 1)."),
+    branch: str = typer.Option("cond", help="grpo: which distribution scores image tokens: cond (official) or cfg (the one sampled from)."),
+    guidance: float = typer.Option(5.0, help="grpo: guidance when sampling image tokens (T2I-R1: 5)."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(32, help="Global batch: samples for sft, prompts for grpo (each drawn --group-size times)."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (sft; grpo: use far less, T2I-R1 uses 1e-6 on the 7B)."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
+    import copy
+
+    import torch
+
+    from .backbones.janus import JanusT2I, build_janus
+    from .backbones.text import shapes_tokenizer
+    from .methods.bicot.data import BiCoTRecords
+    from .methods.bicot.format import SequenceFormat
+    from .methods.bicot.pipeline import BiCoTPipeline
+    from .train.loop import TrainConfig, train
+
+    if stage not in ("sft", "grpo"):
+        _fail(ValueError(f"--stage {stage!r}: use sft or grpo"))
+    try:
+        dataset = BiCoTRecords(data)
+        if init_from is not None:
+            start = BiCoTPipeline.from_pretrained(init_from)
+            model, tokenizer, fmt_kind = start.model, start.tokenizer, start.config["format"]
+        elif stage == "grpo":
+            raise ValueError("--stage grpo starts from a fine-tuned model: pass --init-from RUN/pipeline (from --stage sft)")
+        else:
+            if vq is None:
+                raise ValueError("--stage sft from scratch needs --vq (the tokenizer the data was coded with)")
+            from .train.vq import load_vq
+
+            tokenizer, fmt_kind = shapes_tokenizer(), "plain"
+            torch.manual_seed(seed)
+            model = build_janus(preset, tokenizer)
+            model.model.vqmodel.load_state_dict(load_vq(vq).state_dict())
+    except (ValueError, OSError) as e:
+        _fail(e)
+    fmt = SequenceFormat(tokenizer, fmt_kind)
+    model.model.vqmodel.requires_grad_(False)  # the tokenizer is trained on its own
+    model.model.vision_model.requires_grad_(False)  # understanding: unused by T2I-R1
+    model.model.aligner.requires_grad_(False)
+    extra = {"stage": stage, "preset": preset}
+    if stage == "sft":
+        from .methods.bicot.train import BiCoTSFTTask
+
+        task = BiCoTSFTTask(tokenizer, fmt)
+        dataset_for_loop = dataset
+    else:
+        from .methods.bicot.policy import BiCoTPolicy
+        from .rewards import RewardEnsemble
+        from .rewards.shapes import AttributeReward, DetectorReward
+        from .rl.grpo import GRPOTask
+
+        known = {"detector": DetectorReward, "attribute": AttributeReward}
+        names = [r.strip() for r in rewards.split(",") if r.strip()]
+        unknown = [r for r in names if r not in known]
+        if unknown or not names:
+            _fail(ValueError(f"--rewards {rewards!r}: choose from {', '.join(known)}"))
+        if inner_iterations > 1 and checkpoint_every % inner_iterations:
+            _fail(ValueError(f"--checkpoint-every {checkpoint_every} must be a multiple of --inner-iterations {inner_iterations}"))
+        # T2I-R1 trains the language model only: the generation embedding, aligner and head stay frozen.
+        for part in ("generation_embeddings", "generation_aligner", "generation_head"):
+            getattr(model.model, part).requires_grad_(False)
+        reference_model = copy.deepcopy(model).eval().requires_grad_(False)
+
+        def policy_of(m):
+            return BiCoTPolicy(JanusT2I(getattr(m, "module", m), tokenizer), fmt, levels=levels, use_cot=use_cot,
+                               guidance=guidance, branch=branch)  # fmt: skip
+
+        try:
+            reference = policy_of(reference_model)
+        except ValueError as e:
+            _fail(e)
+        ensemble = RewardEnsemble({name: known[name]() for name in names})
+        task = GRPOTask(policy_of, ensemble, group_size=group_size, beta=beta, reference=reference,
+                        inner_iterations=inner_iterations, clip_eps=clip_eps)  # fmt: skip
+
+        class Records:  # GRPO's batch: the records' metadata (prompt + clauses for the rewards)
+            def __len__(self):
+                return len(dataset)
+
+            def batch(self, idx):
+                return [dataset.info["metadata"][i] for i in idx]
+
+        dataset_for_loop = Records()
+        extra.update(levels=levels, use_cot=use_cot, rewards=names, group_size=group_size, beta=beta, branch=branch)
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,
+                      lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision, find_unused_parameters=True, extra=extra)  # fmt: skip
+    model = train(model, task, dataset_for_loop, cfg)
+    BiCoTPipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline")
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
 def _load_transformer_weights(transformer, pipeline_dir: Path) -> None:
     from safetensors.torch import load_file
 
@@ -433,13 +618,15 @@ def _load_transformer_weights(transformer, pipeline_dir: Path) -> None:
 
 @eval_app.command("vae")
 def eval_vae(
-    vae: Path = typer.Argument(..., help="A VAE folder (from `reasongen train vae`: RUN/vae)."),
+    vae: Path = typer.Argument(..., help="A VAE folder (`reasongen train vae`: RUN/vae) or a VQ tokenizer folder (`reasongen train vq`: RUN/vq)."),
     metadata: str = typer.Option("shapes-geneval", help="Prompts whose oracle renders go through the VAE."),
     n: int = typer.Option(4, help="Images per prompt."),
     size: int = typer.Option(64, help="Canvas size."),
     out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
 ):
-    """How well a VAE keeps ShapesWorld: held-out PSNR, and GenEval on oracle renders passed through it."""
+    """How well a VAE (or VQ tokenizer) keeps ShapesWorld: held-out PSNR, and GenEval on oracle renders passed through it."""
+    if not (vae / "config.json").is_file():
+        _fail(ValueError(f"{vae}: no config.json; pass a folder written by `reasongen train vae` or `reasongen train vq`"))
     import tempfile
 
     import numpy as np
@@ -454,12 +641,21 @@ def eval_vae(
     from .train.vae import psnr
     from .world.vocab import CLASSES, COLOR_NAMES
 
-    fvae = load_vae(vae)
+    if json.loads((vae / "config.json").read_text()).get("model_type") == "janus_vqgan":  # a VQ tokenizer (T2I-R1)
+        from .train.vq import load_vq, roundtrip as vq_roundtrip
 
-    @torch.no_grad()
-    def roundtrip(images: np.ndarray) -> np.ndarray:
-        x = to_tensor(images)[:, None]
-        return to_uint8(fvae.decode_frames(fvae.encode_frames(x))[:, 0].clamp(-1, 1))
+        vq = load_vq(vae)
+
+        def roundtrip(images: np.ndarray) -> np.ndarray:
+            return to_uint8(vq_roundtrip(vq, to_tensor(images))[0])
+
+    else:
+        fvae = load_vae(vae)
+
+        @torch.no_grad()
+        def roundtrip(images: np.ndarray) -> np.ndarray:
+            x = to_tensor(images)[:, None]
+            return to_uint8(fvae.decode_frames(fvae.encode_frames(x))[:, 0].clamp(-1, 1))
 
     heldout = ShapesImages(512, size, 1_000_003, 0.0)
     clean = np.stack([heldout.image(i) for i in range(512)])
