@@ -467,6 +467,38 @@ def train_vq(
     typer.echo(f"{output_dir / 'vq'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB, {report['codes_used']}/{report['codebook']} codes used")
 
 
+@train_app.command("judge")
+def train_judge(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained judge/ at the end."),
+    steps: int = typer.Option(2000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch (half matching pairs, half not)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Train the ShapesWorld outcome-reward judge (T2I-R1's ORM analogue): does an image match its prompt?"""
+    import torch
+
+    from .backbones.text import load_text_encoder
+    from .rewards.judge import JudgeModel, JudgePairs, JudgeTask, TextFeatures
+    from .train.loop import TrainConfig, train
+
+    features = TextFeatures(load_text_encoder("minilm"))
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed)  # fmt: skip
+    torch.manual_seed(seed)
+    model = train(JudgeModel(), JudgeTask(features), JudgePairs(seed=seed), cfg).eval()
+    model.save_pretrained(output_dir / "judge", safe_serialization=True)
+    images, prompts, labels = JudgePairs(seed=seed + 1_000_003).batch(range(2000))
+    with torch.no_grad():
+        logits = torch.cat([model(images[i : i + 250], features(prompts[i : i + 250])) for i in range(0, 2000, 250)])
+    report = {"heldout_pairs": 2000, "heldout_accuracy": float(((logits > 0).float() == labels).float().mean()),
+              "accuracy_on_matches": float((logits[labels == 1] > 0).float().mean()),
+              "accuracy_on_mismatches": float((logits[labels == 0] <= 0).float().mean())}  # fmt: skip
+    (output_dir / "judge_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")
+
+
 bicot_app = typer.Typer(help="T2I-R1 (BiCoT) data.", no_args_is_help=True)
 app.add_typer(bicot_app, name="bicot")
 
@@ -500,7 +532,8 @@ def train_bicot(
     preset: str = typer.Option("shapes", help="Janus preset (sft from scratch)."),
     levels: str = typer.Option("both", help="grpo: what the loss trains: both (BiCoT), image (image tokens only) or cot (CoT only)."),
     use_cot: bool = typer.Option(True, "--cot/--no-cot", help="grpo: sample a CoT before the image (off: the direct policy, with --levels image)."),
-    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights)."),
+    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights): detector, attribute, judge."),
+    judge: Optional[Path] = typer.Option(None, help="grpo: the trained judge folder (`reasongen train judge`: RUN/judge), for the judge reward."),
     group_size: int = typer.Option(8, help="grpo: samples per prompt (T2I-R1: 8)."),
     beta: float = typer.Option(0.01, help="grpo: weight of the k3 KL to the frozen initial model (T2I-R1: 0.01)."),
     inner_iterations: int = typer.Option(1, help="grpo: optimiser steps per rollout (1: on-policy, the official setting; more: PPO clipping)."),
@@ -562,11 +595,17 @@ def train_bicot(
         from .rewards.shapes import AttributeReward, DetectorReward
         from .rl.grpo import GRPOTask
 
-        known = {"detector": DetectorReward, "attribute": AttributeReward}
+        known = {"detector": DetectorReward, "attribute": AttributeReward, "judge": None}
         names = [r.strip() for r in rewards.split(",") if r.strip()]
         unknown = [r for r in names if r not in known]
         if unknown or not names:
             _fail(ValueError(f"--rewards {rewards!r}: choose from {', '.join(known)}"))
+        if "judge" in names:
+            if judge is None or not (judge / "config.json").is_file():
+                _fail(ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {judge}"))
+            from .rewards.judge import load_judge
+
+            known["judge"] = lambda: load_judge(judge)
         if inner_iterations > 1 and checkpoint_every % inner_iterations:
             _fail(ValueError(f"--checkpoint-every {checkpoint_every} must be a multiple of --inner-iterations {inner_iterations}"))
         # T2I-R1 trains the language model only: the generation embedding, aligner and head stay frozen.
