@@ -323,6 +323,7 @@ def train_cof(
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
     init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer (e.g. to train a saved model further); a resumable checkpoint in --output-dir wins."),
+    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and in the saved pipeline's sampling (default: the preset's)."),
 ):
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
     import torch
@@ -337,12 +338,15 @@ def train_cof(
     if variant not in VARIANTS:
         _fail(ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}"))
     p = get_preset(preset)
+    shift = p.flow_shift if flow_shift is None else flow_shift
+    if shift <= 0:
+        _fail(ValueError(f"--flow-shift {shift}: must be positive (1 = no shift)"))
     dataset = ChainLatents(data, variant)
     text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
                       lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision,
-                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt})  # fmt: skip
+                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt, "flow_shift": shift})  # fmt: skip
     torch.manual_seed(seed)
     transformer = build_transformer(p, in_channels=dataset.latents.shape[1], out_channels=dataset.latents.shape[1])
     if init_from is not None:
@@ -350,11 +354,11 @@ def train_cof(
             _load_transformer_weights(transformer, init_from)
         except ValueError as e:
             _fail(e)
-    task = CoFTask(PromptCache(text_encoder, system_prompt), shift=p.flow_shift)
+    task = CoFTask(PromptCache(text_encoder, system_prompt), shift=shift)
     transformer = train(transformer, task, dataset, cfg)
     pipe = CoFPipeline(transformer.float().cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
                        encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
-                       flow_shift=p.flow_shift, height=dataset.size, width=dataset.size)  # fmt: skip
+                       flow_shift=shift, height=dataset.size, width=dataset.size)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
@@ -542,7 +546,7 @@ def train_bicot(
     guidance: float = typer.Option(5.0, help="grpo: guidance when sampling image tokens (T2I-R1: 5)."),
     steps: int = typer.Option(3000, help="Optimiser steps."),
     batch_size: int = typer.Option(32, help="Global batch: samples for sft, prompts for grpo (each drawn --group-size times)."),
-    lr: float = typer.Option(5e-4, help="Peak learning rate (sft; grpo: use far less, T2I-R1 uses 1e-6 on the 7B)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 1e-5 constant; T2I-R1 uses 1e-6 on the 7B)."),
     mixed_precision: str = typer.Option("no", help="no, or bf16."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
@@ -634,6 +638,7 @@ def train_bicot(
 
         dataset_for_loop = Records()
         extra.update(levels=levels, use_cot=use_cot, rewards=names, group_size=group_size, beta=beta, branch=branch)
+    lr = lr if lr is not None else 5e-4 if stage == "sft" else 1e-5
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,
                       lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True, extra=extra)  # fmt: skip

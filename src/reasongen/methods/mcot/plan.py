@@ -17,43 +17,20 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ...world.describe import describe, reading_order
 from ...world.scene import Scene
 from ...world.vocab import with_article
 
 ORDINALS = ("", "second", "third", "fourth", "fifth", "sixth")
-SIZE_WORDS = ((0.22, "small"), (0.28, "medium"), (1.0, "large"))  # by box side, canvas units
 # How far outside [0, 1] a coordinate may be and still be clamped rather than rejected.
 CLAMP_SLACK = 0.05
-
-
-def _size(side: float) -> str:
-    return next(word for limit, word in SIZE_WORDS if side < limit)
-
-
-def _place(x: float, y: float) -> str:
-    row = "top" if y < 1 / 3 else "bottom" if y > 2 / 3 else ""
-    col = "left" if x < 1 / 3 else "right" if x > 2 / 3 else ""
-    return f"at the {row} {col}".replace("  ", " ").strip() if (row or col) else "at the centre"
-
-
-def _reading_order(scene: Scene):
-    return sorted(scene.objects, key=lambda o: (round(o.box[1] + o.box[2] / 2, 2), o.box[0]))
-
-
-def caption(scene: Scene) -> str:
-    """'a large red circle at the top left and a small blue star at the bottom right'."""
-    parts = []
-    for o in _reading_order(scene):
-        x1, y1, x2, y2 = o.bbox
-        parts.append(f"{with_article(_size(o.box[2]))} {o.color} {o.cls} {_place((x1 + x2) / 2, (y1 + y2) / 2)}")
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def phrases(scene: Scene) -> list[str]:
     """One unique phrase per object, in reading order."""
     seen: dict[str, int] = {}
     out = []
-    for o in _reading_order(scene):
+    for o in reading_order(scene.objects):
         base = f"{o.color} {o.cls}"
         n = seen.get(base, 0)
         seen[base] = n + 1
@@ -63,7 +40,7 @@ def phrases(scene: Scene) -> list[str]:
 
 def layout(scene: Scene) -> dict[str, tuple[float, float, float, float]]:
     """{phrase: (x1, y1, x2, y2)}: each object's tight box, normalised, in reading order."""
-    return {p: tuple(o.bbox) for p, o in zip(phrases(scene), _reading_order(scene))}
+    return {p: tuple(o.bbox) for p, o in zip(phrases(scene), reading_order(scene.objects))}
 
 
 def layout_text(boxes: dict[str, tuple[float, float, float, float]]) -> str:
@@ -72,7 +49,7 @@ def layout_text(boxes: dict[str, tuple[float, float, float, float]]) -> str:
 
 def plan_text(scene: Scene) -> tuple[str, str]:
     """The oracle's plan of a scene: (caption, layout JSON)."""
-    return caption(scene), layout_text(layout(scene))
+    return describe(scene), layout_text(layout(scene))
 
 
 @dataclass
