@@ -1,0 +1,142 @@
+"""ReasonDiff's narrator (the paper's VisionNarrator): a text and an image -> where in the clip the
+image belongs (the anchor frame) and one narrative per frame.
+
+The structured format every backend is asked for, and that `parse_narration` reads back:
+
+    {"anchor": 4, "narratives": ["a red circle at the left", "...", ...]}
+
+with exactly one narrative per frame. A model can write anything, so the parser never raises: it
+repairs what it can (JSON inside other text, an anchor given as a string, too few narratives padded
+with the last, too many cut, an anchor out of range clamped) and says so in `problems`; what it
+cannot read falls back to the anchor 0 and the text repeated for every frame, again with the reason.
+
+Backends so far: `oracle_narration` (ShapesWorld ground truth: the clip's own per-frame captions and
+the true anchor) and `ChatNarrator` over any chat function, such as `openai_chat` (an
+OpenAI-compatible server, e.g. vLLM; nothing is sent unless the user gives its address), holding the
+format with in-context examples. A small trained reasoner and a transformers MLLM are not written yet.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Narration:
+    anchor: int
+    narratives: list[str]
+    problems: list[str] = field(default_factory=list)
+
+
+_OBJECT = re.compile(r"\{.*\}", re.S)
+
+
+def parse_narration(text: str, num_frames: int, fallback_text: str = "") -> Narration:
+    """Read a narrator's answer for a clip of `num_frames` frames; repairs and fallbacks are listed."""
+    problems: list[str] = []
+    data = None
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        found = _OBJECT.search(text or "")
+        if found:
+            try:
+                data = json.loads(found.group(0))
+                problems.append("the answer held other text around its JSON; the JSON was read")
+            except ValueError:
+                data = None
+    if not isinstance(data, dict):
+        problems.append(f"no JSON object in the answer ({(text or '')[:60]!r}); anchor 0 and the text for every frame")
+        return Narration(0, [fallback_text] * num_frames, problems)
+
+    anchor = data.get("anchor", 0)
+    try:
+        anchor = int(anchor)
+        if str(data.get("anchor")).strip() != str(anchor):
+            problems.append(f"anchor {data.get('anchor')!r} read as {anchor}")
+    except (TypeError, ValueError):
+        problems.append(f"anchor {data.get('anchor')!r} is not a frame index; anchor 0 used")
+        anchor = 0
+    if not 0 <= anchor < num_frames:
+        clamped = min(max(anchor, 0), num_frames - 1)
+        problems.append(f"anchor {anchor} lies outside frames 0..{num_frames - 1}; clamped to {clamped}")
+        anchor = clamped
+
+    narratives = data.get("narratives")
+    if not isinstance(narratives, list) or not narratives:
+        problems.append("no list of narratives; the text is used for every frame")
+        narratives = [fallback_text]
+    narratives = [str(n).strip() for n in narratives]
+    if len(narratives) < num_frames:
+        problems.append(f"{len(narratives)} narratives for {num_frames} frames; the last repeated")
+        narratives = narratives + [narratives[-1]] * (num_frames - len(narratives))
+    elif len(narratives) > num_frames:
+        problems.append(f"{len(narratives)} narratives for {num_frames} frames; the extra ones dropped")
+        narratives = narratives[:num_frames]
+    return Narration(anchor, narratives, problems)
+
+
+def oracle_narration(clip, anchor: int) -> Narration:
+    """The exact narration of a ShapesWorld clip (`world/video.py`) whose frame `anchor` is the image."""
+    if not 0 <= anchor < len(clip):
+        raise ValueError(f"anchor {anchor} lies outside the clip's frames 0..{len(clip) - 1}")
+    return Narration(anchor, list(clip.frame_captions))
+
+
+def format_narration(anchor: int, narratives: list[str]) -> str:
+    return json.dumps({"anchor": anchor, "narratives": list(narratives)})
+
+
+INSTRUCTION = (
+    "You see an image and read a text about a short video of {frames} frames. The image shows one moment "
+    "of that video. Decide which frame (0 to {last}) the image is, and describe what each frame shows, one "
+    'short sentence per frame. Answer with JSON only: {{"anchor": <frame index>, "narratives": [<{frames} sentences>]}}.'
+)
+
+
+class ChatNarrator:
+    """Any chat model as a narrator. `chat(messages, image) -> str` answers OpenAI-style messages;
+    `examples` are (text, frames, answer) triples shown first to hold the format."""
+
+    def __init__(self, chat: Callable, examples: list[tuple[str, int, str]] = ()):
+        self.chat, self.examples = chat, list(examples)
+
+    def messages(self, text: str, num_frames: int) -> list[dict]:
+        msgs = []
+        for ex_text, ex_frames, answer in self.examples:
+            msgs.append({"role": "user", "content": INSTRUCTION.format(frames=ex_frames, last=ex_frames - 1) + f"\nText: {ex_text}"})
+            msgs.append({"role": "assistant", "content": answer})
+        msgs.append({"role": "user", "content": INSTRUCTION.format(frames=num_frames, last=num_frames - 1) + f"\nText: {text}"})
+        return msgs
+
+    def __call__(self, text: str, image, num_frames: int) -> Narration:
+        return parse_narration(self.chat(self.messages(text, num_frames), image), num_frames, text)
+
+
+def openai_chat(base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
+                temperature: float = 0.0) -> Callable:  # fmt: skip
+    """A chat function over an OpenAI-compatible server (`POST {base_url}/chat/completions`); the
+    image goes into the last user message as a PNG data URL."""
+    import base64
+    import io
+    import urllib.request
+
+    from PIL import Image
+
+    def chat(messages: list[dict], image) -> str:
+        msgs = [dict(m) for m in messages]
+        if image is not None:
+            buf = io.BytesIO()
+            Image.fromarray(image).save(buf, format="PNG")
+            url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+            msgs[-1]["content"] = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": msgs[-1]["content"]}]
+        body = json.dumps({"model": model, "messages": msgs, "temperature": temperature}).encode()
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
+        req = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", data=body, headers=headers)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read())["choices"][0]["message"]["content"]
+
+    return chat

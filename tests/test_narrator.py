@@ -1,0 +1,66 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+
+from reasongen.methods.reasondiff.narrator import ChatNarrator, format_narration, openai_chat, oracle_narration, parse_narration
+from reasongen.world.video import sample_clip
+
+
+def test_a_well_formed_answer_reads_back_exactly():
+    n = parse_narration(format_narration(2, ["a", "b", "c", "d", "e"]), 5)
+    assert (n.anchor, n.narratives, n.problems) == (2, ["a", "b", "c", "d", "e"], [])
+
+
+@pytest.mark.parametrize("answer,anchor,says", [
+    ('Sure! {"anchor": 1, "narratives": ["a", "b", "c", "d", "e"]} Hope this helps.', 1, "other text"),
+    ('{"anchor": "3", "narratives": ["a", "b", "c", "d", "e"]}', 3, "read as 3"),
+    ('{"anchor": 9, "narratives": ["a", "b", "c", "d", "e"]}', 4, "clamped to 4"),
+    ('{"anchor": "late", "narratives": ["a", "b", "c", "d", "e"]}', 0, "not a frame index"),
+    ('{"anchor": 2, "narratives": ["a", "b"]}', 2, "last repeated"),
+    ('{"anchor": 2, "narratives": ["a", "b", "c", "d", "e", "f", "g"]}', 2, "dropped"),
+    ("I cannot tell.", 0, "no JSON object"),
+])  # fmt: skip
+def test_malformed_answers_are_repaired_or_fall_back_with_a_reason(answer, anchor, says):
+    n = parse_narration(answer, 5, fallback_text="a circle moves")
+    assert n.anchor == anchor and len(n.narratives) == 5
+    assert any(says in p for p in n.problems), n.problems
+
+
+def test_oracle_uses_the_clips_own_captions():
+    clip = sample_clip(np.random.default_rng(0), 9, "recolour")
+    n = oracle_narration(clip, 6)
+    assert n.anchor == 6 and n.narratives == list(clip.frame_captions)
+    with pytest.raises(ValueError, match="outside"):
+        oracle_narration(clip, 9)
+
+
+def test_openai_compatible_backend_sends_the_image_and_examples():
+    seen = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["path"] = self.path
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = format_narration(1, ["x"] * 5)
+            payload = json.dumps({"choices": [{"message": {"content": answer}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    narrator = ChatNarrator(openai_chat(f"http://127.0.0.1:{server.server_port}/v1", "any-model"),
+                            examples=[("a star grows", 5, format_narration(0, ["s"] * 5))])  # fmt: skip
+    n = narrator("a circle turns red", np.zeros((64, 64, 3), np.uint8), 5)
+    server.server_close()
+    assert n.anchor == 1 and n.narratives == ["x"] * 5 and not n.problems
+    msgs = seen["body"]["messages"]
+    assert seen["path"] == "/v1/chat/completions" and len(msgs) == 3 and msgs[1]["role"] == "assistant"
+    assert msgs[-1]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
