@@ -52,14 +52,16 @@ def parse_narration(text: str, num_frames: int, fallback_text: str = "") -> Narr
         problems.append(f"no JSON object in the answer ({(text or '')[:60]!r}); anchor 0 and the text for every frame")
         return Narration(0, [fallback_text] * num_frames, problems)
 
-    anchor = data.get("anchor", 0)
-    try:
-        anchor = int(anchor)
-        if str(data.get("anchor")).strip() != str(anchor):
-            problems.append(f"anchor {data.get('anchor')!r} read as {anchor}")
-    except (TypeError, ValueError):
-        problems.append(f"anchor {data.get('anchor')!r} is not a frame index; anchor 0 used")
-        anchor = 0
+    raw = data.get("anchor", 0)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        anchor = raw
+    else:
+        try:
+            anchor = int(str(raw).strip())
+            problems.append(f"anchor {raw!r} read as {anchor}")
+        except ValueError:
+            problems.append(f"anchor {raw!r} is not a frame index; anchor 0 used")
+            anchor = 0
     if not 0 <= anchor < num_frames:
         clamped = min(max(anchor, 0), num_frames - 1)
         problems.append(f"anchor {anchor} lies outside frames 0..{num_frames - 1}; clamped to {clamped}")
