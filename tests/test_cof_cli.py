@@ -31,9 +31,11 @@ def test_data_train_generate_sample(tmp_path):
     assert len(info["prompts"]) == 8 and sum(info["tiers"].values()) == 8
     for variant in ("cof", "target"):
         run("train", "cof", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--output-dir", tmp_path / variant,
-            "--variant", variant, "--preset", "tiny", "--steps", 3, "--batch-size", 4, "--checkpoint-every", 2)  # fmt: skip
+            "--variant", variant, "--preset", "tiny", "--steps", 3, "--batch-size", 4, "--checkpoint-every", 2,
+            "--flow-shift", 1.5)  # fmt: skip
     index = json.loads((tmp_path / "cof" / "pipeline" / "model_index.json").read_text())
     assert index["num_frames"] == 3 and index["text_encoder"] == "tiny" and index["height"] == 64
+    assert index["flow_shift"] == 1.5  # the shift it was trained with is the one it samples with
     assert json.loads((tmp_path / "target" / "pipeline" / "model_index.json").read_text())["num_frames"] == 1
 
     # --init-from: a saved model trained further starts from its weights (lr 0 keeps them exactly)
