@@ -35,7 +35,7 @@ class PromptCache:
 
 
 class CoFTask:
-    def __init__(self, prompt_cache: PromptCache, shift: float = 3.0, drop_prob: float = 0.1, timesteps: str = "logit_normal"):
+    def __init__(self, prompt_cache: PromptCache, shift: float = 1.0, drop_prob: float = 0.1, timesteps: str = "logit_normal"):
         self.prompts, self.shift, self.drop_prob, self.timesteps = prompt_cache, shift, drop_prob, timesteps
 
     def loss(self, model, batch, generator):

@@ -59,7 +59,7 @@ def plan_parts(prompt: str, caption: str, layout: str) -> list[str]:
 
 
 class MCoTTask:
-    def __init__(self, tokenizer, shift: float = 3.0, drop_prob: float = 0.1, direct_prob: float = 0.25,
+    def __init__(self, tokenizer, shift: float = 1.0, drop_prob: float = 0.1, direct_prob: float = 0.25,
                  lm_weight: float = 1.0, tasks: tuple[str, ...] = TASKS, pixels_per_latent: int = 4):  # fmt: skip
         unknown = [t for t in tasks if t not in TASKS]
         if unknown or not tasks:
