@@ -71,5 +71,5 @@ def test_world_benchmarks_regenerates_identical_files(tmp_path):
 
     res = runner.invoke(app, ["world", "benchmarks", "--outdir", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    for name in ("shapes-geneval", "shapes-reason"):
+    for name in ("shapes-geneval", "shapes-reason", "shapes-video-unpaired", "shapes-video-paired"):
         assert (tmp_path / f"{name}.jsonl").read_text() == shipped_path(name).read_text()

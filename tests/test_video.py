@@ -72,3 +72,32 @@ def test_clip_lengths_and_events_are_checked():
     a = sample_clip(np.random.default_rng(5), 13)
     b = sample_clip(np.random.default_rng(5), 13)
     assert a == b and len(a) == 13 and a.render(64).shape == (13, 64, 64, 3)
+
+
+def test_cases_record_every_right_anchor():
+    from reasongen.world.video import VideoCase, make_case, without_colours
+
+    assert without_colours("an orange heart turns blue") == "a heart turns blue"
+    assert without_colours("two brown circles merge into one") == "two circles merge into one"
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        case = make_case(rng, 9)
+        assert case.anchor in case.anchors and not case.paired
+        assert not any(c in case.text.split()[:3] for c in ("red", "orange", "yellow", "green", "purple", "pink", "brown", "black", "white"))
+        for i in range(9):  # a frame is a right answer exactly when it looks like the image
+            assert (i in case.anchors) == np.array_equal(case.clip.scenes[i].render(64), case.image(64))
+        assert VideoCase.from_json(case.to_json()) == case
+    paired = make_case(rng, 9, paired=True)
+    assert paired.anchor == 0 and paired.text == paired.clip.caption
+
+
+def test_shipped_video_benchmarks_are_what_the_builder_makes():
+    import json
+
+    from reasongen.world.benchmarks import VIDEO_BENCHMARKS, build_video, shipped_path
+
+    for name in VIDEO_BENCHMARKS:
+        lines = shipped_path(name).read_text().splitlines()
+        assert len(lines) == 200 and [json.loads(x) for x in lines] == build_video(name)
+    unpaired = build_video("shapes-video-unpaired")
+    assert sum(c["anchor"] != 0 for c in unpaired) > 150  # the image is rarely the first frame

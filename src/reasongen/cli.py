@@ -110,12 +110,13 @@ def world_sample(
 def world_benchmarks(
     outdir: Optional[Path] = typer.Option(None, help="Where to write; default: the package's shipped data folder."),
 ):
-    """Regenerate the shipped prompt sets shapes-geneval and shapes-reason (deterministic, seed 43)."""
-    from .world.benchmarks import BENCHMARKS, shipped_path, write
+    """Regenerate the shipped benchmark files: shapes-geneval and shapes-reason (seed 43), and the
+    video cases shapes-video-unpaired and shapes-video-paired."""
+    from .world.benchmarks import BENCHMARKS, VIDEO_BENCHMARKS, shipped_path, write
 
-    for name in BENCHMARKS:
+    for name in BENCHMARKS + VIDEO_BENCHMARKS:
         path = (outdir / f"{name}.jsonl") if outdir else shipped_path(name)
-        typer.echo(f"{path}: {write(name, path)} prompts")
+        typer.echo(f"{path}: {write(name, path)} {'cases' if name in VIDEO_BENCHMARKS else 'prompts'}")
 
 
 @eval_app.command("geneval")

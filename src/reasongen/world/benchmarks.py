@@ -4,6 +4,12 @@ as data in `reasongen/data/benchmarks/`.
 - `shapes-geneval`: GenEval's tag counts (80 single_object, 99 two_object, 80 counting, 94 colors,
   100 position, 100 color_attr; 553 prompts), in GenEval's tag order, seed 43 as GenEval's own.
 - `shapes-reason`: 240 `reason` prompts, 120 in-distribution then 120 held-out.
+
+And two video benchmarks for text + image to video (ReasonDiff), 200 cases each of 17 frames, the
+nine events in turn, drawn from a seed no training command uses:
+- `shapes-video-unpaired`: the text names the event without the objects' colours, the image is any
+  frame of the clip (the true anchor, and every frame that looks the same, are recorded);
+- `shapes-video-paired`: the clip's own caption and its first frame.
 """
 
 from __future__ import annotations
@@ -21,6 +27,18 @@ GENEVAL_COUNTS = {"single_object": 80, "two_object": 99, "counting": 80, "colors
 REASON_COUNTS = {"in_distribution": 120, "held_out": 120}
 SEED = 43
 BENCHMARKS = ("shapes-geneval", "shapes-reason")
+VIDEO_BENCHMARKS = ("shapes-video-unpaired", "shapes-video-paired")
+VIDEO_CASES, VIDEO_FRAMES, VIDEO_SEED = 200, 17, 4_300_043
+
+
+def build_video(name: str, seed: int = VIDEO_SEED) -> list[dict]:
+    from .video import EVENTS, make_case
+
+    if name not in VIDEO_BENCHMARKS:
+        raise ValueError(f"unknown video benchmark {name!r}; expected one of {', '.join(VIDEO_BENCHMARKS)}")
+    rng = np.random.default_rng(seed)
+    paired = name == "shapes-video-paired"
+    return [make_case(rng, VIDEO_FRAMES, paired, EVENTS[i % len(EVENTS)]).to_json() for i in range(VIDEO_CASES)]
 
 
 def build(name: str, seed: int = SEED) -> list[dict]:
@@ -45,7 +63,7 @@ def shipped_path(name: str) -> Path:
 
 
 def write(name: str, path: Path) -> int:
-    records = build(name)
+    records = build_video(name) if name in VIDEO_BENCHMARKS else build(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(m) + "\n" for m in records))
     return len(records)

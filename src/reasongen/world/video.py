@@ -20,6 +20,7 @@ they join).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,8 @@ def _name(cls: str, color: str) -> str:
 
 
 def _clip(event: str, frames: list[list[Obj]], caption: str) -> Clip:
-    scenes = tuple(Scene(tuple(objs)) for objs in frames)
+    # boxes rounded as scenes are stored (6 decimals), so a clip read back from JSON is the same clip
+    scenes = tuple(Scene(tuple(Obj(o.cls, o.color, tuple(round(float(v), 6) for v in o.box)) for o in objs)) for objs in frames)
     return Clip(event, scenes, caption, tuple(describe(s) for s in scenes))
 
 
@@ -211,3 +213,54 @@ def sample_clip(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, even
     if event not in _BUILDERS:
         raise ValueError(f"unknown event {event!r}; choose from {', '.join(EVENTS)}")
     return _BUILDERS[event](rng, num_frames)
+
+
+# -- cases: a text and an image, and where in the clip the image belongs ---------------------------
+
+_PHRASE = re.compile(r"\b(a|an|two) (" + "|".join(COLOR_NAMES) + r") (\w+)")
+
+
+def without_colours(caption: str) -> str:
+    """The caption with the colour of every named object left out ('a red heart turns blue' ->
+    'a heart turns blue'), so that the text says what happens without describing the image."""
+
+    def plain(m):
+        det, _, noun = m.groups()
+        return f"two {noun}" if det == "two" else with_article(noun)
+
+    return _PHRASE.sub(plain, caption)
+
+
+@dataclass(frozen=True)
+class VideoCase:
+    """A text and an image for text+image-to-video. The image is frame `anchor` of `clip`; every
+    frame in `anchors` looks exactly like it (a state that lasts), so any of them is a right answer.
+    Paired: the text is the clip's own caption and the image its first frame. Unpaired: the text
+    names the event without the objects' colours and the image is any frame."""
+
+    clip: Clip
+    text: str
+    anchor: int
+    anchors: tuple[int, ...]
+    paired: bool
+
+    def image(self, size: int = 64) -> np.ndarray:
+        return self.clip.scenes[self.anchor].render(size)
+
+    def to_json(self) -> dict:
+        c = self.clip
+        return {"text": self.text, "anchor": self.anchor, "anchors": list(self.anchors), "paired": self.paired,
+                "event": c.event, "caption": c.caption, "frame_captions": list(c.frame_captions),
+                "scenes": [s.to_json() for s in c.scenes]}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict) -> "VideoCase":
+        clip = Clip(d["event"], tuple(Scene.from_json(s) for s in d["scenes"]), d["caption"], tuple(d["frame_captions"]))
+        return cls(clip, d["text"], d["anchor"], tuple(d["anchors"]), d["paired"])
+
+
+def make_case(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, paired: bool = False, event: str | None = None) -> VideoCase:
+    clip = sample_clip(rng, num_frames, event)
+    anchor = 0 if paired else int(rng.integers(num_frames))
+    anchors = tuple(i for i, s in enumerate(clip.scenes) if s == clip.scenes[anchor])
+    return VideoCase(clip, clip.caption if paired else without_colours(clip.caption), anchor, anchors, paired)
