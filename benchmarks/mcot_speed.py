@@ -13,8 +13,8 @@ batch 1, on whatever threads torch uses here.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,17 +22,10 @@ import torch
 from reasongen.methods.mcot.pipeline import MCoTPipeline
 from reasongen.methods.mcot.train import plan_parts
 
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import median_time  # noqa: E402
+
 PROMPT = "a photo of a red circle left of a blue star"
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main():

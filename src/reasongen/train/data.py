@@ -10,6 +10,21 @@ from ..world.render import render_draft
 from ..world.vocab import ALL_TAGS
 
 
+def built_already(info_path, data_path, what: str, n: int, size: int, seed: int) -> bool:
+    """Whether a data folder already holds what a build would write (True: keep it). A folder built
+    with other settings is refused rather than overwritten or mixed."""
+    import json
+    from pathlib import Path
+
+    info_path, data_path = Path(info_path), Path(data_path)
+    if not (info_path.is_file() and data_path.is_file()):
+        return False
+    info = json.loads(info_path.read_text())
+    if (info["n"], info["size"], info["seed"]) == (n, size, seed):
+        return True
+    raise ValueError(f"{info_path.parent} holds {what} made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(images)).float().div(127.5).sub(1.0)

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...reasoners.oracle import semantic_cot
-from ...train.data import to_tensor
+from ...train.data import built_already, to_tensor
 from ...world.dataset import draw_record
 from ...world.vocab import ALL_TAGS
 
@@ -26,11 +26,8 @@ def build_records(out_dir: str | Path, vq, n: int, size: int = 64, seed: int = 0
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     info_path, codes_path = out_dir / "records.json", out_dir / "codes.safetensors"
-    if info_path.is_file() and codes_path.is_file():
-        info = json.loads(info_path.read_text())
-        if (info["n"], info["size"], info["seed"]) == (n, size, seed):
-            return codes_path
-        raise ValueError(f"{out_dir} holds records made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
+    if built_already(info_path, codes_path, "records", n, size, seed):
+        return codes_path
     metas, codes = [], []
     for start in tqdm(range(0, n, batch_size), desc="bicot records", unit="batch"):
         images = []

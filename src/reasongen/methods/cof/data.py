@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ...train.data import to_tensor
+from ...train.data import built_already, to_tensor
 from ...world.dataset import draw_record
 from ...world.detector import ShapesDetector
 from ...world.vocab import ALL_TAGS
@@ -41,11 +41,8 @@ def build_chains(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, wor
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "chains.safetensors"
     info_path = out_dir / "chains.json"
-    if path.is_file() and info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if (info["n"], info["size"], info["seed"]) == (n, size, seed):
-            return path
-        raise ValueError(f"{out_dir} holds chains made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
+    if built_already(info_path, path, "chains", n, size, seed):
+        return path
     jobs = [(seed, i, size) for i in range(n)]
     with mp.get_context("fork").Pool(workers) as pool:
         results = list(tqdm(pool.imap(_chain_job, jobs, chunksize=32), total=n, desc="cof chains", unit="chain"))

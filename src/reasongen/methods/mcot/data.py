@@ -27,7 +27,7 @@ from PIL import Image, ImageFilter
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ...train.data import to_tensor
+from ...train.data import built_already, to_tensor
 from ...world.dataset import draw_record
 from ...world.mutate import inject_flaw
 from ...world.render import object_alpha, render_draft
@@ -109,11 +109,8 @@ def build_records(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, wo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path, info_path = out_dir / "records.safetensors", out_dir / "records.json"
-    if path.is_file() and info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if (info["n"], info["size"], info["seed"]) == (n, size, seed):
-            return path
-        raise ValueError(f"{out_dir} holds records made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
+    if built_already(info_path, path, "records", n, size, seed):
+        return path
     jobs = [(seed, i, size) for i in range(n)]
     with mp.get_context("fork").Pool(workers) as pool:
         recs = list(tqdm(pool.imap(_record_job, jobs, chunksize=32), total=n, desc="mcot records", unit="record"))
