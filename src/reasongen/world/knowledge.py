@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .scene import pick
 from .vocab import CLASSES, COLOR_NAMES, PLURALS, RELATIONS, with_article
 
 # The knowledge table of shapesworld.md, and only it.
@@ -67,9 +68,6 @@ HELD_OUT_PAIRS = {
 SPLITS = ("in_distribution", "held_out")
 
 
-def _pick(rng, seq):
-    return seq[int(rng.integers(len(seq)))]
-
 
 class _Object:
     """One object of a reason prompt: what it resolves to, how the prompt names it, and its facts."""
@@ -82,11 +80,11 @@ class _Object:
     def phrase(self, rng, by_class_fact: bool, color_by: str) -> str:
         """A noun phrase without article. `color_by`: 'none', 'plain' or 'thing'."""
         if by_class_fact and self.cls in CLASS_BY_CORNERS and (self.cls != "star" or rng.random() < 0.5):
-            template, held = _pick(rng, CORNER_PHRASINGS)
+            template, held = pick(rng, CORNER_PHRASINGS)
             noun = template.format(k=WORDS[CORNERS[self.cls]])
             self.facts.add(f"corners:{self.cls}")
         elif by_class_fact and self.cls == "star":
-            template, held = _pick(rng, POINT_PHRASINGS)
+            template, held = pick(rng, POINT_PHRASINGS)
             noun = template.format(k=WORDS[STAR_POINTS])
             self.facts.add("points:star")
         else:
@@ -95,8 +93,8 @@ class _Object:
         if color_by == "plain":
             return f"{self.color} {noun}"
         if color_by == "thing":
-            thing = _pick(rng, [t for t, c in THING_COLOR.items() if c == self.color])
-            template, held = _pick(rng, COLOR_PHRASINGS)
+            thing = pick(rng, [t for t, c in THING_COLOR.items() if c == self.color])
+            template, held = pick(rng, COLOR_PHRASINGS)
             self.held_out_phrasing |= held
             self.facts.add(f"thing:{thing}")
             if self.count > 1:  # plural nouns read "shares their colour"
@@ -116,7 +114,7 @@ def _reasoned_object(rng, obj: _Object, force_fact: bool) -> str:
     can_class = obj.cls in CLASS_BY_CORNERS
     while True:
         by_class = can_class and rng.random() < 0.5
-        color_by = _pick(rng, ["none", "plain", "thing", "thing"])
+        color_by = pick(rng, ["none", "plain", "thing", "thing"])
         if not force_fact or by_class or color_by == "thing":
             break
     if color_by == "none":
@@ -125,38 +123,38 @@ def _reasoned_object(rng, obj: _Object, force_fact: bool) -> str:
 
 
 def _draw(rng) -> tuple[dict, list[_Object]]:
-    skill = _pick(rng, ["attribute", "count", "two_object", "position"])
+    skill = pick(rng, ["attribute", "count", "two_object", "position"])
     if skill == "attribute":
-        obj = _Object(_pick(rng, CLASSES), _pick(rng, COLOR_NAMES))
+        obj = _Object(pick(rng, CLASSES), pick(rng, COLOR_NAMES))
         text = with_article(_reasoned_object(rng, obj, force_fact=True))
         return {"prompt": f"a photo of {text}", "include": [obj.clause()], "skill": skill}, [obj]
     if skill == "count":
-        cls = _pick(rng, CLASSES)
+        cls = pick(rng, CLASSES)
         if rng.random() < 0.5:
-            src_cls = _pick(rng, list(COUNT_BY_CORNERS))
+            src_cls = pick(rng, list(COUNT_BY_CORNERS))
             n, src, fact = COUNT_BY_CORNERS[src_cls], f"{with_article(src_cls)} has corners", f"count:corners of {src_cls}"
         else:
-            src, op, n = _pick(rng, ARITHMETIC)
+            src, op, n = pick(rng, ARITHMETIC)
             fact = f"count:{op}"
-        obj = _Object(cls, _pick(rng, COLOR_NAMES), count=n)
+        obj = _Object(cls, pick(rng, COLOR_NAMES), count=n)
         obj.facts.add(fact)
-        color_by = _pick(rng, ["none", "none", "plain", "thing"])
+        color_by = pick(rng, ["none", "none", "plain", "thing"])
         if color_by == "none":
             obj.color = None
         plural = obj.phrase(rng, False, color_by)
-        template, held = _pick(rng, COUNT_PHRASINGS)
+        template, held = pick(rng, COUNT_PHRASINGS)
         obj.held_out_phrasing |= held
         text = template.format(p=plural, src=src)
         meta = {"prompt": f"a photo of {text}", "include": [obj.clause()], "exclude": [{"class": cls, "count": n + 1}]}
         return {**meta, "skill": skill}, [obj]
     a_cls, b_cls = (CLASSES[i] for i in rng.choice(len(CLASSES), size=2, replace=False))
-    a, b = _Object(a_cls, _pick(rng, COLOR_NAMES)), _Object(b_cls, _pick(rng, COLOR_NAMES))
+    a, b = _Object(a_cls, pick(rng, COLOR_NAMES)), _Object(b_cls, pick(rng, COLOR_NAMES))
     first_reasoned = rng.random() < 0.5
     ta = with_article(_reasoned_object(rng, a, force_fact=first_reasoned))
     tb = with_article(_reasoned_object(rng, b, force_fact=not first_reasoned))
     if skill == "two_object":
         return {"prompt": f"a photo of {ta} and {tb}", "include": [a.clause(), b.clause()], "skill": skill}, [a, b]
-    relation = _pick(rng, RELATIONS)
+    relation = pick(rng, RELATIONS)
     # Long noun phrases read better with commas around the relation.
     joiner = f", {relation} " if "," in ta or " that " in ta or " like " in ta or " the colour " in ta else f" {relation} "
     include = [b.clause(), {**a.clause(), "position": [relation, 0]}]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import edit
-from .scene import Obj, Scene, placements_for
+from .scene import Obj, Scene, pick, placements_for
 from .vocab import CLASSES, COLOR_NAMES
 
 MUTATIONS = ("wrong_color", "wrong_class", "remove_object", "extra_object", "mirror_position")
@@ -23,9 +23,6 @@ BREAKS = {
 }
 
 
-def _pick(rng, seq):
-    return seq[int(rng.integers(len(seq)))]
-
 
 def mutate(scene: Scene, metadata: dict, kind: str, rng: np.random.Generator) -> Scene:
     """The scene with one corruption of `kind` applied (scenes are drawn for `metadata`)."""
@@ -34,17 +31,17 @@ def mutate(scene: Scene, metadata: dict, kind: str, rng: np.random.Generator) ->
         colored = [i for i, p in enumerate(placements_for(metadata)) if p.color is not None]
         if not colored:
             raise ValueError(f"wrong_color needs a prompt that names a colour: {metadata['prompt']!r}")
-        i = _pick(rng, colored)
-        return edit.recolour(scene, i, _pick(rng, [c for c in COLOR_NAMES if c != scene.objects[i].color]))
+        i = pick(rng, colored)
+        return edit.recolour(scene, i, pick(rng, [c for c in COLOR_NAMES if c != scene.objects[i].color]))
     if kind == "wrong_class":  # one object becomes a class the prompt does not ask for
-        return edit.replace_class(scene, int(rng.integers(len(scene.objects))), _pick(rng, [c for c in CLASSES if c not in wanted]))
+        return edit.replace_class(scene, int(rng.integers(len(scene.objects))), pick(rng, [c for c in CLASSES if c not in wanted]))
     if kind == "remove_object":
         if len(scene.objects) < 2:
             raise ValueError("remove_object needs a scene of two or more objects")
         return edit.remove(scene, int(rng.integers(len(scene.objects))))
     if kind == "extra_object":  # one more of a counted class
         cls = metadata["include"][0]["class"]
-        out = edit.add(scene, cls, _pick(rng, COLOR_NAMES), rng)
+        out = edit.add(scene, cls, pick(rng, COLOR_NAMES), rng)
         if out is None:
             raise RuntimeError(f"no room for an extra {cls} in {scene}")
         return out

@@ -13,9 +13,6 @@ import numpy as np
 from .vocab import CLASSES, COLOR_NAMES, NUMBER_WORDS, PLURALS, RELATIONS, TAGS, with_article
 
 
-def _choice(rng: np.random.Generator, seq):
-    return seq[int(rng.integers(len(seq)))]
-
 
 def _single_object(cls):
     return {"tag": "single_object", "include": [{"class": cls, "count": 1}], "prompt": f"a photo of {with_article(cls)}"}

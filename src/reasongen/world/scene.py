@@ -20,6 +20,11 @@ POSITION_STRENGTH, POSITION_MIN_OFFSET = 0.7, 0.05
 MAX_TRIES = 2000
 
 
+def pick(rng: np.random.Generator, seq):
+    """One element of `seq`, uniformly (the one way the world draws a choice, so seeds stay stable)."""
+    return seq[int(rng.integers(len(seq)))]
+
+
 @dataclass(frozen=True)
 class Obj:
     cls: str

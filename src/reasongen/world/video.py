@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .describe import describe, place_words
-from .scene import Obj, Scene, boxes_apart
+from .scene import Obj, Scene, boxes_apart, pick
 from .vocab import CLASSES, COLOR_NAMES, MIN_GAP, MIN_SIDE, with_article
 
 EVENTS = ("move", "appear", "disappear", "recolour", "grow", "shrink", "split", "merge", "swap")
@@ -55,9 +55,6 @@ def check_clip_length(num_frames: int) -> None:
         raise ValueError(f"a clip of {num_frames} frames: use 1 + 4k frames with k >= 1 (5, 9, 13, 17, ...), the lengths the Wan VAE encodes whole")
 
 
-def _pick(rng, seq):
-    return seq[int(rng.integers(len(seq)))]
-
 
 def _name(cls: str, color: str) -> str:
     return with_article(f"{color} {cls}")
@@ -83,14 +80,14 @@ def _static(rng, avoid: list[tuple[float, float, float]], side_max: float = 0.24
         s = float(rng.uniform(MIN_SIDE, side_max))
         x, y = (float(v) for v in rng.uniform(0, 1 - s, 2))
         if all(boxes_apart((x, y, s), b) for b in avoid):
-            return Obj(_pick(rng, CLASSES), _pick(rng, COLOR_NAMES), (x, y, s))
+            return Obj(pick(rng, CLASSES), pick(rng, COLOR_NAMES), (x, y, s))
     return None
 
 
 def _move(rng, T):
-    cls, color = _pick(rng, CLASSES), _pick(rng, COLOR_NAMES)
+    cls, color = pick(rng, CLASSES), pick(rng, COLOR_NAMES)
     s = float(rng.uniform(MIN_SIDE, 0.26))
-    direction = _pick(rng, ("right", "left", "up", "down"))
+    direction = pick(rng, ("right", "left", "up", "down"))
     while True:
         a, b = sorted(float(v) for v in rng.uniform(0, 1 - s, 2))
         if b - a >= MIN_SHIFT:
@@ -128,7 +125,7 @@ def _pop(rng, T, appear: bool):
 
 def _recolour(rng, T):
     obj = _static(rng, [], side_max=0.3)
-    new = _pick(rng, [c for c in COLOR_NAMES if c != obj.color])
+    new = pick(rng, [c for c in COLOR_NAMES if c != obj.color])
     still = _static(rng, [obj.box]) if rng.random() < 0.5 else None
     k = _switch(rng)
     frames = [[Obj(obj.cls, obj.color if u < k else new, obj.box)] + ([still] if still else []) for u in _times(T)]
@@ -136,7 +133,7 @@ def _recolour(rng, T):
 
 
 def _resize(rng, T, grow: bool):
-    cls, color = _pick(rng, CLASSES), _pick(rng, COLOR_NAMES)
+    cls, color = pick(rng, CLASSES), pick(rng, COLOR_NAMES)
     small = float(rng.uniform(MIN_SIDE, 0.22))
     large = float(rng.uniform(max(1.4 * small, 0.26), 0.34))
     cx, cy = (float(v) for v in rng.uniform(large / 2, 1 - large / 2, 2))
@@ -149,7 +146,7 @@ def _resize(rng, T, grow: bool):
 
 
 def _split(rng, T, split: bool):
-    cls, color = _pick(rng, CLASSES), _pick(rng, COLOR_NAMES)
+    cls, color = pick(rng, CLASSES), pick(rng, COLOR_NAMES)
     s = float(rng.uniform(0.22, 0.3))
     c = 0.7 * s
     spread = float(rng.uniform(0.15, 0.25))  # how far each half travels after parting
@@ -183,8 +180,8 @@ def _swap(rng, T):
         if 1 - s - 2 * lift >= 0:
             break
     y = float(rng.uniform(lift, 1 - s - lift))
-    a = Obj(_pick(rng, CLASSES), _pick(rng, COLOR_NAMES), (xa, y, s))
-    b = Obj(_pick(rng, [c for c in CLASSES if c != a.cls]), _pick(rng, COLOR_NAMES), (xb, y, s))
+    a = Obj(pick(rng, CLASSES), pick(rng, COLOR_NAMES), (xa, y, s))
+    b = Obj(pick(rng, [c for c in CLASSES if c != a.cls]), pick(rng, COLOR_NAMES), (xb, y, s))
     frames = []
     for u in _times(T):
         bend = lift * np.sin(np.pi * u)
@@ -209,7 +206,7 @@ def sample_clip(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, even
     """One clip of `event` (default: any, uniformly)."""
     check_clip_length(num_frames)
     if event is None:
-        event = _pick(rng, EVENTS)
+        event = pick(rng, EVENTS)
     if event not in _BUILDERS:
         raise ValueError(f"unknown event {event!r}; choose from {', '.join(EVENTS)}")
     return _BUILDERS[event](rng, num_frames)
