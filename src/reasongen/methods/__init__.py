@@ -45,6 +45,18 @@ def read_model_index(path: Path, method: str) -> dict:
     return index
 
 
+def save_weights(model, folder: Path, dtype=None) -> None:
+    """A pipeline's trained model saved as safetensors, cast to `dtype` on disk only (fp16 halves the
+    shipped files); the model in memory stays fp32."""
+    if dtype is not None:
+        model.to(dtype)
+    try:
+        model.save_pretrained(folder, safe_serialization=True)
+    finally:
+        if dtype is not None:
+            model.float()
+
+
 def model_path(model: str | None, shipped: str, train_command: str) -> Path:
     """The model folder to load: `model`, or the shipped `models/<shipped>`; a clear error if there is none."""
     path = Path(model) if model else SHIPPED_MODELS / shipped

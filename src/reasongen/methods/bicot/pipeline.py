@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ...backbones.janus import JanusT2I
+from .. import read_model_index, save_weights
 from .format import FORMATS, SequenceFormat
 
 DEFAULTS = {
@@ -52,8 +53,6 @@ class BiCoTPipeline:
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "BiCoTPipeline":
         from transformers import AutoTokenizer, JanusForConditionalGeneration
 
-        from .. import read_model_index
-
         path = Path(path)
         index = read_model_index(path, "bicot")
         model = JanusForConditionalGeneration.from_pretrained(path / "model", local_files_only=True, use_safetensors=True, dtype=dtype)
@@ -64,10 +63,7 @@ class BiCoTPipeline:
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        model = self.model if dtype is None else self.model.to(dtype)
-        model.save_pretrained(path / "model", safe_serialization=True)
-        if dtype is not None:
-            self.model.float()
+        save_weights(self.model, path / "model", dtype)
         self.tokenizer.save_pretrained(path / "tokenizer")
         (path / "model_index.json").write_text(json.dumps({"_class_name": "BiCoTPipeline", **self.config}, indent=1) + "\n")
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
+from .. import read_model_index, save_weights
 
 DEFAULTS = {
     "num_frames": 3,  # CoF-T2I: F1 -> F2 -> F3
@@ -65,8 +66,6 @@ class CoFPipeline:
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "CoFPipeline":
         from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
-        from .. import read_model_index
-
         path = Path(path)
         index = read_model_index(path, "cof")  # a CoFPipeline folder, or a diffusers Wan2.1 T2V one
         kw = dict(local_files_only=True, use_safetensors=True, torch_dtype=dtype)
@@ -90,10 +89,7 @@ class CoFPipeline:
         """Weights as safetensors (`dtype=torch.float16` halves them)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        transformer = self.transformer if dtype is None else self.transformer.to(dtype)
-        transformer.save_pretrained(path / "transformer", safe_serialization=True)
-        if dtype is not None:
-            self.transformer.float()
+        save_weights(self.transformer, path / "transformer", dtype)
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         index = {"_class_name": "CoFPipeline", **self.config, "text_encoder": self.text_encoder.kind,
                  "max_length": self.text_encoder.max_length}  # fmt: skip

@@ -33,6 +33,7 @@ from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...train.data import to_tensor, to_uint8
 from ...world.vocab import GROUND
+from .. import read_model_index, save_weights
 from .plan import parse_layout
 from .train import encode_texts, plan_parts
 
@@ -98,8 +99,6 @@ class MCoTPipeline:
         from diffusers import AutoencoderKLWan
         from transformers import PreTrainedTokenizerFast
 
-        from .. import read_model_index
-
         path = Path(path)
         index = read_model_index(path, "mcot")
         kw = dict(local_files_only=True, use_safetensors=True)
@@ -112,10 +111,7 @@ class MCoTPipeline:
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        model = self.model if dtype is None else self.model.to(dtype)
-        model.save_pretrained(path / "transformer", safe_serialization=True)
-        if dtype is not None:
-            self.model.float()
+        save_weights(self.model, path / "transformer", dtype)
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         self.tokenizer.save_pretrained(path / "tokenizer")
         (path / "model_index.json").write_text(json.dumps({"_class_name": "MCoTPipeline", **self.config}, indent=1) + "\n")
