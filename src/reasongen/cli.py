@@ -24,6 +24,15 @@ def _fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _comma_list(value: str, flag: str, choices, allow_all: bool = False) -> list[str]:
+    """The items of a comma-separated option ('all': every choice); unknown items or none at all end
+    the command with the choices named."""
+    items = list(choices) if allow_all and value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    if not items or any(v not in choices for v in items):
+        _fail(ValueError(f"{flag} {value!r}: choose from {', '.join(choices)}, comma-separated" + (", or 'all'" if allow_all else "")))
+    return items
+
+
 def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:
     from .eval.layout import read_metadata
     from .methods import get_generator
@@ -216,11 +225,12 @@ def generate(
     if save_chain and method != "cof" or save_trace and method != "mcot":
         _fail(ValueError("--save-chain goes with --method cof, --save-trace with --method mcot"))
     try:
-        if method == "bicot":
-            image = _generate_bicot(prompt, model, seed, guidance, cot, device)
+        if method == "cof":
+            image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device)
+        elif method == "mcot":
+            image = _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
         else:
-            image = (_generate_cof if method == "cof" else _generate_mcot)(prompt, output, model, seed, steps, guidance,
-                                                                          save_chain or save_trace, mode, device)  # fmt: skip
+            image = _generate_bicot(prompt, model, seed, guidance, cot, device)
     except ValueError as e:
         _fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +238,7 @@ def generate(
     typer.echo(f"{output}")
 
 
-def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, mode, device):
+def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device):
     import torch
 
     from .methods import model_path
@@ -257,7 +267,7 @@ def _generate_bicot(prompt, model, seed, guidance, cot, device):
     return out.image
 
 
-def _generate_mcot(prompt, output, model, seed, steps, guidance, save_trace, mode, device):
+def _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trace, device):
     from .methods import model_path
     from .methods.mcot import SHIPPED
     from .methods.mcot.pipeline import MCoTPipeline
@@ -294,10 +304,7 @@ def cof_data(
     from .backbones.wan import load_vae
     from .methods.cof.data import VARIANTS, build_chains, encode_chains
 
-    chosen = list(VARIANTS) if variants == "all" else [v.strip() for v in variants.split(",") if v.strip()]
-    unknown = [v for v in chosen if v not in VARIANTS]
-    if unknown or not chosen:
-        _fail(ValueError(f"--variants {variants!r}: choose from {', '.join(VARIANTS)}, comma-separated, or 'all'"))
+    chosen = _comma_list(variants, "--variants", VARIANTS, allow_all=True)
     try:
         build_chains(out, n, size, seed, workers)
     except ValueError as e:
@@ -415,15 +422,14 @@ def train_mcot(
     from .backbones.wan import load_vae
     from .methods.mcot.data import MCoTRecords
     from .methods.mcot.pipeline import MCoTPipeline
-    from .methods.mcot.train import MCoTTask
+    from .methods.mcot.train import TASKS, MCoTTask
     from .train.loop import TrainConfig, train
 
     try:
         tokenizer = shapes_tokenizer()
         fvae = load_vae(vae)
         dataset = MCoTRecords(data)
-        task = MCoTTask(tokenizer, lm_weight=lm_weight, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
-                        pixels_per_latent=fvae.spatial)  # fmt: skip
+        task = MCoTTask(tokenizer, lm_weight=lm_weight, tasks=tuple(_comma_list(tasks, "--tasks", TASKS)), pixels_per_latent=fvae.spatial)
         torch.manual_seed(seed)
         model = build_foxperts(preset, vocab_size=len(tokenizer), experts=experts, pad_token_id=tokenizer.pad_token_id)
         if init_from is not None:
@@ -485,7 +491,7 @@ def train_judge(
     import torch
 
     from .backbones.text import load_text_encoder
-    from .rewards.judge import JudgeModel, JudgePairs, JudgeTask, TextFeatures
+    from .rewards.judge import JudgeModel, JudgePairs, JudgeTask, TextFeatures, heldout_report
     from .train.loop import TrainConfig, train
 
     features = TextFeatures(load_text_encoder("minilm"))
@@ -494,12 +500,7 @@ def train_judge(
     torch.manual_seed(seed)
     model = train(JudgeModel(), JudgeTask(features), JudgePairs(seed=seed), cfg).eval()
     model.save_pretrained(output_dir / "judge", safe_serialization=True)
-    images, prompts, labels = JudgePairs(seed=seed + 1_000_003).batch(range(2000))
-    with torch.no_grad():
-        logits = torch.cat([model(images[i : i + 250], features(prompts[i : i + 250])) for i in range(0, 2000, 250)])
-    report = {"heldout_pairs": 2000, "heldout_accuracy": float(((logits > 0).float() == labels).float().mean()),
-              "accuracy_on_matches": float((logits[labels == 1] > 0).float().mean()),
-              "accuracy_on_mismatches": float((logits[labels == 0] <= 0).float().mean())}  # fmt: skip
+    report = heldout_report(model, features, seed + 1_000_003)
     (output_dir / "judge_report.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{output_dir / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")
 
@@ -601,10 +602,7 @@ def train_bicot(
         from .rl.grpo import GRPOTask
 
         known = {"detector": DetectorReward, "attribute": AttributeReward, "judge": None}
-        names = [r.strip() for r in rewards.split(",") if r.strip()]
-        unknown = [r for r in names if r not in known]
-        if unknown or not names:
-            _fail(ValueError(f"--rewards {rewards!r}: choose from {', '.join(known)}"))
+        names = _comma_list(rewards, "--rewards", tuple(known))
         if "judge" in names:
             if judge is None or not (judge / "config.json").is_file():
                 _fail(ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {judge}"))
@@ -630,14 +628,7 @@ def train_bicot(
         task = GRPOTask(policy_of, ensemble, group_size=group_size, beta=beta, reference=reference,
                         inner_iterations=inner_iterations, clip_eps=clip_eps)  # fmt: skip
 
-        class Records:  # GRPO's batch: the records' metadata (prompt + clauses for the rewards)
-            def __len__(self):
-                return len(dataset)
-
-            def batch(self, idx):
-                return [dataset.info["metadata"][i] for i in idx]
-
-        dataset_for_loop = Records()
+        dataset_for_loop = dataset.metadata_batches()
         extra.update(levels=levels, use_cot=use_cot, rewards=names, group_size=group_size, beta=beta, branch=branch)
     lr = lr if lr is not None else 5e-4 if stage == "sft" else 1e-5
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,

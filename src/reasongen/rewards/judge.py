@@ -106,6 +106,17 @@ class JudgeTask:
         return loss, {"accuracy": accuracy}
 
 
+@torch.no_grad()
+def heldout_report(model: JudgeModel, features: TextFeatures, seed: int, n: int = 2000, batch_size: int = 250) -> dict:
+    """Accuracy on `n` fresh pairs (half matching), overall and on each half."""
+    images, prompts, labels = JudgePairs(seed=seed).batch(range(n))
+    model.eval()
+    logits = torch.cat([model(images[i : i + batch_size], features(prompts[i : i + batch_size])) for i in range(0, n, batch_size)])
+    return {"heldout_pairs": n, "heldout_accuracy": float(((logits > 0).float() == labels).float().mean()),
+            "accuracy_on_matches": float((logits[labels == 1] > 0).float().mean()),
+            "accuracy_on_mismatches": float((logits[labels == 0] <= 0).float().mean())}  # fmt: skip
+
+
 class JudgeReward:
     """The reward: P(match) for each image and its prompt (no metadata needed)."""
 

@@ -54,6 +54,21 @@ class BiCoTRecords:
     def __len__(self) -> int:
         return self.info["n"]
 
+    def metadata_batches(self) -> "MetadataBatches":
+        """The same records as GRPO reads them: a batch is their metadata (prompt and clauses)."""
+        return MetadataBatches(self.info["metadata"])
+
     def batch(self, indices) -> dict:
         idx = list(indices)
         return {"codes": self.codes[idx], **{k: [self.info[k][i] for i in idx] for k in ("prompts", "cots", "metadata")}}
+
+
+class MetadataBatches:
+    def __init__(self, metadata: list[dict]):
+        self.metadata = metadata
+
+    def __len__(self) -> int:
+        return len(self.metadata)
+
+    def batch(self, indices) -> list[dict]:
+        return [self.metadata[i] for i in indices]
