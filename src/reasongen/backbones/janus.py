@@ -25,8 +25,7 @@ PRESETS = {
     "tiny": dict(
         text=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
                   max_position_embeddings=512),  # fmt: skip
-        vision=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=64, patch_size=8,
-                    projection_dim=64, num_image_tokens=64, mlp_ratio=2.0),  # fmt: skip
+        vision=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, projection_dim=64, mlp_ratio=2.0),
         vq=dict(embed_dim=8, num_embeddings=64, latent_channels=32, base_channels=32, channel_multiplier=[1, 1, 2, 2],
                 num_res_blocks=1, projection_dim=64, image_token_embed_dim=64),  # fmt: skip
         image_size=64,
@@ -34,8 +33,7 @@ PRESETS = {
     "shapes": dict(
         text=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=4,
                   max_position_embeddings=1024),  # fmt: skip
-        vision=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=64, patch_size=8,
-                    projection_dim=256, num_image_tokens=64, mlp_ratio=2.0),  # understanding: unused by T2I-R1
+        vision=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, projection_dim=256, mlp_ratio=2.0),  # unused by T2I-R1
         vq=dict(embed_dim=8, num_embeddings=512, latent_channels=64, base_channels=64, channel_multiplier=[1, 1, 2, 2],
                 num_res_blocks=1, projection_dim=256, image_token_embed_dim=256),  # fmt: skip
         image_size=64,
@@ -52,10 +50,13 @@ def janus_config(preset: str, tokenizer):
     p = PRESETS[preset]
     ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     text = dict(model_type="llama", vocab_size=len(tokenizer), **ids, **p["text"])
-    # transformers sets the VQ token grid from the vision config (image_size // patch_size): 8 x 8 here,
-    # which is what the VQ's 8x downsampling of a 64 px image gives.
-    vq = dict(p["vq"], num_patches=p["image_size"] // 8)
-    return JanusConfig(text_config=text, vision_config=p["vision"], vq_config=vq,
+    # transformers sets the VQ token grid from the vision config (image_size // patch_size), so the
+    # vision patch is the VQ's downsampling factor: 8 x 8 tokens for 64 px through an 8x VQ.
+    factor = 2 ** (len(p["vq"]["channel_multiplier"]) - 1)
+    grid = p["image_size"] // factor
+    vision = dict(p["vision"], image_size=p["image_size"], patch_size=factor, num_image_tokens=grid * grid)
+    vq = dict(p["vq"], num_patches=grid)
+    return JanusConfig(text_config=text, vision_config=vision, vq_config=vq,
                        image_token_id=tokenizer.convert_tokens_to_ids("<image_placeholder>"))  # fmt: skip
 
 
@@ -93,6 +94,7 @@ class JanusT2I:
         self.boi = boi_token_id if boi_token_id is not None else tokenizer.convert_tokens_to_ids("<begin_of_image>")
         vq = model.config.vq_config
         self.num_image_tokens = vq.num_patches**2
+        self.image_size = vq.num_patches * 2 ** (len(vq.channel_multiplier) - 1)  # pixels per side of a decoded image
         self.codebook = vq.num_embeddings
 
     @property

@@ -23,10 +23,8 @@ class BiCoTGenerator:
         from .pipeline import BiCoTPipeline
 
         self.pipe = BiCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train bicot"), device=device)
-        vq = self.pipe.model.config.vq_config
-        image_size = vq.num_patches * 2 ** (len(vq.channel_multiplier) - 1)
-        if size is not None and size != image_size:
-            raise ValueError(f"--size {size}: this model draws {image_size} px images")
+        if size is not None and size != self.pipe.janus.image_size:
+            raise ValueError(f"--size {size}: this model draws {self.pipe.janus.image_size} px images")
         self.cot, self.guidance = cot, guidance
         self.name = "bicot" if cot is not False else "bicot-direct"
 
