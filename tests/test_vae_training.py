@@ -67,3 +67,25 @@ def test_train_vae_command_writes_a_loadable_vae_with_latent_statistics(tmp_path
     assert fvae.std.flatten().min() > 0 and fvae.mean.abs().sum() > 0
     bad = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "x"), "--steps", "3", "--teacher-steps", "5"])
     assert bad.exit_code != 0 and "--teacher-steps 5" in bad.output
+
+
+@pytest.mark.slow
+def test_train_vae_fine_tunes_on_whole_clips(tmp_path):
+    build_vae("shapes").save_pretrained(tmp_path / "image-vae", safe_serialization=True)
+    res = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "run"), "--steps", "2", "--batch-size", "1",
+                                   "--clip-frames", "5", "--init-from", str(tmp_path / "image-vae")])  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert json.loads((tmp_path / "run" / "vae_report.json").read_text())["heldout_images"] == 64  # held-out clips
+    fvae = load_vae(tmp_path / "run" / "vae")
+    frames = torch.zeros(1, 5, 3, 64, 64)
+    assert fvae.encode_clip(frames).shape == (1, 8, 2, 16, 16)  # 1 + 4 frames -> 2 latent frames
+    for args, says in [(["--clip-frames", "5"], "--init-from"),
+                       (["--clip-frames", "6", "--init-from", str(tmp_path / "image-vae")], "1 + 4k")]:  # fmt: skip
+        bad = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "bad"), "--steps", "1", *args])
+        assert bad.exit_code != 0 and says in bad.output, bad.output
+
+
+def test_teacher_warm_up_refuses_clips():
+    task = VAETask(PatchPCA(ShapesImages(4, seed=0).batch(range(4)), 4, 8), teacher_steps=2)
+    with pytest.raises(ValueError, match="teacher_steps=0"):
+        task.loss(build_vae("shapes"), torch.zeros(1, 5, 3, 64, 64), torch.Generator())

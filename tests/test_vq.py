@@ -19,8 +19,10 @@ def test_dead_codes_move_onto_encoder_outputs():
     vq = build_vq("tiny")
     task = VQTask(restart_every=1)
     x = ShapesImages(4, 64, 0, 0.0).batch(range(4))
+    task.loss(vq, x, torch.Generator().manual_seed(0))  # counts which codes this batch uses
     before = vq.quantize.embedding.weight.detach().clone()
-    _, logs = task.loss(vq, x, torch.Generator().manual_seed(0))
+    loss, logs = task.loss(vq, x, torch.Generator().manual_seed(0))
+    loss.backward()  # the restart happened before the forward, so the graph is intact
     after = vq.quantize.embedding.weight.detach()
     moved = (after != before).any(1)
     assert logs["restarted"] == int(moved.sum()) > 0
@@ -39,3 +41,20 @@ def test_save_load_round_trip(tmp_path):
     a, codes_a = roundtrip(vq, held)
     b, codes_b = roundtrip(again, held)
     assert torch.equal(codes_a, codes_b) and torch.allclose(a, b)
+
+
+def test_saved_tokenizer_decodes_what_training_decoded(tmp_path):
+    # transformers decodes through l2-normalised codes; training must quantise the same way, or the
+    # decoder meets vectors at inference that it never saw (the tokenizer then stalls at the mean image)
+    torch.manual_seed(0)
+    vq = build_vq("tiny")
+    with torch.no_grad():
+        vq.quantize.embedding.weight.mul_(3.0)  # codes far from unit norm
+    x = ShapesImages(4, 64, 0, 0.0).batch(range(4))
+    vq.eval()
+    with torch.no_grad():
+        rec, _, idx, _ = vq_forward(vq, x)
+    finish_vq(vq, x, tmp_path / "vq")
+    back, codes = roundtrip(load_vq(tmp_path / "vq"), x)
+    assert torch.equal(codes, idx)
+    assert torch.allclose(back, rec.clamp(-1, 1), atol=1e-5)

@@ -167,37 +167,54 @@ def eval_geneval(
 def train_vae(
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained vae/ at the end."),
     steps: int = typer.Option(2000, help="Optimiser steps."),
-    teacher_steps: int = typer.Option(800, help="Warm-up steps on the fixed patch-PCA code before end-to-end training (docs/cof.md)."),
-    batch_size: int = typer.Option(32, help="Global batch (split across accelerate processes)."),
+    teacher_steps: int = typer.Option(800, help="Warm-up steps on the fixed patch-PCA code before end-to-end training (docs/cof.md); skipped with --init-from."),
+    batch_size: int = typer.Option(32, help="Global batch of frames, or of clips with --clip-frames (split across accelerate processes)."),
     lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
     size: int = typer.Option(64, help="Canvas size."),
     draft_fraction: float = typer.Option(0.3, help="Share of blocky draft frames among the training images."),
     kl_weight: float = typer.Option(0.0, help="Weight of the KL term in the end-to-end stage."),
+    clip_frames: int = typer.Option(1, help="1: single frames. 1 + 4k (e.g. 17): fine-tune on whole ShapesWorld event clips, which trains the temporal layers (needs --init-from)."),
+    init_from: Optional[Path] = typer.Option(None, help="A trained VAE folder to start from (e.g. src/reasongen/models/shapes-vae)."),
     checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed of the data order, noise and images."),
 ):
-    """Train the ShapesWorld VAE (AutoencoderKLWan, `shapes` preset) on single frames."""
+    """Train the ShapesWorld VAE (AutoencoderKLWan, `shapes` preset) on single frames, or fine-tune it on clips."""
     import torch
 
-    from .backbones.wan import FrameVAE, build_vae
-    from .train.data import ShapesImages
+    from .backbones.wan import FrameVAE, build_vae, load_vae
+    from .train.data import ShapesClips, ShapesImages
     from .train.loop import TrainConfig, train
     from .train.vae import PatchPCA, VAETask, finish_vae, init_for_training
 
+    if clip_frames != 1 and init_from is None:
+        raise typer.BadParameter(f"--clip-frames {clip_frames} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
+    if init_from is not None:
+        teacher_steps = 0  # the warm-up only exists to start from scratch
     if not 0 <= teacher_steps <= steps:
         raise typer.BadParameter(f"--teacher-steps {teacher_steps} must lie in [0, --steps {steps}]")
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
                       checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
-                      extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps})  # fmt: skip
+                      extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps,
+                             "clip_frames": clip_frames, "init_from": str(init_from)})  # fmt: skip
     torch.manual_seed(seed)
-    vae = build_vae("shapes")
-    init_for_training(vae)
-    stats_images = ShapesImages(2048, size, seed, draft_fraction).batch(range(2048))
-    teacher = PatchPCA(stats_images, FrameVAE(vae).spatial, vae.config.z_dim)
-    task = VAETask(teacher, teacher_steps, kl_weight=kl_weight)
-    vae = train(vae, task, ShapesImages(10**7, size, seed, draft_fraction), cfg)
-    heldout = ShapesImages(512, size, seed + 1_000_003, 0.0).batch(range(512))
-    report = finish_vae(vae, stats_images, heldout, output_dir / "vae")
+    try:
+        if clip_frames == 1:
+            data, stats, heldout = (ShapesImages(10**7, size, seed, draft_fraction), ShapesImages(2048, size, seed, draft_fraction),
+                                    ShapesImages(512, size, seed + 1_000_003, 0.0))  # fmt: skip
+        else:
+            data, stats, heldout = (ShapesClips(10**7, clip_frames, size, seed), ShapesClips(128, clip_frames, size, seed),
+                                    ShapesClips(64, clip_frames, size, seed + 1_000_003))  # fmt: skip
+        vae = load_vae(init_from).vae.train() if init_from is not None else build_vae("shapes")
+    except (ValueError, OSError) as e:
+        _fail(e)
+    stats_images = stats.batch(range(len(stats)))
+    if init_from is None:
+        init_for_training(vae)
+        task = VAETask(PatchPCA(stats_images, FrameVAE(vae).spatial, vae.config.z_dim), teacher_steps, kl_weight=kl_weight)
+    else:
+        task = VAETask(kl_weight=kl_weight)
+    vae = train(vae, task, data, cfg)
+    report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), output_dir / "vae")
     (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{output_dir / 'vae'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB")
 
@@ -454,25 +471,34 @@ def train_vq(
     batch_size: int = typer.Option(32, help="Global batch."),
     lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
     restart_every: int = typer.Option(100, help="Move codes unused for this many steps onto encoder outputs (0: never)."),
+    teacher_steps: int = typer.Option(400, help="Warm-up steps on the fixed patch-PCA code before end-to-end training (train/vq.py)."),
     size: int = typer.Option(64, help="Canvas size."),
     checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16 (the nearest-code search stays in float32)."),
 ):
     """Train the VQ image tokenizer that T2I-R1's Janus model draws with (ShapesWorld renders)."""
     import torch
 
     from .train.data import ShapesImages
     from .train.loop import TrainConfig, train
+    from .train.vae import PatchPCA, init_for_training
     from .train.vq import VQTask, build_vq, finish_vq
 
+    if not 0 <= teacher_steps <= steps:
+        raise typer.BadParameter(f"--teacher-steps {teacher_steps} must lie in [0, --steps {steps}]")
     try:
         vq = build_vq(preset)
     except ValueError as e:
         _fail(e)
+    init_for_training(vq)
+    factor = 2 ** (len(vq.config.channel_multiplier) - 1)
+    teacher = PatchPCA(ShapesImages(2048, size, seed, 0.0).batch(range(2048)), factor, vq.config.embed_dim)
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
-                      checkpoint_every=checkpoint_every, seed=seed, extra={"preset": preset, "size": size})  # fmt: skip
+                      checkpoint_every=checkpoint_every, seed=seed, mixed_precision=mixed_precision,
+                      extra={"preset": preset, "size": size, "teacher_steps": teacher_steps})  # fmt: skip
     torch.manual_seed(seed)
-    vq = train(vq, VQTask(restart_every), ShapesImages(10**7, size, seed, 0.0), cfg)
+    vq = train(vq, VQTask(restart_every, teacher, teacher_steps), ShapesImages(10**7, size, seed, 0.0), cfg)
     report = finish_vq(vq, ShapesImages(512, size, seed + 1_000_003, 0.0).batch(range(512)), output_dir / "vq")
     (output_dir / "vq_report.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{output_dir / 'vq'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB, {report['codes_used']}/{report['codebook']} codes used")

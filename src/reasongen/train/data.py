@@ -54,3 +54,25 @@ class ShapesImages:
 
     def batch(self, indices) -> torch.Tensor:
         return to_tensor(np.stack([self.image(i) for i in indices]))
+
+
+class ShapesClips:
+    """ShapesWorld event clips (world/video.py) drawn on the fly from (seed, index): (T, 3, H, W) each,
+    for fine-tuning the VAE's temporal layers."""
+
+    def __init__(self, n: int, num_frames: int = 17, size: int = 64, seed: int = 0):
+        from ..world.video import check_clip_length
+
+        check_clip_length(num_frames)
+        self.n, self.num_frames, self.size, self.seed = n, num_frames, size, seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def clip(self, i: int) -> np.ndarray:
+        from ..world.video import sample_clip
+
+        return sample_clip(np.random.default_rng([self.seed, i, 2]), self.num_frames).render(self.size)
+
+    def batch(self, indices) -> torch.Tensor:
+        return to_tensor(np.stack([self.clip(i) for i in indices]))

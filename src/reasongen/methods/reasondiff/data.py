@@ -1,0 +1,134 @@
+"""ReasonDiff training data on ShapesWorld: event clips with a condition frame, encoded once.
+
+The paper trains on video clips with a randomly chosen frame as the condition image, the clip's
+frames taken at widened intervals so that the image correlates only weakly with the frames around
+it. Here an event is drawn over 1 + (T - 1) s frames for a stride s drawn from 1..max_stride; the
+training clip keeps every s-th frame (T of them) and the condition image is any frame of the dense
+event, whose anchor is the nearest kept frame. With s > 1 the image is often none of the clip's
+frames exactly (a state between two of them), as a real frame taken between two sampled ones is.
+
+The narratives are the kept frames' own captions (what a narrator should write for each frame). The
+text side of the DiT reads only them, as in the released code; the user's text reaches the video
+through the narrator.
+
+Latents: the clip through the video VAE as one clip (1 + (T - 1) / 4 latent frames; the pixel frame a
+lies in latent frame ceil(a / 4)), the condition image alone through its first-frame path.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ...train.data import built_already, to_tensor
+from ...world.scene import Scene
+from ...world.video import Clip, check_clip_length, sample_clip
+
+
+@dataclass(frozen=True)
+class TrainingPair:
+    clip: Clip  # the kept frames
+    condition: Scene  # the condition image's scene: a frame of the dense event
+    anchor: int  # the kept frame nearest to it
+    stride: int
+
+
+def training_pair(rng: np.random.Generator, num_frames: int = 17, max_stride: int = 3) -> TrainingPair:
+    check_clip_length(num_frames)
+    if max_stride < 1:
+        raise ValueError(f"max_stride {max_stride}: use 1 (adjacent frames) or more (widened intervals)")
+    stride = int(rng.integers(1, max_stride + 1))
+    dense = sample_clip(rng, 1 + (num_frames - 1) * stride)  # 1 + 4k frames whatever the stride
+    j = int(rng.integers(len(dense)))
+    clip = Clip(dense.event, dense.scenes[::stride], dense.caption, dense.frame_captions[::stride])
+    return TrainingPair(clip, dense.scenes[j], int(np.floor(j / stride + 0.5)), stride)
+
+
+def latent_index(pixel_index, temporal: int = 4):
+    """The latent frame of a causal video VAE that holds pixel frame `pixel_index` (frame 0 alone,
+    then one latent frame per `temporal` frames)."""
+    return (pixel_index + temporal - 1) // temporal
+
+
+def group_by_latent_frame(states: torch.Tensor, temporal: int = 4) -> torch.Tensor:
+    """Per-pixel-frame text states (..., T, L, D) -> per-latent-frame states (..., 1 + (T-1)/temporal, L, D):
+    frame 0 alone, then the mean over each group of `temporal` frames (the released code's grouping)."""
+    T = states.shape[-3]
+    if (T - 1) % temporal:
+        raise ValueError(f"{T} frames do not group into latent frames of {temporal}: use 1 + {temporal}k frames")
+    rest = states[..., 1:, :, :].unflatten(-3, ((T - 1) // temporal, temporal)).mean(-3)
+    return torch.cat([states[..., :1, :, :], rest], dim=-3)
+
+
+def _pair_job(args):
+    seed, i, num_frames, max_stride, size = args
+    pair = training_pair(np.random.default_rng([seed, i, 3]), num_frames, max_stride)
+    return pair.clip.render(size), pair.condition.render(size), pair.anchor, pair.stride, pair.clip.caption, pair.clip.frame_captions
+
+
+def build_pairs(out_dir: str | Path, n: int, num_frames: int = 17, max_stride: int = 3, size: int = 64, seed: int = 0,
+                workers: int = 2) -> Path:  # fmt: skip
+    """Write `pairs.safetensors` (frames uint8 N x T x H x W x 3, condition uint8 N x H x W x 3) and
+    `pairs.json` (anchors, strides, captions, frame captions)."""
+    check_clip_length(num_frames)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path, info_path = out_dir / "pairs.safetensors", out_dir / "pairs.json"
+    if built_already(info_path, path, "training pairs", n, size, seed):
+        return path
+    jobs = [(seed, i, num_frames, max_stride, size) for i in range(n)]
+    with mp.get_context("fork").Pool(workers) as pool:
+        rows = list(tqdm(pool.imap(_pair_job, jobs, chunksize=16), total=n, desc="reasondiff pairs", unit="pair"))
+    save_file({"frames": torch.from_numpy(np.stack([r[0] for r in rows])),
+               "condition": torch.from_numpy(np.stack([r[1] for r in rows]))}, path)  # fmt: skip
+    info = {"n": n, "size": size, "seed": seed, "num_frames": num_frames, "max_stride": max_stride,
+            "anchors": [r[2] for r in rows], "strides": [r[3] for r in rows], "captions": [r[4] for r in rows],
+            "frame_captions": [list(r[5]) for r in rows]}  # fmt: skip
+    info_path.write_text(json.dumps(info))
+    return path
+
+
+@torch.no_grad()
+def encode_pairs(out_dir: str | Path, fvae, batch_size: int = 16) -> Path:
+    """`latents.safetensors`: the clips (N, C, F, h, w) and the condition images (N, C, h, w), fp16."""
+    out_dir = Path(out_dir)
+    path = out_dir / "latents.safetensors"
+    if path.is_file():
+        return path
+    data = load_file(out_dir / "pairs.safetensors")
+    clips, conds = [], []
+    for i in tqdm(range(0, len(data["frames"]), batch_size), desc="encode pairs", unit="batch"):
+        clips.append(fvae.encode_clip(to_tensor(data["frames"][i : i + batch_size].numpy())).half())
+        conds.append(fvae.encode_frames(to_tensor(data["condition"][i : i + batch_size].numpy())[:, None])[:, :, 0].half())
+    save_file({"clips": torch.cat(clips).contiguous(), "condition": torch.cat(conds).contiguous(),
+               "temporal": torch.tensor(fvae.temporal)}, path)  # fmt: skip
+    return path
+
+
+class PairLatents:
+    """The loop's dataset: (clip latents, condition latents, latent anchor indices, per-frame narratives,
+    clip captions)."""
+
+    def __init__(self, out_dir: str | Path):
+        out_dir = Path(out_dir)
+        lat = load_file(out_dir / "latents.safetensors")
+        self.clips, self.condition, temporal = lat["clips"], lat["condition"], int(lat["temporal"])
+        info = json.loads((out_dir / "pairs.json").read_text())
+        self.anchors = latent_index(torch.tensor(info["anchors"]), temporal)
+        self.narratives, self.captions = info["frame_captions"], info["captions"]
+        self.size, self.temporal = info["size"], temporal
+
+    def __len__(self) -> int:
+        return len(self.narratives)
+
+    def batch(self, indices):
+        idx = torch.tensor(list(indices))
+        return (self.clips[idx].float(), self.condition[idx].float(), self.anchors[idx],
+                [self.narratives[i] for i in indices], [self.captions[i] for i in indices])  # fmt: skip

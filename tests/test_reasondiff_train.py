@@ -1,0 +1,118 @@
+"""ReasonDiff's training side on tiny configs: the pairs, the latent-frame bookkeeping, the injection
+into the DiT and the two stages' losses."""
+
+import numpy as np
+import pytest
+import torch
+
+from reasongen.backbones.text import tiny_text_encoder
+from reasongen.backbones.wan import FrameVAE, build_transformer, build_vae
+from reasongen.methods.cof.train import PromptCache
+from reasongen.methods.reasondiff.alignformer import AlignFormer
+from reasongen.methods.reasondiff.data import (PairLatents, build_pairs, encode_pairs, group_by_latent_frame, latent_index,
+                                               training_pair)  # fmt: skip
+from reasongen.methods.reasondiff.model import ReasonDiffModel, narrative_context
+from reasongen.methods.reasondiff.train import ReasonDiffTask
+
+C = 4  # the tiny VAE's latent channels
+
+
+def test_training_pairs_widen_the_intervals():
+    rng = np.random.default_rng(0)
+    pairs = [training_pair(rng, 9, max_stride=3) for _ in range(60)]
+    assert {p.stride for p in pairs} == {1, 2, 3}
+    for p in pairs:
+        assert len(p.clip) == len(p.clip.frame_captions) == 9 and 0 <= p.anchor < 9
+        if p.stride == 1:  # adjacent frames: the image is the anchor frame itself
+            assert p.condition == p.clip.scenes[p.anchor]
+    # with wider strides the image is often a state between two kept frames, none of them exactly
+    assert any(p.condition not in p.clip.scenes for p in pairs if p.stride > 1)
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        training_pair(rng, 8)
+
+
+def test_pixel_frames_map_to_latent_frames():
+    assert latent_index(torch.tensor([0, 1, 4, 5, 8, 16])).tolist() == [0, 1, 1, 2, 2, 4]
+    states = torch.arange(5.0).view(5, 1, 1).expand(5, 2, 3)  # frame t's states all equal t
+    grouped = group_by_latent_frame(states)
+    assert grouped.shape == (2, 2, 3) and grouped[0].eq(0).all() and grouped[1].eq(2.5).all()  # mean of 1..4
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        group_by_latent_frame(torch.zeros(6, 2, 3))
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    dit = build_transformer("tiny", in_channels=2 * C + 4, out_channels=C)
+    return ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4))
+
+
+def test_injection_puts_the_image_at_the_anchor_and_marks_it():
+    model = tiny_model().eval()
+    anchor = torch.randn(2, C, 4, 4)
+    narratives = torch.randn(2, 3, 6, 32)
+    _, mask = narrative_context(narratives)
+    idx = torch.tensor([0, 2])
+    y, c_star = model.condition(anchor, narratives, mask, idx, num_frames=3)
+    assert y.shape == (2, 4 + C, 3, 4, 4)
+    assert y[0, :4, 0].eq(1).all() and y[0, :4, 1:].eq(0).all() and y[1, :4, 2].eq(1).all()
+    torch.testing.assert_close(y[1, 4:, 2], anchor[1])
+    assert not torch.allclose(c_star[1, :, 0], torch.zeros(C, 4, 4))  # AlignFormer fills the other frames
+    y_plain, _ = model.condition(anchor, narratives, mask, idx, num_frames=3, enhanced=False)
+    assert y_plain[0, 4:, 1:].eq(0).all() and torch.equal(y_plain[0, 4:, 0], anchor[0])
+    with pytest.raises(ValueError, match="outside the 3 latent frames"):
+        model.condition(anchor, narratives, mask, torch.tensor([0, 3]), num_frames=3)
+    with pytest.raises(ValueError, match="ReasonDiff needs 12"):
+        ReasonDiffModel(build_transformer("tiny", in_channels=C, out_channels=C), AlignFormer(C, text_dim=32, dim=32, heads=4))
+
+
+def batch(B=2, T=5, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = [training_pair(rng, T) for _ in range(B)]
+    g = torch.Generator().manual_seed(seed)
+    F = 1 + (T - 1) // 4
+    return (torch.randn(B, C, F, 4, 4, generator=g), torch.randn(B, C, 4, 4, generator=g),
+            latent_index(torch.tensor([p.anchor for p in pairs])), [list(p.clip.frame_captions) for p in pairs],
+            [p.clip.caption for p in pairs])  # fmt: skip
+
+
+def test_stage_one_trains_both_and_stage_two_adds_the_auxiliary_loss():
+    cache = PromptCache(tiny_text_encoder(max_length=48))
+    model = tiny_model()
+    loss, logs = ReasonDiffTask(cache, stage=1).loss(model, batch(), torch.Generator().manual_seed(0))
+    assert "aux" not in logs and torch.isfinite(loss)
+    loss.backward()
+    assert model.alignformer.proj_out.weight.grad.abs().sum() > 0
+    assert model.transformer.proj_out.weight.grad.abs().sum() > 0
+    model.zero_grad()
+    model.transformer.requires_grad_(False)  # stage 2: AlignFormer alone
+    loss2, logs2 = ReasonDiffTask(cache, stage=2).loss(model, batch(), torch.Generator().manual_seed(0))
+    assert logs2["aux"] > 0 and loss2.item() == pytest.approx(logs2["flow"] + logs2["aux"], rel=1e-5)
+    assert logs2["flow"] == pytest.approx(logs["flow"], rel=1e-5)  # same draw: the aux term is the difference
+    _, logs0 = ReasonDiffTask(cache, stage=2, aux_weight=0.0).loss(model, batch(), torch.Generator().manual_seed(0))
+    assert "aux" not in logs0
+    with pytest.raises(ValueError, match="stage 3"):
+        ReasonDiffTask(cache, stage=3)
+
+
+def test_single_prompt_ablation_gives_every_frame_the_caption():
+    cache = PromptCache(tiny_text_encoder(max_length=48))
+    b = batch()
+    task = ReasonDiffTask(cache)
+    per_frame = task.narratives(b[3])
+    single = task.narratives([[c] * len(n) for c, n in zip(b[4], b[3])])
+    assert not torch.allclose(per_frame, single)
+    assert torch.allclose(single[:, 0], single[:, 1])  # no frame differs from another
+
+
+@pytest.mark.slow
+def test_pairs_are_built_and_encoded_once(tmp_path):
+    torch.manual_seed(0)
+    fvae = FrameVAE(build_vae("tiny")).eval()
+    build_pairs(tmp_path, n=6, num_frames=5, size=32, workers=1)
+    encode_pairs(tmp_path, fvae, batch_size=4)
+    data = PairLatents(tmp_path)
+    clips, cond, anchors, narratives, captions = data.batch([0, 5])
+    assert clips.shape == (2, C, 2, 4, 4) and cond.shape == (2, C, 4, 4)
+    assert anchors.max() <= 1 and len(narratives[1]) == 5 and isinstance(captions[0], str)
+    with pytest.raises(ValueError, match="n=6"):
+        build_pairs(tmp_path, n=7, num_frames=5, size=32, workers=1)
