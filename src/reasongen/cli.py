@@ -82,6 +82,42 @@ def sample_geneval(
     _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device, mode=mode, cot=cot)
 
 
+@sample_app.command("video")
+def sample_video(
+    outdir: Path = typer.Option(..., help="Output folder: info.json, records.jsonl and one PNG strip per case."),
+    model: str = typer.Option(..., help="A ReasonDiff pipeline folder, or `oracle` (the benchmark's own clips: the reference)."),
+    benchmark: str = typer.Option("shapes-video-unpaired", help="shapes-video-unpaired, shapes-video-paired, or a JSONL file of cases."),
+    narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone) or first-frame (frame 0 and the text in every frame: plain image-to-video)."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N cases."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
+    enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Sample ReasonDiff over a ShapesWorld video benchmark (each case's seed is its index)."""
+    import torch
+
+    from .methods.reasondiff.bench import read_cases, sample_benchmark
+
+    try:
+        cases = read_cases(benchmark)[:limit]
+        if model == "oracle":
+            def generate(image, told, case, seed):
+                return case.clip.render(image.shape[0])
+        else:
+            from .methods.reasondiff.pipeline import ReasonDiffPipeline
+
+            pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
+
+            def generate(image, told, case, seed):
+                out = pipe(image, told, steps, guidance, generator=torch.Generator().manual_seed(seed), enhanced=enhanced)
+                return out.frames
+        sample_benchmark(generate, cases, outdir, narrator, {"benchmark": benchmark, "model": model, "enhanced": enhanced})
+    except (ValueError, OSError) as e:
+        _fail(e)
+    typer.echo(f"{outdir}: {len(cases)} clips")
+
+
 @world_app.command("render")
 def world_render(
     metadata: str = typer.Argument(..., help="Metadata JSONL file, or shapes-geneval / shapes-reason."),
@@ -301,6 +337,58 @@ def _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trac
         output.parent.mkdir(parents=True, exist_ok=True)
         typer.echo(", ".join(str(p) for p in write_trace(trace, output.with_suffix(""))))
     return trace.image
+
+
+@app.command("video")
+def video(
+    text: str = typer.Option(..., "--text", help="What happens in the clip."),
+    image: Path = typer.Option(..., "--image", help="The condition image (a moment of the clip, any frame)."),
+    output: Path = typer.Option(Path("clip.gif"), "-o", "--output", help="The clip (GIF); OUT.json (anchor, narratives, repairs) and OUT.png (a strip) go beside it."),
+    model: Optional[str] = typer.Option(None, help="ReasonDiff pipeline folder (`reasongen train reasondiff`: RUN/pipeline)."),
+    narration: Optional[Path] = typer.Option(None, help='A narrator\'s answer as JSON, {"anchor": k, "narratives": [one per frame]}; repairs are logged. Default narrator: the ShapesWorld reasoner.'),
+    narrator_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server to narrate (e.g. a vLLM with Qwen2.5-VL): its base URL."),
+    narrator_model: Optional[str] = typer.Option(None, help="The model name on --narrator-url."),
+    seed: int = typer.Option(0, help="Seed."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """ReasonDiff: a clip from a text and an image that need not belong together, through a narrator."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .methods import model_path
+    from .methods.cof.pipeline import save_chain
+    from .methods.reasondiff.narrator import ChatNarrator, openai_chat, parse_narration
+    from .methods.reasondiff.pipeline import ReasonDiffPipeline
+    from .methods.reasondiff.world_narrator import ShapesNarrator
+
+    if narration is not None and narrator_url is not None:
+        _fail(ValueError("name one narrator: --narration FILE (an answer already written) or --narrator-url URL --narrator-model NAME"))
+    if narrator_url is not None and not narrator_model:
+        _fail(ValueError("--narrator-url needs --narrator-model (the model name the server serves)"))
+    try:
+        pipe = ReasonDiffPipeline.from_pretrained(model_path(model, "reasondiff-shapes", "reasongen train reasondiff"), device=device)
+        cond, problems = pipe.check_image(Image.open(image))
+        T = pipe.config["num_frames"]
+        if narration is not None:
+            told = parse_narration(narration.read_text(), T, fallback_text=text)
+        elif narrator_url is not None:
+            told = ChatNarrator(openai_chat(narrator_url, narrator_model))(text, cond, T)
+        else:
+            told = ShapesNarrator()(text, cond, T)
+        out = pipe(cond, told, steps, guidance, generator=torch.Generator().manual_seed(seed))
+    except (ValueError, OSError) as e:
+        _fail(e)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stem = output.with_suffix("")
+    save_chain(list(out.frames.astype(np.float32) / 255.0), f"{stem}.png", output)
+    record = {"text": text, "image": str(image), "anchor": out.anchor, "narratives": out.narratives, "problems": problems + out.problems}
+    Path(f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    for problem in record["problems"]:
+        typer.echo(f"repaired: {problem}")
+    typer.echo(f"anchor frame {out.anchor}; {output}, {stem}.png, {stem}.json")
 
 
 cof_app = typer.Typer(help="CoF-T2I data.", no_args_is_help=True)
@@ -665,6 +753,104 @@ def train_bicot(
     typer.echo(f"{output_dir / 'pipeline'}")
 
 
+reasondiff_app = typer.Typer(help="ReasonDiff data.", no_args_is_help=True)
+app.add_typer(reasondiff_app, name="reasondiff")
+
+
+@reasondiff_app.command("data")
+def reasondiff_data(
+    out: Path = typer.Option(..., help="Data folder: the pairs and their latents."),
+    vae: Path = typer.Option(..., help="The video VAE (`reasongen train vae --clip-frames 17 --init-from ...`: RUN/vae)."),
+    n: int = typer.Option(20000, help="Number of training pairs."),
+    frames: int = typer.Option(17, help="Frames per clip (1 + 4k)."),
+    max_stride: int = typer.Option(3, help="Widest interval between kept frames (1: adjacent frames only)."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+    workers: int = typer.Option(2, help="Processes for building pairs."),
+):
+    """Build ReasonDiff training pairs (event clips at widened intervals, a condition frame each) and encode them."""
+    from .backbones.wan import load_vae
+    from .methods.reasondiff.data import build_pairs, encode_pairs
+
+    try:
+        build_pairs(out, n, frames, max_stride, size, seed, workers)
+        fvae = load_vae(vae)
+    except (ValueError, OSError) as e:
+        _fail(e)
+    encode_pairs(out, fvae)
+    typer.echo(f"{out}: {n} pairs of {frames} frames, encoded")
+
+
+@train_app.command("reasondiff")
+def train_reasondiff(
+    data: Path = typer.Option(..., help="Folder from `reasongen reasondiff data`."),
+    vae: Path = typer.Option(..., help="The video VAE the data was encoded with (shipped inside the pipeline)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    stage: int = typer.Option(1, help="1: the DiT and AlignFormer jointly on the flow loss; 2: AlignFormer alone, plus the auxiliary loss."),
+    init_from: Optional[Path] = typer.Option(None, help="A ReasonDiff pipeline to start from (stage 2 starts from stage 1's)."),
+    preset: str = typer.Option("shapes", help="Transformer preset (its input channels become 2 x latent + mask)."),
+    steps: int = typer.Option(4000, help="Optimiser steps."),
+    batch_size: int = typer.Option(16, help="Global batch of clips."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    aux_weight: float = typer.Option(0.2, help="Stage 2: weight of ||c* - c||^2 (the paper's 0.2; 0 is the ablation without it)."),
+    multi_frame: bool = typer.Option(True, "--multi-frame/--single-prompt", help="Per-frame narratives, or the clip's caption in every frame (ablation)."),
+    enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
+    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
+):
+    """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
+    import torch
+
+    from .backbones.text import load_text_encoder
+    from .backbones.wan import build_transformer, get_preset, load_vae
+    from .methods.cof.train import PromptCache
+    from .methods.reasondiff.alignformer import AlignFormer
+    from .methods.reasondiff.data import PairLatents
+    from .methods.reasondiff.model import ReasonDiffModel
+    from .methods.reasondiff.pipeline import ReasonDiffPipeline
+    from .methods.reasondiff.train import ReasonDiffTask
+    from .train.loop import TrainConfig, train
+
+    if stage == 2 and init_from is None:
+        _fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
+    try:
+        p = get_preset(preset)
+        shift = p.flow_shift if flow_shift is None else flow_shift
+        dataset = PairLatents(data)
+        fvae = load_vae(vae)
+        text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
+        task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift,
+                              multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
+    except (ValueError, OSError) as e:
+        _fail(e)
+    torch.manual_seed(seed)
+    if init_from is not None:
+        try:
+            model = ReasonDiffPipeline.from_pretrained(init_from).model.float()
+        except (ValueError, OSError) as e:
+            _fail(e)
+    else:
+        C = dataset.clips.shape[1]
+        model = ReasonDiffModel(build_transformer(p, in_channels=2 * C + dataset.temporal, out_channels=C),
+                                AlignFormer(C, text_encoder.dim), temporal=dataset.temporal)  # fmt: skip
+    if stage == 2:
+        model.transformer.requires_grad_(False)  # AlignFormer alone
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
+                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision, find_unused_parameters=True,
+                      extra={"stage": stage, "preset": preset, "aux_weight": aux_weight, "multi_frame": multi_frame,
+                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from)})  # fmt: skip
+    model = train(model, task, dataset, cfg)
+    frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
+    pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
+                              height=dataset.size, width=dataset.size)  # fmt: skip
+    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
 def _load_transformer_weights(transformer, pipeline_dir: Path) -> None:
     from safetensors.torch import load_file
 
@@ -678,12 +864,34 @@ def _load_transformer_weights(transformer, pipeline_dir: Path) -> None:
     transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
 
 
+@eval_app.command("video")
+def eval_video(
+    folder: Path = typer.Argument(..., help="A folder written by `reasongen sample video`."),
+    out: Optional[Path] = typer.Option(None, help="Write the summary and per-clip rows as JSON here."),
+):
+    """Score sampled clips: text and image consistency, motion smoothness, dynamic degree, palette fidelity, anchor accuracy (eval/video.py)."""
+    from .methods.reasondiff.bench import read_cases, score_folder
+
+    if not (folder / "info.json").is_file():
+        _fail(ValueError(f"{folder}: no info.json; pass a folder written by `reasongen sample video`"))
+    info = json.loads((folder / "info.json").read_text())
+    try:
+        rows, summary = score_folder(folder, read_cases(info["benchmark"]))
+    except (ValueError, OSError) as e:
+        _fail(e)
+    summary = {**{k: info[k] for k in ("benchmark", "model", "narrator", "enhanced")}, **summary}
+    typer.echo(json.dumps(summary, indent=1))
+    if out:
+        out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")
+
+
 @eval_app.command("vae")
 def eval_vae(
     vae: Path = typer.Argument(..., help="A VAE folder (`reasongen train vae`: RUN/vae) or a VQ tokenizer folder (`reasongen train vq`: RUN/vq)."),
     metadata: str = typer.Option("shapes-geneval", help="Prompts whose oracle renders go through the VAE."),
     n: int = typer.Option(4, help="Images per prompt."),
     size: int = typer.Option(64, help="Canvas size."),
+    clips: int = typer.Option(0, help="Also pass this many held-out 17-frame event clips through a Wan VAE, whole and frame by frame."),
     out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
 ):
     """How well a VAE (or VQ tokenizer) keeps ShapesWorld: held-out PSNR, and GenEval on oracle renders passed through it."""
@@ -699,11 +907,14 @@ def eval_vae(
     from .eval.run import evaluate_folder
     from .methods.oracle import OracleGenerator
     from .methods.sampling import write_geneval_samples
-    from .train.data import ShapesImages, to_tensor, to_uint8
+    from .train.data import ShapesClips, ShapesImages, to_tensor, to_uint8
     from .train.vae import psnr
     from .world.vocab import CLASSES, COLOR_NAMES
 
-    if json.loads((vae / "config.json").read_text()).get("model_type") == "janus_vqgan":  # a VQ tokenizer (T2I-R1)
+    is_vq = json.loads((vae / "config.json").read_text()).get("model_type") == "janus_vqgan"
+    if clips and is_vq:
+        _fail(ValueError("--clips measures a video VAE; a VQ tokenizer codes single images"))
+    if is_vq:  # a VQ tokenizer (T2I-R1)
         from .train.vq import load_vq, roundtrip as vq_roundtrip
 
         vq = load_vq(vae)
@@ -723,6 +934,12 @@ def eval_vae(
     clean = np.stack([heldout.image(i) for i in range(512)])
     rec = roundtrip(clean)
     figures = {"heldout_psnr_db": psnr(to_tensor(rec), to_tensor(clean)), "heldout_images": 512}
+    if clips:
+        x = ShapesClips(clips, 17, size, 1_000_003).batch(range(clips))
+        with torch.no_grad():
+            whole = torch.cat([fvae.decode_clip(fvae.encode_clip(x[i : i + 4])) for i in range(0, clips, 4)]).clamp(-1, 1)
+            framewise = torch.cat([fvae.decode_frames(fvae.encode_frames(x[i : i + 4])) for i in range(0, clips, 4)]).clamp(-1, 1)
+        figures.update({"heldout_clips": clips, "clip_psnr_db": psnr(whole, x), "clip_framewise_psnr_db": psnr(framewise, x)})
 
     class ThroughVAE(OracleGenerator):
         name = "oracle-through-vae"

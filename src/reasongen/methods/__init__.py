@@ -27,7 +27,8 @@ METHODS = ("oracle", "cof", "mcot", "bicot")
 
 
 # Which method a saved pipeline folder belongs to, by the class named in its model_index.json.
-PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot", "BiCoTPipeline": "bicot"}
+PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot", "BiCoTPipeline": "bicot",
+                    "ReasonDiffPipeline": "reasondiff"}  # fmt: skip
 
 
 def read_model_index(path: Path, method: str) -> dict:

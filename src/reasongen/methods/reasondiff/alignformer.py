@@ -45,6 +45,7 @@ class _Stage(nn.Module):
 class AlignFormer(nn.Module):
     def __init__(self, latent_channels: int, text_dim: int, dim: int = 256, heads: int = 4):
         super().__init__()
+        self.config = dict(latent_channels=latent_channels, text_dim=text_dim, dim=dim, heads=heads)  # saved beside the weights
         self.dim = dim
         self.proj_in = nn.Linear(latent_channels, dim)
         self.text_in = nn.Linear(text_dim, dim)

@@ -1,0 +1,96 @@
+"""ReasonDiff on the ShapesWorld video benchmarks: sample a folder of clips, then score it.
+
+A folder holds `info.json` (benchmark, model, narrator), one lossless PNG strip per case
+(`NNNN.png`, the frames side by side) and `records.jsonl` (what the narrator said for each case).
+Narrators here:
+- `oracle`: the clip's own per-frame captions and the true anchor (a perfect narrator);
+- `world`: the world's reasoner from the text and the image alone (`world_narrator.py`);
+- `first-frame`: the image at frame 0 and the case's text in every frame (plain image-to-video, the
+  issue's baseline).
+The model `oracle` writes the benchmark's own clips, the reference every metric should score fully.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from ...eval.video import anchor_correct, dynamic_degree, image_consistency, motion_smoothness, palette_fidelity, text_consistency
+from ...world.benchmarks import VIDEO_BENCHMARKS, shipped_path
+from ...world.video import VideoCase
+from .narrator import Narration, oracle_narration
+from .world_narrator import ShapesNarrator
+
+NARRATORS = ("oracle", "world", "first-frame")
+
+
+def read_cases(benchmark: str) -> list[VideoCase]:
+    """A shipped video benchmark by name, or a JSONL file of cases."""
+    path = shipped_path(benchmark) if benchmark in VIDEO_BENCHMARKS else Path(benchmark)
+    if not path.is_file():
+        raise ValueError(f"no video benchmark {benchmark!r}: name one of {', '.join(VIDEO_BENCHMARKS)} or a JSONL file of cases")
+    return [VideoCase.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def narrate(case: VideoCase, narrator: str, size: int = 64) -> Narration:
+    if narrator == "oracle":
+        return oracle_narration(case.clip, case.anchor)
+    if narrator == "world":
+        return ShapesNarrator()(case.text, case.image(size), len(case.clip))
+    if narrator == "first-frame":
+        return Narration(0, [case.text] * len(case.clip))
+    raise ValueError(f"unknown narrator {narrator!r}; choose from {', '.join(NARRATORS)}")
+
+
+def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | Path, narrator: str, info: dict,
+                     size: int = 64) -> Path:  # fmt: skip
+    """`generate(image, narration, case, seed) -> uint8 (T, H, W, 3)` for each case; seed = case index."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "info.json").write_text(json.dumps({**info, "narrator": narrator, "cases": len(cases)}, indent=1) + "\n")
+    with open(outdir / "records.jsonl", "w") as f:
+        for i, case in enumerate(tqdm(cases, desc="video cases", unit="case")):
+            told = narrate(case, narrator, size)
+            frames = generate(case.image(size), told, case, i)
+            write_strip(frames, outdir / f"{i:04d}.png")
+            f.write(json.dumps({"index": i, "anchor": told.anchor, "narratives": told.narratives, "problems": told.problems}) + "\n")
+    return outdir
+
+
+def write_strip(frames: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.concatenate(list(frames), axis=1)).save(path)
+
+
+def read_strip(path: Path, num_frames: int) -> np.ndarray:
+    from PIL import Image
+
+    strip = np.asarray(Image.open(path).convert("RGB"))
+    if strip.shape[1] % num_frames:
+        raise ValueError(f"{path}: a strip {strip.shape[1]} px wide does not hold {num_frames} equal frames")
+    return np.stack(np.split(strip, num_frames, axis=1))
+
+
+def score_folder(outdir: str | Path, cases: list[VideoCase], size: int = 64) -> tuple[list[dict], dict]:
+    outdir = Path(outdir)
+    records = [json.loads(line) for line in (outdir / "records.jsonl").read_text().splitlines()]
+    rows = []
+    for r in tqdm(records, desc="score clips", unit="clip"):
+        case = cases[r["index"]]
+        frames = read_strip(outdir / f"{r['index']:04d}.png", len(case.clip))
+        image = image_consistency(frames, case.image(size), r["anchor"])
+        rows.append({"index": r["index"], "event": case.clip.event,
+                     "text_consistency": text_consistency(frames, list(case.clip.scenes)),
+                     "image_at_anchor": image["at_anchor"], "image_best_frame": image["best_frame"],
+                     "motion_smoothness": motion_smoothness(frames), "dynamic": dynamic_degree(frames),
+                     "palette_fidelity": palette_fidelity(frames),
+                     "anchor_correct": anchor_correct(r["anchor"], case.anchors)})  # fmt: skip
+    keys = [k for k in rows[0] if k not in ("index", "event")]
+    summary = {k: float(np.mean([row[k] for row in rows])) for k in keys}
+    summary["clips"] = len(rows)
+    return rows, summary

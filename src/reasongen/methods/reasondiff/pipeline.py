@@ -1,0 +1,166 @@
+"""`ReasonDiffPipeline`: a video from an image and a narration (anchor frame + one narrative per frame).
+
+The narrator runs before the pipeline (`narrator.py`: the ShapesWorld oracle, a chat model); the
+pipeline takes its `Narration`, so that what the narrator said, and what it repaired, stays visible.
+Steps: the image through the video VAE's first-frame path; the narratives through the text encoder,
+grouped per latent frame; AlignFormer's c* and the anchor mask as the DiT's channel condition `y`,
+computed once; rectified-flow sampling of every latent frame together with classifier-free guidance
+on the narratives (the unconditional branch: the empty narrative in every frame, the same `y`, as
+Wan's image-to-video keeps its image); the clip decoded whole.
+
+On disk: `model_index.json` (the settings, and the text encoder kind), `transformer/`, `alignformer/`
+(safetensors and its config), `vae/`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ...backbones.text import TextEncoder, load_text_encoder
+from ...backbones.wan import FrameVAE
+from ...flow import make_scheduler, sample
+from ...world.video import check_clip_length
+from .. import read_model_index, save_weights
+from .alignformer import AlignFormer
+from .data import group_by_latent_frame, latent_index
+from .model import ReasonDiffModel, narrative_context
+from .narrator import Narration
+
+DEFAULTS = {
+    "num_frames": 17,
+    "height": 64,
+    "width": 64,
+    "sampler": "unipc",
+    "flow_shift": 1.0,
+    "num_inference_steps": 50,  # the released code's inference: 50 steps, guidance 5
+    "guidance_scale": 5.0,
+}
+
+
+@dataclass
+class ReasonDiffOutput:
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    anchor: int  # the pixel frame the image was placed at
+    narratives: list[str]
+    problems: list[str] = field(default_factory=list)  # what was repaired on the way in
+    latents: torch.Tensor | None = field(default=None, repr=False)
+
+
+class ReasonDiffPipeline:
+    def __init__(self, model: ReasonDiffModel, vae, text_encoder: TextEncoder, **config):
+        unknown = set(config) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown ReasonDiffPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+        self.config = {**DEFAULTS, **config}
+        check_clip_length(self.config["num_frames"])
+        self.model, self.text_encoder = model.eval(), text_encoder
+        self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
+        if self.vae.temporal != model.temporal:
+            raise ValueError(f"the VAE folds {self.vae.temporal} frames per latent frame, the model's mask expects {model.temporal}")
+
+    # -- loading and saving ------------------------------------------------------------------
+    def save_pretrained(self, path: str | Path, dtype=None) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_weights(self.model.transformer, path / "transformer", dtype)
+        af = self.model.alignformer
+        (path / "alignformer").mkdir(exist_ok=True)
+        state = {k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in af.state_dict().items()}
+        save_file(state, path / "alignformer" / "model.safetensors")
+        (path / "alignformer" / "config.json").write_text(json.dumps(af.config, indent=1) + "\n")
+        self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
+        index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal,
+                 "text_encoder": self.text_encoder.kind, "max_length": self.text_encoder.max_length}  # fmt: skip
+        if self.text_encoder.kind != "minilm":
+            self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
+            self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
+        (path / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "ReasonDiffPipeline":
+        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+        path = Path(path)
+        index = read_model_index(path, "reasondiff")
+        kw = dict(local_files_only=True, use_safetensors=True)
+        transformer = WanTransformer3DModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype, **kw)
+        af = AlignFormer(**json.loads((path / "alignformer" / "config.json").read_text()))
+        af.load_state_dict({k: v.float() for k, v in load_file(path / "alignformer" / "model.safetensors").items()})
+        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw)
+        kind = index.get("text_encoder", "minilm")
+        text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(path), max_length=index.get("max_length"), device=device)
+        model = ReasonDiffModel(transformer, af.to(dtype), temporal=index["temporal"]).to(device)
+        config = {k: v for k, v in index.items() if k in DEFAULTS}
+        return cls(model, vae.to(device), text_encoder, **{**config, **overrides})
+
+    # -- generation --------------------------------------------------------------------------
+    def check_image(self, image) -> tuple[np.ndarray, list[str]]:
+        """The condition image as uint8 (H, W, 3); a PIL image in another mode is converted (and
+        said so), a wrong size or shape is refused."""
+        problems = []
+        if hasattr(image, "mode"):  # a PIL image
+            if image.mode != "RGB":
+                problems.append(f"image mode {image.mode} converted to RGB")
+                image = image.convert("RGB")
+            image = np.array(image)  # a writable copy
+        image = np.asarray(image)
+        H, W = self.config["height"], self.config["width"]
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"the condition image must be uint8 RGB (H, W, 3); got {image.dtype} {image.shape}")
+        if image.shape[:2] != (H, W):
+            raise ValueError(f"the condition image is {image.shape[1]}x{image.shape[0]} px; this model makes {W}x{H} clips: resize it to {W}x{H} first")
+        return image, problems
+
+    def encode_narratives(self, narratives: list[str]) -> torch.Tensor:
+        """(1, F, L, D): the narratives' token states grouped per latent frame."""
+        return group_by_latent_frame(self.text_encoder(narratives)[None], self.model.temporal)
+
+    @torch.no_grad()
+    def __call__(self, image, narration: Narration, num_inference_steps: int | None = None, guidance_scale: float | None = None,
+                 generator: torch.Generator | None = None, enhanced: bool = True, progress: bool = False) -> ReasonDiffOutput:  # fmt: skip
+        from diffusers.utils.torch_utils import randn_tensor
+
+        from ...train.data import to_tensor, to_uint8
+
+        cfg = self.config
+        T = cfg["num_frames"]
+        steps = cfg["num_inference_steps"] if num_inference_steps is None else num_inference_steps
+        g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
+        if steps < 1:
+            raise ValueError(f"num_inference_steps={steps}: need at least 1")
+        image, problems = self.check_image(image)
+        if len(narration.narratives) != T:
+            raise ValueError(f"{len(narration.narratives)} narratives for a {T}-frame clip; read the narrator's answer with parse_narration, which repairs the count")
+        if not 0 <= narration.anchor < T:
+            raise ValueError(f"anchor frame {narration.anchor} lies outside frames 0..{T - 1}")
+        device = next(self.model.parameters()).device
+        dtype = next(self.model.transformer.parameters()).dtype
+
+        anchor_latent = self.vae.encode_frames(to_tensor(image)[None, None].to(device))[:, :, 0]
+        F = 1 + (T - 1) // self.model.temporal
+        states = self.encode_narratives(narration.narratives).to(device)
+        _, token_mask = narrative_context(states)
+        a = latent_index(torch.tensor([narration.anchor], device=device), self.model.temporal)
+        y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, a, F, enhanced)
+        cond = narrative_context(states)[0].to(dtype)
+        uncond = narrative_context(self.encode_narratives([""] * T).to(device))[0].to(dtype) if g > 1.0 else None
+
+        h, w = cfg["height"] // self.vae.spatial, cfg["width"] // self.vae.spatial
+        latents = randn_tensor((1, self.vae.z_dim, F, h, w), generator=generator, device=device, dtype=torch.float32)
+
+        def velocity(x, t, ctx):
+            return self.model.velocity(x.to(dtype), t, ctx, y).float()
+
+        scheduler = make_scheduler(cfg["sampler"], cfg["flow_shift"])
+        bar = tqdm(total=steps, desc="reasondiff", disable=not progress)
+        latents = sample(velocity, latents, scheduler, steps, g, cond, uncond, progress=bar.update)
+        bar.close()
+        frames = to_uint8(self.vae.decode_clip(latents.float())[0])
+        return ReasonDiffOutput(frames, narration.anchor, list(narration.narratives), problems + list(narration.problems), latents)

@@ -1,0 +1,104 @@
+"""ReasonDiff end to end on tiny configs: data, both training stages, the saved pipeline, `reasongen video`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from reasongen.backbones.wan import build_vae
+from reasongen.cli import app
+from reasongen.methods.reasondiff.narrator import Narration
+from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
+from reasongen.world.video import sample_clip
+
+pytestmark = pytest.mark.slow
+
+
+def invoke(*args):
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    return res
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reasondiff")
+    torch.manual_seed(0)
+    build_vae("tiny").save_pretrained(root / "vae", safe_serialization=True)
+    res = invoke("reasondiff", "data", "--out", root / "data", "--vae", root / "vae", "--n", 8, "--frames", 5, "--size", 32, "--workers", 1)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    common = ["--data", root / "data", "--vae", root / "vae", "--preset", "tiny", "--steps", 2, "--batch-size", 2]
+    res = invoke("train", "reasondiff", *common, "--output-dir", root / "stage1")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    res = invoke("train", "reasondiff", *common, "--output-dir", root / "stage2", "--stage", 2, "--init-from", root / "stage1" / "pipeline")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return root
+
+
+def test_stage_two_changes_only_the_alignformer(trained):
+    one = ReasonDiffPipeline.from_pretrained(trained / "stage1" / "pipeline")
+    two = ReasonDiffPipeline.from_pretrained(trained / "stage2" / "pipeline")
+    for a, b in zip(one.model.transformer.parameters(), two.model.transformer.parameters()):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(one.model.alignformer.parameters(), two.model.alignformer.parameters()))
+    log = [json.loads(line) for line in (trained / "stage2" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["aux"] > 0
+
+
+def test_pipeline_makes_a_clip_from_an_image_and_a_narration(trained):
+    pipe = ReasonDiffPipeline.from_pretrained(trained / "stage2" / "pipeline")
+    clip = sample_clip(np.random.default_rng(0), 5)
+    image = clip.scenes[2].render(32)
+    out = pipe(image, Narration(2, list(clip.frame_captions)), num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.frames.shape == (5, 32, 32, 3) and out.frames.dtype == np.uint8 and out.anchor == 2
+    again = pipe(image, Narration(2, list(clip.frame_captions)), num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(out.frames, again.frames)
+    with pytest.raises(ValueError, match="resize it to 32x32"):
+        pipe(np.zeros((64, 64, 3), np.uint8), Narration(0, ["x"] * 5))
+    with pytest.raises(ValueError, match="4 narratives for a 5-frame clip"):
+        pipe(image, Narration(0, ["x"] * 4))
+    with pytest.raises(ValueError, match="anchor frame 5 lies outside"):
+        pipe(image, Narration(5, ["x"] * 5))
+
+
+def test_video_command_writes_the_clip_and_what_the_narrator_said(trained, tmp_path):
+    clip = sample_clip(np.random.default_rng(1), 5)
+    Image.fromarray(clip.scenes[0].render(32)).convert("RGBA").save(tmp_path / "cond.png")
+    (tmp_path / "told.json").write_text('Sure! {"anchor": "1", "narratives": ' + json.dumps(list(clip.frame_captions[:3])) + "}")
+    res = invoke("video", "--text", clip.caption, "--image", tmp_path / "cond.png", "-o", tmp_path / "clip.gif",
+                 "--model", trained / "stage2" / "pipeline", "--narration", tmp_path / "told.json", "--steps", 2)  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    record = json.loads((tmp_path / "clip.json").read_text())
+    assert record["anchor"] == 1 and len(record["narratives"]) == 5
+    said = " ".join(record["problems"])
+    assert "RGBA converted to RGB" in said and "read as 1" in said and "3 narratives for 5 frames" in said
+    assert Image.open(tmp_path / "clip.gif").n_frames == 5 and (tmp_path / "clip.png").is_file()
+    res = invoke("video", "--text", clip.caption, "--image", tmp_path / "cond.png", "-o", tmp_path / "world.gif",
+                 "--model", trained / "stage2" / "pipeline", "--steps", 2)  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)  # the world's reasoner narrates by default
+    assert len(json.loads((tmp_path / "world.json").read_text())["narratives"]) == 5
+    res = invoke("video", "--text", "x", "--image", tmp_path / "cond.png", "--model", trained / "stage2" / "pipeline",
+                 "--narration", tmp_path / "told.json", "--narrator-url", "http://localhost:1", "--narrator-model", "m")  # fmt: skip
+    assert res.exit_code != 0 and "name one narrator" in res.output
+
+
+def test_stage_two_needs_a_stage_one_model(trained, tmp_path):
+    res = invoke("train", "reasondiff", "--data", trained / "data", "--vae", trained / "vae", "--output-dir", tmp_path, "--stage", 2)
+    assert res.exit_code != 0 and "--init-from" in res.output
+
+
+def test_the_benchmark_truth_scores_fully_and_a_first_frame_narrator_misses_anchors(tmp_path):
+    for narrator in ("oracle", "first-frame"):
+        res = invoke("sample", "video", "--outdir", tmp_path / narrator, "--model", "oracle", "--narrator", narrator, "--limit", 6)
+        assert res.exit_code == 0, res.output + repr(res.exception)
+        res = invoke("eval", "video", tmp_path / narrator, "--out", tmp_path / f"{narrator}.json")
+        assert res.exit_code == 0, res.output + repr(res.exception)
+    truth = json.loads((tmp_path / "oracle.json").read_text())["summary"]
+    assert truth["clips"] == 6 and truth["text_consistency"] == 1.0 and truth["image_at_anchor"] == 1.0
+    assert truth["anchor_correct"] == 1.0 and truth["motion_smoothness"] > 0.98
+    first = json.loads((tmp_path / "first-frame.json").read_text())["summary"]
+    assert first["anchor_correct"] < 1.0 and first["image_at_anchor"] < 1.0  # the unpaired images are rarely frame 0
+    res = invoke("sample", "video", "--outdir", tmp_path / "x", "--model", "oracle", "--narrator", "psychic")
+    assert res.exit_code != 0 and "unknown narrator 'psychic'" in res.output

@@ -1,0 +1,59 @@
+"""The world's reasoner as ReasonDiff's narrator: from a text and an image alone it finds where the
+image falls in the event and what each frame shows."""
+
+import numpy as np
+import pytest
+
+from reasongen.methods.reasondiff.bench import read_cases
+from reasongen.methods.reasondiff.world_narrator import ShapesNarrator, parse_event, read_image
+from reasongen.world.describe import describe
+from reasongen.world.video import sample_clip, without_colours
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return read_cases("shapes-video-unpaired")[:54]  # six of each event
+
+
+def test_reads_every_event_caption_with_or_without_colours():
+    rng = np.random.default_rng(0)
+    for event in ("move", "appear", "disappear", "recolour", "grow", "shrink", "split", "merge", "swap"):
+        caption = sample_clip(rng, 9, event).caption
+        assert parse_event(caption)[0] == event, caption
+        assert parse_event(without_colours(caption))[0] == event, without_colours(caption)
+    assert parse_event("a dragon flies away") is None
+    assert parse_event("a dragon moves left") is None  # not a ShapesWorld class
+
+
+def test_reads_the_image_as_the_world_drew_it():
+    clip = sample_clip(np.random.default_rng(3), 9, "recolour")
+    scene = clip.scenes[0]
+    things = read_image(scene.render(64))
+    assert sorted((t.cls, t.color) for t in things) == sorted((o.cls, o.color) for o in scene.objects)
+    for t in things:
+        o = next(o for o in scene.objects if o.cls == t.cls)
+        assert np.allclose(t.box, o.box, atol=0.03)
+
+
+def test_before_and_after_events_are_placed_right(cases):
+    narrator = ShapesNarrator()
+    for case in cases:
+        if case.clip.event in ("appear", "disappear", "recolour"):
+            told = narrator(case.text, case.image(), len(case.clip))
+            assert told.anchor in case.anchors, (case.text, told.anchor, case.anchors)
+            assert not told.problems and len(told.narratives) == 17
+
+
+def test_the_anchor_narrative_describes_the_image(cases):
+    narrator = ShapesNarrator()
+    said = [narrator(c.text, c.image(), 17) for c in cases]
+    same = [told.narratives[told.anchor] == describe(c.clip.scenes[c.anchor]) for told, c in zip(said, cases)]
+    assert np.mean(same) > 0.9
+
+
+def test_text_it_cannot_read_holds_the_image_still_and_says_why():
+    clip = sample_clip(np.random.default_rng(1), 9, "move")
+    told = ShapesNarrator()("the circle dances", clip.scenes[0].render(64), 9)
+    assert told.anchor == 0 and len(set(told.narratives)) == 1 and "names no ShapesWorld event" in told.problems[0]
+    told = ShapesNarrator()("a heart grows", np.full((64, 64, 3), 128, np.uint8), 9)
+    assert "shows no heart" in told.problems[0]
