@@ -20,7 +20,8 @@ def run(*args):
 
 
 def test_vq_data_sft_grpo_generate_sample(tmp_path):
-    run("train", "vq", "--output-dir", tmp_path / "vq", "--preset", "tiny", "--steps", 2, "--batch-size", 4, "--restart-every", 1)
+    run("train", "vq", "--output-dir", tmp_path / "vq", "--preset", "tiny", "--steps", 2, "--teacher-steps", 1, "--batch-size", 4,
+        "--restart-every", 1)
     report = json.loads((tmp_path / "vq" / "vq_report.json").read_text())
     assert report["codebook"] == 64 and report["heldout_images"] == 512
     run("bicot", "data", "--out", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--n", 8)
@@ -32,6 +33,13 @@ def test_vq_data_sft_grpo_generate_sample(tmp_path):
         "--steps", 2, "--batch-size", 2, "--group-size", 2, "--lr", 1e-5)  # fmt: skip
     logs = [json.loads(line) for line in (tmp_path / "grpo" / "log.jsonl").read_text().splitlines()]
     assert {"reward", "reward_detector", "reward_attribute", "kl"} <= set(logs[-1])
+    grpo = ["train", "bicot", "--data", str(tmp_path / "data"), "--output-dir", str(tmp_path / "g2"), "--stage", "grpo",
+            "--init-from", str(sft), "--steps", "1"]  # fmt: skip
+    for extra, says in ((["--rewards", "gdino"], "needs --expert-dir gdino=FOLDER"),
+                        (["--rewards", "vqa", "--expert-dir", f"vqa={tmp_path / 'none'}"], "no VQA checkpoint"),
+                        (["--expert-dir", "hps=x"], "NAME=FOLDER with NAME one of gdino, vqa, orm, clip")):  # fmt: skip
+        res = runner.invoke(app, grpo + extra)
+        assert res.exit_code == 2 and says in res.output, res.output
 
     out = tmp_path / "star.png"
     text = run("generate", "a photo of a star", "--method", "bicot", "--model", tmp_path / "grpo" / "pipeline", "-o", out)

@@ -652,8 +652,9 @@ def train_bicot(
     preset: str = typer.Option("shapes", help="Janus preset (sft from scratch)."),
     levels: str = typer.Option("both", help="grpo: what the loss trains: both (BiCoT), image (image tokens only) or cot (CoT only)."),
     use_cot: bool = typer.Option(True, "--cot/--no-cot", help="grpo: sample a CoT before the image (off: the direct policy, with --levels image)."),
-    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights): detector, attribute, judge."),
+    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights): detector, attribute, judge (ShapesWorld); gdino, vqa, orm, clip (real scale, from --expert-dir)."),
     judge: Optional[Path] = typer.Option(None, help="grpo: the trained judge folder (`reasongen train judge`: RUN/judge), for the judge reward."),
+    expert_dir: list[str] = typer.Option([], help="grpo: NAME=FOLDER for a real-scale expert (gdino, vqa, orm or clip), a local transformers folder; repeat per expert."),
     group_size: int = typer.Option(8, help="grpo: samples per prompt (T2I-R1: 8)."),
     beta: float = typer.Option(0.01, help="grpo: weight of the k3 KL to the frozen initial model (T2I-R1: 0.01)."),
     inner_iterations: int = typer.Option(1, help="grpo: optimiser steps per rollout (1: on-policy, the official setting; more: PPO clipping)."),
@@ -669,6 +670,8 @@ def train_bicot(
 ):
     """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
     import copy
+    import functools
+    import importlib
 
     import torch
 
@@ -715,8 +718,25 @@ def train_bicot(
         from .rewards.shapes import AttributeReward, DetectorReward
         from .rl.grpo import GRPOTask
 
-        known = {"detector": DetectorReward, "attribute": AttributeReward, "judge": None}
+        # real-scale experts: name -> (module under rewards/, class), each loaded from --expert-dir NAME=FOLDER
+        real = {"gdino": ("grounding", "GroundingDinoReward"), "vqa": ("vqa", "VQAReward"), "orm": ("orm", "OutcomeReward"),
+                "clip": ("clip", "ClipScoreReward")}  # fmt: skip
+        known = {"detector": DetectorReward, "attribute": AttributeReward, "judge": None, **dict.fromkeys(real)}
         names = _comma_list(rewards, "--rewards", tuple(known))
+        folders = dict(item.split("=", 1) for item in expert_dir if "=" in item)
+        if len(folders) != len(expert_dir) or set(folders) - set(real):
+            _fail(ValueError(f"--expert-dir {expert_dir}: give NAME=FOLDER with NAME one of {', '.join(real)}"))
+
+        def real_expert(name):
+            module, cls = real[name]
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            return getattr(importlib.import_module(f".rewards.{module}", __package__), cls)(folders[name], device=device)
+
+        for name in real:
+            if name in names:
+                if name not in folders:
+                    _fail(ValueError(f"--rewards {name} needs --expert-dir {name}=FOLDER (a local transformers checkpoint)"))
+                known[name] = functools.partial(real_expert, name)
         if "judge" in names:
             if judge is None or not (judge / "config.json").is_file():
                 _fail(ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {judge}"))
@@ -738,7 +758,10 @@ def train_bicot(
             reference = policy_of(reference_model)
         except ValueError as e:
             _fail(e)
-        ensemble = RewardEnsemble({name: known[name]() for name in names})
+        try:
+            ensemble = RewardEnsemble({name: known[name]() for name in names})
+        except (ValueError, OSError) as e:
+            _fail(e)
         task = GRPOTask(policy_of, ensemble, group_size=group_size, beta=beta, reference=reference,
                         inner_iterations=inner_iterations, clip_eps=clip_eps)  # fmt: skip
 
@@ -749,7 +772,7 @@ def train_bicot(
                       lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True, extra=extra)  # fmt: skip
     model = train(model, task, dataset_for_loop, cfg)
-    BiCoTPipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline")
+    BiCoTPipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 

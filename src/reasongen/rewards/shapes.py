@@ -34,8 +34,12 @@ class DetectorReward:
             raise ValueError("the detector reward reads each prompt's metadata (its include clauses); got none")
         return [self.score(image, meta) for image, meta in zip(images, metadata)]
 
+    def found(self, image, meta: dict) -> list:
+        """One detection per object (the real-scale GroundingDINO expert grounds the prompt's classes instead)."""
+        return instances(image, self.detector, self.threshold)
+
     def score(self, image, meta: dict) -> float:
-        found = instances(image, self.detector, self.threshold)
+        found = self.found(image, meta)
         by_class: dict[str, list] = {}
         for d in found:
             by_class.setdefault(d.cls, []).append(d)
