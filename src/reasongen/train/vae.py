@@ -20,7 +20,7 @@ as Wan's config carries them.
 
 Trained on single frames, the VAE has only ever run its first-frame path: the causal temporal
 downsampling that folds each later group of 4 frames into one latent frame is untrained (a 17-frame
-clip through it came back at 17.1 dB, against 45.9 dB frame by frame). ReasonDiff needs clips, so
+clip through it comes back at 17.0 dB, against 45.1 dB frame by frame: `eval vae --clips 16`). ReasonDiff needs clips, so
 `VAETask` also takes batches of clips (B, T, 3, H, W), encoded and decoded as whole clips; the video
 VAE is the image VAE fine-tuned that way (`reasongen train vae --clip-frames 17 --init-from ...`).
 """
