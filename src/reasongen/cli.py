@@ -570,6 +570,7 @@ def train_vq(
 
     from .train.data import ShapesImages
     from .train.loop import TrainConfig, train
+    from .backbones.janus import vq_downsampling
     from .train.vae import PatchPCA, init_for_training
     from .train.vq import VQTask, build_vq, finish_vq
 
@@ -580,8 +581,8 @@ def train_vq(
     except ValueError as e:
         _fail(e)
     init_for_training(vq)
-    factor = 2 ** (len(vq.config.channel_multiplier) - 1)
-    teacher = PatchPCA(ShapesImages(2048, size, seed, 0.0).batch(range(2048)), factor, vq.config.embed_dim)
+    teacher = PatchPCA(ShapesImages(2048, size, seed, 0.0).batch(range(2048)), vq_downsampling(vq.config.channel_multiplier),
+                       vq.config.embed_dim)  # fmt: skip
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
                       checkpoint_every=checkpoint_every, seed=seed, mixed_precision=mixed_precision,
                       extra={"preset": preset, "size": size, "teacher_steps": teacher_steps})  # fmt: skip

@@ -41,6 +41,11 @@ PRESETS = {
 }
 
 
+def vq_downsampling(channel_multiplier) -> int:
+    """Pixels per VQ token along a side: the Janus VQ halves the resolution between its levels."""
+    return 2 ** (len(channel_multiplier) - 1)
+
+
 def janus_config(preset: str, tokenizer):
     """A `JanusConfig` of a preset over `tokenizer`'s vocabulary (its special tokens included)."""
     from transformers import JanusConfig
@@ -52,7 +57,7 @@ def janus_config(preset: str, tokenizer):
     text = dict(model_type="llama", vocab_size=len(tokenizer), **ids, **p["text"])
     # transformers sets the VQ token grid from the vision config (image_size // patch_size), so the
     # vision patch is the VQ's downsampling factor: 8 x 8 tokens for 64 px through an 8x VQ.
-    factor = 2 ** (len(p["vq"]["channel_multiplier"]) - 1)
+    factor = vq_downsampling(p["vq"]["channel_multiplier"])
     grid = p["image_size"] // factor
     vision = dict(p["vision"], image_size=p["image_size"], patch_size=factor, num_image_tokens=grid * grid)
     vq = dict(p["vq"], num_patches=grid)
@@ -94,7 +99,7 @@ class JanusT2I:
         self.boi = boi_token_id if boi_token_id is not None else tokenizer.convert_tokens_to_ids("<begin_of_image>")
         vq = model.config.vq_config
         self.num_image_tokens = vq.num_patches**2
-        self.image_size = vq.num_patches * 2 ** (len(vq.channel_multiplier) - 1)  # pixels per side of a decoded image
+        self.image_size = vq.num_patches * vq_downsampling(vq.channel_multiplier)  # pixels per side of a decoded image
         self.codebook = vq.num_embeddings
 
     @property

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..world.describe import place_words
-from ..world.detector import ShapesDetector, nearest_color
+from ..world.describe import object_place, place_words
+from ..world.detector import ShapesDetector
+from ..world.edit import instances
 from ..world.scene import Scene
 from ..world.vocab import COLORS, GROUND
 
@@ -37,26 +38,17 @@ _PALETTE = np.array([GROUND, *COLORS.values()], dtype=np.float32)
 def read_objects(image: np.ndarray, detector: ShapesDetector | None = None) -> list[tuple[str, str, str]]:
     """(class, colour, place words) of each object the detector finds in an image (its best class)."""
     detector = detector or ShapesDetector()
-    best: dict[tuple, tuple] = {}
-    for det in detector.detect(image):
-        key = det.box
-        if det.score >= MIN_CONFIDENCE and (key not in best or det.score > best[key][0]):
-            best[key] = (det.score, det)
     size = image.shape[0]
     found = []
-    for _, det in best.values():
+    for det in instances(image, detector, MIN_CONFIDENCE):
         x1, y1, x2, y2 = det.box
-        colour = nearest_color(np.median(image[det.mask].reshape(-1, 3), axis=0))
+        colour = detector.classify_colors(image, [det], det.cls)[0]
         found.append((det.cls, colour, place_words((x1 + x2) / 2 / size, (y1 + y2) / 2 / size)))
     return found
 
 
 def scene_objects(scene: Scene) -> list[tuple[str, str, str]]:
-    out = []
-    for o in scene.objects:
-        x1, y1, x2, y2 = o.bbox
-        out.append((o.cls, o.color, place_words((x1 + x2) / 2, (y1 + y2) / 2)))
-    return out
+    return [(o.cls, o.color, object_place(o)) for o in scene.objects]
 
 
 def match_score(shown: list[tuple], described: list[tuple]) -> float:

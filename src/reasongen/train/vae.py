@@ -19,10 +19,11 @@ mean and std over training frames are written into the VAE config (`latents_mean
 as Wan's config carries them.
 
 Trained on single frames, the VAE has only ever run its first-frame path: the causal temporal
-downsampling that folds each later group of 4 frames into one latent frame is untrained (a 17-frame
-clip through it comes back at 17.0 dB, against 45.1 dB frame by frame: `eval vae --clips 16`). ReasonDiff needs clips, so
-`VAETask` also takes batches of clips (B, T, 3, H, W), encoded and decoded as whole clips; the video
-VAE is the image VAE fine-tuned that way (`reasongen train vae --clip-frames 17 --init-from ...`).
+downsampling that folds each later group of 4 frames into one latent frame is untrained (17-frame
+clips through it come back at 17.0 dB, against 45.1 dB frame by frame: `eval vae --clips 16`).
+ReasonDiff needs clips, so `VAETask` also takes batches of clips (B, T, 3, H, W), encoded and
+decoded as whole clips; the video VAE is the image VAE fine-tuned that way (`reasongen train vae
+--clip-frames 17 --init-from ...`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import torch.nn.functional as F
 
 
 def init_for_training(vae) -> None:
-    """The initialisation that keeps the Wan VAE (and the VQ tokenizer, train/vq.py) out of the mean-image collapse (see above)."""
+    """The initialisation that keeps the Wan VAE (and the VQ tokenizer, train/vq.py) out of the
+    mean-image collapse (see above)."""
     with torch.no_grad():
         for name, p in vae.named_parameters():
             if name.endswith("bias"):

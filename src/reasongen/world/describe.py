@@ -24,10 +24,15 @@ def reading_order(objects) -> list[Obj]:
     return sorted(objects, key=lambda o: (round(o.box[1] + o.box[2] / 2, 2), o.box[0]))
 
 
+def object_place(o: Obj) -> str:
+    """The place words of an object's drawn shape (the centre of its tight box)."""
+    x1, y1, x2, y2 = o.bbox
+    return place_words((x1 + x2) / 2, (y1 + y2) / 2)
+
+
 def describe_object(o: Obj) -> str:
     """'a large red circle at the top left'."""
-    x1, y1, x2, y2 = o.bbox
-    return f"{with_article(size_word(o.box[2]))} {o.color} {o.cls} {place_words((x1 + x2) / 2, (y1 + y2) / 2)}"
+    return f"{with_article(size_word(o.box[2]))} {o.color} {o.cls} {object_place(o)}"
 
 
 def describe(scene: Scene) -> str:

@@ -146,10 +146,10 @@ class ReasonDiffPipeline:
         anchor_latent = self.vae.encode_frames(to_tensor(image)[None, None].to(device))[:, :, 0]
         F = 1 + (T - 1) // self.model.temporal
         states = self.encode_narratives(narration.narratives).to(device)
-        _, token_mask = narrative_context(states)
+        cond, token_mask = narrative_context(states)
         a = latent_index(torch.tensor([narration.anchor], device=device), self.model.temporal)
         y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, a, F, enhanced)
-        cond = narrative_context(states)[0].to(dtype)
+        cond = cond.to(dtype)
         uncond = narrative_context(self.encode_narratives([""] * T).to(device))[0].to(dtype) if g > 1.0 else None
 
         h, w = cfg["height"] // self.vae.spatial, cfg["width"] // self.vae.spatial

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...world.describe import place_words, reading_order, size_word
-from ...world.detector import ShapesDetector, nearest_color
+from ...world.detector import ShapesDetector
+from ...world.edit import instances
 from ...world.render import area_and_centroid
 from ...world.vocab import CLASSES, COLOR_NAMES, MAX_SIDE, MIN_SIDE, with_article
 from .narrator import Narration
@@ -58,19 +59,15 @@ class Thing:
 def read_image(image: np.ndarray, detector: ShapesDetector | None = None) -> list[Thing]:
     """The objects the detector finds (best class per instance), with boxes in the world's terms."""
     detector = detector or ShapesDetector()
-    best: dict[tuple, object] = {}
-    for det in detector.detect(image):
-        if det.score >= MIN_CONFIDENCE and (det.box not in best or det.score > best[det.box].score):
-            best[det.box] = det
     size = image.shape[0]
     things = []
-    for det in best.values():
+    for det in instances(image, detector, MIN_CONFIDENCE):
         # side from the area and corner from the centroid, as the detector fits its templates: finer
         # than the pixel box, whose one-pixel steps flip size words at their limits
         area, cx, cy = area_and_centroid(det.cls)
         ys, xs = np.nonzero(det.mask)
         s = float(np.sqrt(len(xs) / area)) / size
-        color = nearest_color(np.median(image[det.mask].reshape(-1, 3), axis=0))
+        color = detector.classify_colors(image, [det], det.cls)[0]
         things.append(Thing(det.cls, color, ((xs.mean() + 0.5) / size - cx * s, (ys.mean() + 0.5) / size - cy * s, s)))
     return things
 
