@@ -61,6 +61,24 @@ def test_training_moves_the_loss(tmp_path):
     assert log[-1] < 0.9 * log[0]
 
 
+class StepLoggingTask(TinyFlowTask):
+    """Logs the step it is at, so a record shows which steps it summarises."""
+
+    def set_step(self, step):
+        self.step = step
+
+    def loss(self, model, batch, generator):
+        loss, logs = super().loss(model, batch, generator)
+        return loss, {**logs, "seen": float(self.step)}
+
+
+def test_a_log_record_is_the_mean_of_its_steps(tmp_path):
+    cfg = TrainConfig(str(tmp_path), steps=6, batch_size=4, lr=1e-3, checkpoint_every=100, log_every=3)
+    train(tiny_model(), StepLoggingTask(), TinyFlowData(8), cfg, progress=False)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["seen"]) for r in log] == [(3, 1.0), (6, 4.0)]  # mean of steps 0-2, then 3-5
+
+
 def test_checkpoints_are_safetensors_atomic_and_pruned(tmp_path):
     model = tiny_model()
     opt = torch.optim.AdamW(model.parameters())

@@ -627,20 +627,51 @@ app.add_typer(bicot_app, name="bicot")
 @bicot_app.command("data")
 def bicot_data(
     out: Path = typer.Option(..., help="Data folder: prompts, oracle CoTs, metadata and the targets' VQ codes."),
-    vq: Path = typer.Option(..., help="The trained VQ tokenizer (`reasongen train vq`: RUN/vq)."),
+    vq: Path = typer.Option(..., help="The trained VQ tokenizer (`reasongen train vq`: RUN/vq), or a BiCoT pipeline folder, whose own tokenizer is used."),
     n: int = typer.Option(20000, help="Number of records."),
     size: int = typer.Option(64, help="Canvas size."),
     seed: int = typer.Option(0, help="Seed."),
 ):
     """Build T2I-R1's fine-tuning records on ShapesWorld (prompt -> CoT -> image tokens)."""
     from .methods.bicot.data import build_records
+    from .methods.bicot.pipeline import BiCoTPipeline
     from .train.vq import load_vq
 
     try:
-        build_records(out, load_vq(vq), n, size, seed)
+        if (vq / "model_index.json").is_file():  # a pipeline carries the tokenizer it was trained on
+            tokenizer = BiCoTPipeline.from_pretrained(vq).model.model.vqmodel.float()
+        else:
+            tokenizer = load_vq(vq)
+        build_records(out, tokenizer, n, size, seed)
     except (ValueError, OSError) as e:
         _fail(e)
     typer.echo(f"{out}: {n} records")
+
+
+@bicot_app.command("curve")
+def bicot_curve(
+    runs: list[Path] = typer.Argument(..., help="GRPO run folders (`train bicot --stage grpo --keep-last 0`), plotted together."),
+    init_from: Path = typer.Option(..., help="The pipeline the runs started from (their --init-from): step 0, and the config the checkpoints load into."),
+    out: Path = typer.Option(..., help="The figure (PNG): training reward beside the independent score."),
+    metadata: str = typer.Option("shapes-geneval", help="The independent benchmark: a metadata file or a shipped name."),
+    n: int = typer.Option(1, help="Images per prompt for each checkpoint."),
+    label: list[str] = typer.Option([], help="A label per run, in order (default: the folder names)."),
+    seed: int = typer.Option(0, help="Seed of the samples (the same for every checkpoint)."),
+):
+    """Reward curves of GRPO runs beside an independent benchmark score per checkpoint (reward hacking would show)."""
+    from .methods.bicot.curve import checkpoint_scores, plot_curves, read_log
+
+    if label and len(label) != len(runs):
+        _fail(ValueError(f"{len(label)} --label for {len(runs)} runs: give one per run, or none"))
+    curves = {}
+    try:
+        for run, name in zip(runs, label or [r.name for r in runs]):
+            scores = checkpoint_scores(run, init_from, metadata, n, seed)
+            curves[name] = {"log": read_log(run), "scores": scores}
+            typer.echo(f"{name}: " + ", ".join(f"step {s} {v['overall']:.3f}" for s, v in sorted(scores.items())))
+    except (ValueError, OSError) as e:
+        _fail(e)
+    typer.echo(plot_curves(curves, out))
 
 
 @train_app.command("bicot")
@@ -667,6 +698,7 @@ def train_bicot(
     lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 1e-5 constant; T2I-R1 uses 1e-6 on the 7B)."),
     mixed_precision: str = typer.Option("no", help="no, or bf16."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    keep_last: int = typer.Option(2, help="Checkpoints kept (0: all, for `reasongen bicot curve`)."),
     seed: int = typer.Option(0, help="Seed."),
 ):
     """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
@@ -771,7 +803,7 @@ def train_bicot(
     lr = lr if lr is not None else 5e-4 if stage == "sft" else 1e-5
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,
                       lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
-                      mixed_precision=mixed_precision, find_unused_parameters=True, extra=extra)  # fmt: skip
+                      mixed_precision=mixed_precision, find_unused_parameters=True, keep_last=keep_last, extra=extra)  # fmt: skip
     model = train(model, task, dataset_for_loop, cfg)
     BiCoTPipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")

@@ -153,11 +153,14 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
             with torch.no_grad():
                 for n, p in zip(names, params):
                     ema[n].lerp_(p.detach().float(), 1 - cfg.ema_decay)
-        running.append(float(loss.detach()))
+        running.append({"loss": float(loss.detach()), **logs})
         done = step + 1
         if acc.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps):
-            rec = {"step": done, "loss": float(np.mean(running)), "lr": cfg.lr_at(step), **logs,
-                   "sec_per_step": (time.perf_counter() - t0) / len(running)}  # fmt: skip
+            # every logged figure is its mean over the steps since the last record, not the last step's
+            keys = dict.fromkeys(k for r in running for k in r)
+            values = {k: [r[k] for r in running if k in r] for k in keys}
+            means = {k: float(np.mean(v)) if all(isinstance(x, (int, float)) for x in v) else v[-1] for k, v in values.items()}
+            rec = {"step": done, "lr": cfg.lr_at(step), **means, "sec_per_step": (time.perf_counter() - t0) / len(running)}
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
