@@ -64,3 +64,38 @@ def test_openai_compatible_backend_sends_the_image_and_examples():
     msgs = seen["body"]["messages"]
     assert seen["path"] == "/v1/chat/completions" and len(msgs) == 3 and msgs[1]["role"] == "assistant"
     assert msgs[-1]["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+def test_world_examples_are_exact_answers_not_taken_from_the_benchmark():
+    from reasongen.methods.reasondiff.bench import read_cases
+    from reasongen.methods.reasondiff.narrator import world_examples
+
+    examples = world_examples(3, num_frames=17)
+    for text, frames, answer in examples:
+        told = parse_narration(answer, frames)
+        assert frames == 17 and len(told.narratives) == 17 and not told.problems and 0 <= told.anchor < 17
+    assert len({answer for *_, answer in examples}) == 3 and world_examples(3, num_frames=17) == examples
+    benchmark = {format_narration(c.anchor, c.clip.frame_captions) for c in read_cases("shapes-video-unpaired")}
+    assert not benchmark & {answer for *_, answer in examples}
+
+
+def test_a_local_mllm_narrates_through_its_chat_template(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+    from tiny_llava import save_tiny_llava
+
+    from reasongen.methods.reasondiff.narrator import INSTRUCTION, transformers_chat, world_examples
+
+    save_tiny_llava(tmp_path / "mllm", ['{"anchor":', "0", "1", '"narratives":', "[", "]", "}", *INSTRUCTION.split()])
+    chat = transformers_chat(tmp_path / "mllm", max_new_tokens=8)
+    narrator = ChatNarrator(chat, world_examples(1, num_frames=5))
+    image = np.zeros((64, 64, 3), np.uint8)
+    n = narrator("a circle turns red", image, 5)
+    # a random model writes no JSON: the narration falls back, five frames long, and says why
+    assert n.anchor == 0 and n.narratives == ["a circle turns red"] * 5 and any("no JSON object" in p for p in n.problems)
+    answer = chat(narrator.messages("a circle turns red", 5), image)
+    assert isinstance(answer, str) and answer == chat(narrator.messages("a circle turns red", 5), image)  # greedy
+    with pytest.raises(ValueError, match="Qwen2.5-VL"):
+        transformers_chat(tmp_path / "none")

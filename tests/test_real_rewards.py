@@ -1,6 +1,9 @@
 """T2I-R1's real-scale GroundingDINO and VQA experts on tiny random configs saved as local folders:
 they load, score within their ranges by the official rules, and say what to pass when weights are absent."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +11,9 @@ import torch
 from reasongen.rewards.grounding import GroundingDinoReward
 from reasongen.rewards.vqa import VQAReward
 from reasongen.world.vocab import CLASSES, COLOR_NAMES
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from tiny_llava import save_tiny_llava  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "yes", "no", "a", "an", "?", ".", *CLASSES, *COLOR_NAMES]
 
@@ -101,32 +107,11 @@ def test_missing_weights_say_what_to_pass(tmp_path):
 
 @pytest.fixture(scope="module")
 def orm_folder(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration,
-                              LlavaProcessor, PreTrainedTokenizerFast)  # fmt: skip
-
     from reasongen.rewards.orm import QUESTION
 
     tmp = tmp_path_factory.mktemp("orm")
-    words = ["[PAD]", "[UNK]", "<image>", "USER", "ASSISTANT", ":", ".", "?", ",", "yes", "no", *CLASSES, *COLOR_NAMES]
-    words += [w for w in QUESTION.replace(".", " ").replace("?", " ").replace(":", " ").split() if w not in words]
-    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    template = ("{% for m in messages %}USER : {% for c in m['content'] %}{% if c['type'] == 'image' %}<image> "
-                "{% else %}{{ c['text'] }}{% endif %}{% endfor %} {% endfor %}{% if add_generation_prompt %}ASSISTANT :{% endif %}")
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]", extra_special_tokens={"image_token": "<image>"})
-    processor = LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-                               tokenizer=tok, patch_size=8, vision_feature_select_strategy="default", chat_template=template,
-                               image_token="<image>", num_additional_image_tokens=1)  # fmt: skip  (the CLS token)
-    cfg = LlavaConfig(vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                                     image_size=32, patch_size=8),
-                      text_config=LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                                              num_attention_heads=2, num_key_value_heads=2, pad_token_id=0),
-                      image_token_index=vocab["<image>"], vision_feature_layer=-1)  # fmt: skip
-    torch.manual_seed(0)
-    LlavaForConditionalGeneration(cfg).save_pretrained(tmp, safe_serialization=True)
-    processor.save_pretrained(tmp)
+    words = [".", "?", ",", "yes", "no", *CLASSES, *COLOR_NAMES]
+    save_tiny_llava(tmp, words + QUESTION.replace(".", " ").replace("?", " ").replace(":", " ").split())
     return tmp
 
 

@@ -82,6 +82,12 @@ def test_video_command_writes_the_clip_and_what_the_narrator_said(trained, tmp_p
     res = invoke("video", "--text", "x", "--image", tmp_path / "cond.png", "--model", trained / "stage2" / "pipeline",
                  "--narration", tmp_path / "told.json", "--narrator-url", "http://localhost:1", "--narrator-model", "m")  # fmt: skip
     assert res.exit_code != 0 and "name one narrator" in res.output
+    res = invoke("video", "--text", "x", "--image", tmp_path / "cond.png", "--model", trained / "stage2" / "pipeline",
+                 "--narrator-mllm", tmp_path, "--narrator-url", "http://localhost:1", "--narrator-model", "m")  # fmt: skip
+    assert res.exit_code != 0 and "name one narrator" in res.output
+    res = invoke("video", "--text", "x", "--image", tmp_path / "cond.png", "--model", trained / "stage2" / "pipeline",
+                 "--narrator-mllm", tmp_path / "none")  # fmt: skip
+    assert res.exit_code != 0 and "no narrator checkpoint" in res.output
 
 
 def test_stage_two_needs_a_stage_one_model(trained, tmp_path):

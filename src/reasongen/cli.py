@@ -348,6 +348,7 @@ def video(
     narration: Optional[Path] = typer.Option(None, help='A narrator\'s answer as JSON, {"anchor": k, "narratives": [one per frame]}; repairs are logged. Default narrator: the ShapesWorld reasoner.'),
     narrator_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server to narrate (e.g. a vLLM with Qwen2.5-VL): its base URL."),
     narrator_model: Optional[str] = typer.Option(None, help="The model name on --narrator-url."),
+    narrator_mllm: Optional[Path] = typer.Option(None, help="A local transformers image-text-to-text checkpoint to narrate (e.g. Qwen2.5-VL-7B-Instruct)."),
     seed: int = typer.Option(0, help="Seed."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
@@ -360,12 +361,13 @@ def video(
 
     from .methods import model_path
     from .methods.cof.pipeline import save_chain
-    from .methods.reasondiff.narrator import ChatNarrator, openai_chat, parse_narration
+    from .methods.reasondiff.narrator import ChatNarrator, openai_chat, parse_narration, transformers_chat, world_examples
     from .methods.reasondiff.pipeline import ReasonDiffPipeline
     from .methods.reasondiff.world_narrator import ShapesNarrator
 
-    if narration is not None and narrator_url is not None:
-        _fail(ValueError("name one narrator: --narration FILE (an answer already written) or --narrator-url URL --narrator-model NAME"))
+    if sum(x is not None for x in (narration, narrator_url, narrator_mllm)) > 1:
+        _fail(ValueError("name one narrator: --narration FILE (an answer already written), --narrator-url URL --narrator-model NAME, "
+                         "or --narrator-mllm FOLDER"))  # fmt: skip
     if narrator_url is not None and not narrator_model:
         _fail(ValueError("--narrator-url needs --narrator-model (the model name the server serves)"))
     try:
@@ -374,8 +376,9 @@ def video(
         T = pipe.config["num_frames"]
         if narration is not None:
             told = parse_narration(narration.read_text(), T, fallback_text=text)
-        elif narrator_url is not None:
-            told = ChatNarrator(openai_chat(narrator_url, narrator_model))(text, cond, T)
+        elif narrator_url is not None or narrator_mllm is not None:
+            chat = openai_chat(narrator_url, narrator_model) if narrator_url else transformers_chat(narrator_mllm, device)
+            told = ChatNarrator(chat, world_examples(num_frames=T))(text, cond, T)
         else:
             told = ShapesNarrator()(text, cond, T)
         out = pipe(cond, told, steps, guidance, generator=torch.Generator().manual_seed(seed))

@@ -10,10 +10,11 @@ repairs what it can (JSON inside other text, an anchor given as a string, too fe
 with the last, too many cut, an anchor out of range clamped) and says so in `problems`; what it
 cannot read falls back to the anchor 0 and the text repeated for every frame, again with the reason.
 
-Backends so far: `oracle_narration` (ShapesWorld ground truth: the clip's own per-frame captions and
-the true anchor) and `ChatNarrator` over any chat function, such as `openai_chat` (an
-OpenAI-compatible server, e.g. vLLM; nothing is sent unless the user gives its address), holding the
-format with in-context examples. A small trained reasoner and a transformers MLLM are not written yet.
+Backends: `oracle_narration` (ShapesWorld ground truth: the clip's own per-frame captions and the
+true anchor), the world's reasoner (`world_narrator.py`), and `ChatNarrator` over any chat function:
+`openai_chat` (an OpenAI-compatible server, e.g. vLLM; nothing is sent unless the user gives its
+address) or `transformers_chat` (a local image-text-to-text checkpoint such as Qwen2.5-VL), holding
+the format with in-context examples (`world_examples`). A small trained reasoner is not written yet.
 """
 
 from __future__ import annotations
@@ -116,6 +117,47 @@ class ChatNarrator:
 
     def __call__(self, text: str, image, num_frames: int) -> Narration:
         return parse_narration(self.chat(self.messages(text, num_frames), image), num_frames, text)
+
+
+def world_examples(count: int = 2, num_frames: int = 17, seed: int = 7) -> list[tuple[str, int, str]]:
+    """In-context examples for `ChatNarrator`: unpaired ShapesWorld cases answered exactly (their true
+    anchor and per-frame captions). The seed is not the benchmarks' (`world/benchmarks.py`), so no
+    benchmark case is shown to the model it tests."""
+    import numpy as np
+
+    from ...world.video import make_case
+
+    rng = np.random.default_rng(seed)
+    cases = [make_case(rng, num_frames) for _ in range(count)]
+    return [(c.text, num_frames, format_narration(c.anchor, c.clip.frame_captions)) for c in cases]
+
+
+def transformers_chat(folder, device: str = "cpu", max_new_tokens: int = 512) -> Callable:
+    """A chat function over a local transformers image-text-to-text checkpoint (`AutoModelForImageTextToText`
+    with its processor's chat template, e.g. Qwen2.5-VL-7B-Instruct); greedy decoding, safetensors
+    only, nothing fetched. The image goes into the last user message."""
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    if not Path(folder, "config.json").is_file():
+        raise ValueError(f"no narrator checkpoint at {folder}: pass a local transformers folder of an image-text-to-text "
+                         "model with a chat template (e.g. a download of Qwen/Qwen2.5-VL-7B-Instruct)")  # fmt: skip
+    model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True).to(device).eval()
+    processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+
+    @torch.no_grad()
+    def chat(messages: list[dict], image) -> str:
+        msgs = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in messages]
+        if image is not None:
+            msgs[-1]["content"].insert(0, {"type": "image"})
+        prompt = processor.apply_chat_template(msgs, add_generation_prompt=True)
+        inputs = processor(images=image, text=prompt, return_tensors="pt").to(device)
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        return processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    return chat
 
 
 def openai_chat(base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
