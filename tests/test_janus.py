@@ -44,6 +44,22 @@ def test_sampling_is_seeded(janus):
     assert torch.equal(a, b) and not torch.equal(a[0], a[1])
 
 
+def test_a_row_with_its_own_generator_samples_the_same_in_any_batch(janus):
+    tok = janus.tokenizer
+    prompts = ["a photo of a star", "a photo"]
+
+    def chain(rows, seeds):  # a CoT, then image tokens, drawing from the same generators in turn
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        texts = janus.sample_text([[tok.bos_token_id] + tok(prompts[r]).input_ids for r in rows], 6, 1.0, gens)
+        return texts, janus.sample_image_tokens(prefixes(janus, [prompts[r] for r in rows]), 5.0, 1.0, gens)
+
+    texts, images = chain([0, 1], [5, 9])
+    alone_texts, alone_images = chain([1], [9])
+    assert texts[1] == alone_texts[0] and torch.equal(images[1], alone_images[0])
+    with pytest.raises(ValueError, match="one per row"):
+        janus.sample_image_tokens(prefixes(janus, prompts[:1]), temperature=1.0, generator=[torch.Generator()] * 2)
+
+
 def test_text_sampling_and_scores_agree(janus):
     tok = janus.tokenizer
     pre = [[tok.bos_token_id] + tok("a photo of a star").input_ids, [tok.bos_token_id] + tok("a photo").input_ids]

@@ -118,6 +118,35 @@ def test_sampling_resumes_and_redraws_broken_samples(folder):
     assert write_geneval_samples(records, gen, folder, n=2, progress=False) == 0
 
 
+class Batched:
+    """The oracle drawing several records per call through `many`, as BiCoT's generator does."""
+
+    name, classes, colors, records_per_call = "batched", CLASSES, COLOR_NAMES, 2
+
+    def __init__(self):
+        self.oracle, self.calls = get_generator("oracle"), []
+
+    def __call__(self, meta, seeds):
+        raise AssertionError("records_per_call > 1 should go through many")
+
+    def many(self, asks):
+        self.calls.append([meta["prompt"] for meta, _ in asks])
+        return [self.oracle(meta, seeds) for meta, seeds in asks]
+
+
+def test_batched_sampling_writes_what_record_by_record_sampling_writes(folder, tmp_path):
+    records = [META, {**META, "prompt": "a photo of a heart", "include": [{"class": "heart", "count": 1}]},
+               {**META, "prompt": "a photo of a cross", "include": [{"class": "cross", "count": 1}]}]  # fmt: skip
+    gen = Batched()
+    assert write_geneval_samples(records, gen, tmp_path / "b", n=2, progress=False) == 6
+    assert gen.calls == [["a photo of a star", "a photo of a heart"], ["a photo of a cross"]]
+    for index in ("00000", "00001"):
+        for j in ("0000", "0001"):
+            same = np.asarray(Image.open(tmp_path / "b" / index / "samples" / f"{j}.png"))
+            assert (same == np.asarray(Image.open(folder / index / "samples" / f"{j}.png"))).all()
+    assert json.loads((tmp_path / "b" / "00002" / "metadata.jsonl").read_text()) == records[2]
+
+
 def test_sampling_into_a_folder_of_other_prompts_is_refused(folder):
     with pytest.raises(LayoutError, match="another metadata file"):
         write_geneval_samples([{**META, "prompt": "a photo of a cross", "include": [{"class": "cross", "count": 1}]}],

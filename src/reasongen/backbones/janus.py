@@ -131,7 +131,8 @@ class JanusT2I:
     @torch.no_grad()
     def sample_text(self, prefixes: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
                     generator: torch.Generator | None = None) -> list[list[int]]:  # fmt: skip
-        """Continue each prefix until end-of-text (included) or `max_new_tokens`."""
+        """Continue each prefix until end-of-text (included) or `max_new_tokens`. `generator`: one
+        for the batch, or one per row (see `_pick`)."""
         from transformers import DynamicCache
 
         ids, mask = left_pad(prefixes, self.tokenizer.pad_token_id, self.device)
@@ -141,7 +142,7 @@ class JanusT2I:
         done = torch.zeros(len(prefixes), dtype=torch.bool)
         for _ in range(max_new_tokens):
             logits = self.model.lm_head(h[:, -1]).float()
-            tok = _pick(logits, temperature, generator)
+            tok = _pick(logits, temperature, generator, ~done)
             for i, t in enumerate(tok.tolist()):
                 if not done[i]:
                     out[i].append(t)
@@ -228,8 +229,20 @@ class JanusT2I:
         return torch.log_softmax(logits, -1).gather(-1, tokens.to(self.device)[..., None])[..., 0]
 
 
-def _pick(logits: torch.Tensor, temperature: float, generator) -> torch.Tensor:
+def _pick(logits: torch.Tensor, temperature: float, generator, active: torch.Tensor | None = None) -> torch.Tensor:
+    """One token per row. `generator` is one torch.Generator (or None) for the whole batch, or a list
+    with one per row, so that a row's draws depend on its own seed alone, not on its batch; rows not
+    `active` (finished) then draw nothing, so that a row consumes its generator exactly as it would
+    alone."""
     if temperature <= 0:
         return logits.argmax(-1).cpu()
     probs = F.softmax(logits / temperature, -1).cpu()
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    if not isinstance(generator, (list, tuple)):
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    if len(generator) != len(probs):
+        raise ValueError(f"{len(generator)} generators for {len(probs)} rows: give one per row")
+    out = probs.argmax(-1)
+    for i, g in enumerate(generator):
+        if active is None or active[i]:
+            out[i] = torch.multinomial(probs[i], 1, generator=g)[0]
+    return out

@@ -66,18 +66,23 @@ def write_geneval_samples(
             todo.append((index, meta, folder, missing))
     total = sum(len(m) for *_, m in todo)
     made = 0
+    # A generator with `many([(metadata, seeds), ...])` draws several records in one batch (up to
+    # `records_per_call`); its images must not depend on the batch, as its per-record call's do not.
+    per_call = getattr(generator, "records_per_call", 1) if hasattr(generator, "many") else 1
     with tqdm(total=total, desc=f"sampling {generator.name}", unit="img", disable=not progress) as bar:
-        for index, meta, folder, missing in todo:
-            (folder / "samples").mkdir(parents=True, exist_ok=True)
-            meta_path = folder / "metadata.jsonl"
-            if not meta_path.exists():
-                tmp = meta_path.with_name("metadata.jsonl.tmp")
-                tmp.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-                os.replace(tmp, meta_path)
-            seeds = sample_seeds(seed, index, n)
-            images = generator(meta, [seeds[j] for j in missing])
-            for j, image in zip(missing, images):
-                save_png(image, folder / "samples" / f"{j:04d}.png")
-            made += len(missing)
-            bar.update(len(missing))
+        for start in range(0, len(todo), per_call):
+            group = todo[start : start + per_call]
+            asks = [(meta, [sample_seeds(seed, index, n)[j] for j in missing]) for index, meta, _, missing in group]
+            drawn = generator.many(asks) if per_call > 1 else [generator(*asks[0])]
+            for (index, meta, folder, missing), images in zip(group, drawn):
+                (folder / "samples").mkdir(parents=True, exist_ok=True)
+                meta_path = folder / "metadata.jsonl"
+                if not meta_path.exists():
+                    tmp = meta_path.with_name("metadata.jsonl.tmp")
+                    tmp.write_text(json.dumps(meta) + "\n", encoding="utf-8")
+                    os.replace(tmp, meta_path)
+                for j, image in zip(missing, images):
+                    save_png(image, folder / "samples" / f"{j:04d}.png")
+                made += len(missing)
+                bar.update(len(missing))
     return made

@@ -28,5 +28,17 @@ class BiCoTGenerator:
         self.cot, self.guidance = cot, guidance
         self.name = "bicot" if cot is not False else "bicot-direct"
 
+    records_per_call = 8  # `many`: 8 records of 4 seeds make a batch of 32, as a GRPO rollout
+
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]:
-        return [o.image for o in self.pipe(metadata["prompt"], [int(s) for s in seeds], use_cot=self.cot, guidance_scale=self.guidance)]
+        return self.many([(metadata, seeds)])[0]
+
+    def many(self, asks: Sequence[tuple[dict, Sequence[int]]]) -> list[list[np.ndarray]]:
+        """Several records in one batch; each sample draws from its own seed, so none depends on the batch."""
+        prompts = [meta["prompt"] for meta, seeds in asks for _ in seeds]
+        outs = self.pipe(prompts, [int(s) for _, seeds in asks for s in seeds], use_cot=self.cot, guidance_scale=self.guidance)
+        images, k = [], 0
+        for _, seeds in asks:
+            images.append([o.image for o in outs[k : k + len(seeds)]])
+            k += len(seeds)
+        return images

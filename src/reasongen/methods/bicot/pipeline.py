@@ -83,14 +83,12 @@ class BiCoTPipeline:
             raise ValueError(f"prompts must be non-empty strings, got {prompts!r}")
         use_cot = cfg["use_cot"] if use_cot is None else use_cot
         g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
-        outputs = []
-        for prompt, seed in zip(prompts, seeds):
-            gen = torch.Generator().manual_seed(int(seed))
-            cot_ids, cot = None, None
-            if use_cot:
-                cot_ids = self.janus.sample_text([self.fmt.cot_prefix(prompt)], cfg["max_cot_tokens"], cfg["cot_temperature"], gen)[0]
-                cot = self.fmt.cot_text(cot_ids)
-            prefix = self.fmt.image_prefix_after(prompt, cot_ids) if use_cot else self.fmt.image_prefix(prompt, None)
-            tokens = self.janus.sample_image_tokens([prefix], g, cfg["image_temperature"], gen)
-            outputs.append(BiCoTOutput(self.janus.decode(tokens)[0], cot, int(seed)))
-        return outputs
+        # the whole batch at once, each row drawing from its own generator
+        gens = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+        cot_ids, cots = [None] * len(prompts), [None] * len(prompts)
+        if use_cot:
+            cot_ids = self.janus.sample_text([self.fmt.cot_prefix(p) for p in prompts], cfg["max_cot_tokens"], cfg["cot_temperature"], gens)
+            cots = [self.fmt.cot_text(c) for c in cot_ids]
+        prefixes = [self.fmt.image_prefix_after(p, c) if use_cot else self.fmt.image_prefix(p, None) for p, c in zip(prompts, cot_ids)]
+        tokens = self.janus.sample_image_tokens(prefixes, g, cfg["image_temperature"], gens)
+        return [BiCoTOutput(image, cot, int(seed)) for image, cot, seed in zip(self.janus.decode(tokens), cots, seeds)]
