@@ -698,7 +698,7 @@ def train_bicot(
     guidance: float = typer.Option(5.0, help="grpo: guidance when sampling image tokens (T2I-R1: 5)."),
     steps: int = typer.Option(3000, help="Optimiser steps."),
     batch_size: int = typer.Option(32, help="Global batch: samples for sft, prompts for grpo (each drawn --group-size times)."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 1e-5 constant; T2I-R1 uses 1e-6 on the 7B)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 5e-5 constant, as the ShapesWorld runs of docs/bicot.md; T2I-R1 uses 1e-6 on the 7B)."),
     mixed_precision: str = typer.Option("no", help="no, or bf16."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     keep_last: int = typer.Option(2, help="Checkpoints kept (0: all, for `reasongen bicot curve`)."),
@@ -803,7 +803,7 @@ def train_bicot(
 
         dataset_for_loop = dataset.metadata_batches()
         extra.update(levels=levels, use_cot=use_cot, rewards=names, group_size=group_size, beta=beta, branch=branch)
-    lr = lr if lr is not None else 5e-4 if stage == "sft" else 1e-5
+    lr = lr if lr is not None else 5e-4 if stage == "sft" else 5e-5
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,
                       lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True, keep_last=keep_last, extra=extra)  # fmt: skip
