@@ -97,3 +97,16 @@ def test_missing_checkpoint_and_unknown_preset(tmp_path):
         load_janus(tmp_path / "nothing")
     with pytest.raises(ValueError, match="preset"):
         build_janus("huge", shapes_tokenizer())
+
+
+def test_the_pipeline_draws_the_same_images_in_any_batch_size(janus):
+    from reasongen.methods.bicot.pipeline import BiCoTPipeline
+
+    pipe = BiCoTPipeline(janus.model, janus.tokenizer, max_cot_tokens=6)
+    prompts = ["a photo of a star", "a photo of a red circle", "a photo"]
+    whole = pipe(prompts, [1, 2, 3])
+    pipe.max_batch = 2
+    split = pipe(prompts, [1, 2, 3])
+    alone = pipe(prompts[2], 3)
+    assert [o.cot for o in whole] == [o.cot for o in split] and whole[2].cot == alone[0].cot
+    assert all((a.image == b.image).all() for a, b in zip(whole, split)) and (whole[2].image == alone[0].image).all()

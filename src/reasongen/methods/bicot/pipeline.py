@@ -38,6 +38,8 @@ class BiCoTOutput:
 
 
 class BiCoTPipeline:
+    max_batch = 64  # rows sampled together; more are drawn in turn (no result depends on it)
+
     def __init__(self, model, tokenizer, **config):
         unknown = set(config) - set(DEFAULTS)
         if unknown:
@@ -83,12 +85,15 @@ class BiCoTPipeline:
             raise ValueError(f"prompts must be non-empty strings, got {prompts!r}")
         use_cot = cfg["use_cot"] if use_cot is None else use_cot
         g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
-        # the whole batch at once, each row drawing from its own generator
-        gens = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
-        cot_ids, cots = [None] * len(prompts), [None] * len(prompts)
-        if use_cot:
-            cot_ids = self.janus.sample_text([self.fmt.cot_prefix(p) for p in prompts], cfg["max_cot_tokens"], cfg["cot_temperature"], gens)
-            cots = [self.fmt.cot_text(c) for c in cot_ids]
-        prefixes = [self.fmt.image_prefix_after(p, c) if use_cot else self.fmt.image_prefix(p, None) for p, c in zip(prompts, cot_ids)]
-        tokens = self.janus.sample_image_tokens(prefixes, g, cfg["image_temperature"], gens)
-        return [BiCoTOutput(image, cot, int(seed)) for image, cot, seed in zip(self.janus.decode(tokens), cots, seeds)]
+        outputs = []
+        for start in range(0, len(prompts), self.max_batch):  # batches of rows, each drawing from its own generator
+            rows, row_seeds = prompts[start : start + self.max_batch], seeds[start : start + self.max_batch]
+            gens = [torch.Generator().manual_seed(int(seed)) for seed in row_seeds]
+            cot_ids, cots = [None] * len(rows), [None] * len(rows)
+            if use_cot:
+                cot_ids = self.janus.sample_text([self.fmt.cot_prefix(p) for p in rows], cfg["max_cot_tokens"], cfg["cot_temperature"], gens)
+                cots = [self.fmt.cot_text(c) for c in cot_ids]
+            prefixes = [self.fmt.image_prefix_after(p, c) if use_cot else self.fmt.image_prefix(p, None) for p, c in zip(rows, cot_ids)]
+            tokens = self.janus.sample_image_tokens(prefixes, g, cfg["image_temperature"], gens)
+            outputs += [BiCoTOutput(image, cot, int(seed)) for image, cot, seed in zip(self.janus.decode(tokens), cots, row_seeds)]
+        return outputs
