@@ -642,7 +642,7 @@ def bicot_data(
 
     try:
         if (vq / "model_index.json").is_file():  # a pipeline carries the tokenizer it was trained on
-            tokenizer = BiCoTPipeline.from_pretrained(vq).model.model.vqmodel.float()
+            tokenizer = BiCoTPipeline.from_pretrained(vq).model.model.vqmodel
         else:
             tokenizer = load_vq(vq)
         build_records(out, tokenizer, n, size, seed)

@@ -72,7 +72,10 @@ def write_geneval_samples(
     with tqdm(total=total, desc=f"sampling {generator.name}", unit="img", disable=not progress) as bar:
         for start in range(0, len(todo), per_call):
             group = todo[start : start + per_call]
-            asks = [(meta, [sample_seeds(seed, index, n)[j] for j in missing]) for index, meta, _, missing in group]
+            asks = []
+            for index, meta, _, missing in group:
+                seeds = sample_seeds(seed, index, n)
+                asks.append((meta, [seeds[j] for j in missing]))
             drawn = generator.many(asks) if per_call > 1 else [generator(*asks[0])]
             for (index, meta, folder, missing), images in zip(group, drawn):
                 (folder / "samples").mkdir(parents=True, exist_ok=True)

@@ -136,24 +136,15 @@ def transformers_chat(folder, device: str = "cpu", max_new_tokens: int = 512) ->
     """A chat function over a local transformers image-text-to-text checkpoint (`AutoModelForImageTextToText`
     with its processor's chat template, e.g. Qwen2.5-VL-7B-Instruct); greedy decoding, safetensors
     only, nothing fetched. The image goes into the last user message."""
-    from pathlib import Path
-
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    if not Path(folder, "config.json").is_file():
-        raise ValueError(f"no narrator checkpoint at {folder}: pass a local transformers folder of an image-text-to-text "
-                         "model with a chat template (e.g. a download of Qwen/Qwen2.5-VL-7B-Instruct)")  # fmt: skip
-    model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True, use_safetensors=True).to(device).eval()
-    processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+    from ...backbones.vlm import chat_inputs, load_vlm
+
+    model, processor = load_vlm(folder, device, "narrator")
 
     @torch.no_grad()
     def chat(messages: list[dict], image) -> str:
-        msgs = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in messages]
-        if image is not None:
-            msgs[-1]["content"].insert(0, {"type": "image"})
-        prompt = processor.apply_chat_template(msgs, add_generation_prompt=True)
-        inputs = processor(images=image, text=prompt, return_tensors="pt").to(device)
+        inputs = chat_inputs(processor, messages, image, device)
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
         return processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
