@@ -7,19 +7,17 @@ this project does not load.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
+
+from ..backbones.local import load_local_model
 
 
 class ClipScoreReward:
     def __init__(self, folder, device: str = "cpu"):
         from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
-        if not Path(folder).is_dir():
-            raise ValueError(f"no CLIP checkpoint at {folder}: pass a local transformers folder (e.g. a download of openai/clip-vit-base-patch32)")
-        self.model = CLIPModel.from_pretrained(folder, local_files_only=True, use_safetensors=True).to(device).eval()
+        self.model = load_local_model(CLIPModel, folder, "CLIP", "e.g. a download of openai/clip-vit-base-patch32", device)
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.image_processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
         self.device = device

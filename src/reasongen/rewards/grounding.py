@@ -11,11 +11,10 @@ ShapesWorld expert.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from ..backbones.local import load_local_model
 from ..eval.geneval import Detection, filter_detections
 from .shapes import DetectorReward
 
@@ -26,10 +25,9 @@ class GroundingDinoReward(DetectorReward):
     def __init__(self, folder, device: str = "cpu", box_threshold: float = BOX_THRESHOLD, nms_iou: float = NMS_IOU):
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
-        if not Path(folder).is_dir():
-            raise ValueError(f"no GroundingDINO checkpoint at {folder}: pass a local transformers folder (e.g. a download of IDEA-Research/grounding-dino-tiny)")
+        self.model = load_local_model(GroundingDinoForObjectDetection, folder, "GroundingDINO",
+                                      "e.g. a download of IDEA-Research/grounding-dino-tiny", device)  # fmt: skip
         super().__init__(detector=None, threshold=box_threshold)
-        self.model = GroundingDinoForObjectDetection.from_pretrained(folder, local_files_only=True, use_safetensors=True).to(device).eval()
         self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
         self.device, self.nms_iou = device, nms_iou
 

@@ -10,10 +10,9 @@ Position and counting prompts score 0 from this expert, as in the official code 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
+from ..backbones.local import load_local_model
 from ..world.vocab import with_article
 
 
@@ -21,9 +20,7 @@ class VQAReward:
     def __init__(self, folder, device: str = "cpu"):
         from transformers import AutoProcessor, GitForCausalLM
 
-        if not Path(folder).is_dir():
-            raise ValueError(f"no VQA checkpoint at {folder}: pass a local transformers folder (e.g. a download of microsoft/git-large-vqav2)")
-        self.model = GitForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True).to(device).eval()
+        self.model = load_local_model(GitForCausalLM, folder, "VQA", "e.g. a download of microsoft/git-large-vqav2", device)
         self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
         tok = self.processor.tokenizer
         self.yes, self.no = (tok.convert_tokens_to_ids(w) for w in ("yes", "no"))

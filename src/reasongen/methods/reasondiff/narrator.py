@@ -138,9 +138,9 @@ def transformers_chat(folder, device: str = "cpu", max_new_tokens: int = 512) ->
     only, nothing fetched. The image goes into the last user message."""
     import torch
 
-    from ...backbones.vlm import chat_inputs, load_vlm
+    from ...backbones.local import chat_inputs, load_vlm
 
-    model, processor = load_vlm(folder, device, "narrator")
+    model, processor = load_vlm(folder, "narrator", "e.g. a download of Qwen/Qwen2.5-VL-7B-Instruct", device)
 
     @torch.no_grad()
     def chat(messages: list[dict], image) -> str:
