@@ -57,7 +57,7 @@ def checkpoint_scores(run: str | Path, init_from: str | Path, metadata: str = "s
     return {int(k): v for k, v in cache["scores"].items()}
 
 
-def plot_curves(runs: dict[str, dict], out: str | Path, reward_keys: tuple[str, ...] = ("reward",)) -> Path:
+def plot_curves(runs: dict[str, dict], out: str | Path) -> Path:
     """One figure: the training reward of each run (left) and its independent score per checkpoint
     (right). `runs` maps a label to {"log": [...], "scores": {step: summary}}."""
     import matplotlib
@@ -68,8 +68,7 @@ def plot_curves(runs: dict[str, dict], out: str | Path, reward_keys: tuple[str, 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, run in runs.items():
         steps = [r["step"] for r in run["log"]]
-        for key in reward_keys:
-            left.plot(steps, [r[key] for r in run["log"]], label=label if key == "reward" else f"{label}: {key}")
+        left.plot(steps, [r["reward"] for r in run["log"]], label=label)
         points = sorted(run["scores"].items())
         right.plot([s for s, _ in points], [v["overall"] for _, v in points], marker="o", label=label)
     left.set(xlabel="GRPO step", ylabel="training reward (mean of 10 steps)", title="reward the run optimises")
