@@ -47,6 +47,12 @@ def test_data_train_generate_sample(tmp_path):
         run("sample", "geneval", "--method", "mcot", "--model", pipe, "--metadata", meta, "--outdir", tmp_path / mode,
             "--n", 2, "--steps", 2, "--mode", mode)  # fmt: skip
         assert Image.open(tmp_path / mode / "00000" / "samples" / "0001.png").size == (64, 64)
+    run("eval", "mcot", pipe, "--n", 4, "--plan-metadata", meta, "--out", tmp_path / "eval.json")
+    figures = json.loads((tmp_path / "eval.json").read_text())
+    assert figures["records"] == 4 and figures["plans"]["plans"] == 1
+    assert figures["reflection"]["flawed_images"] + figures["reflection"]["clean_images"] == 4
+    res = runner.invoke(app, ["eval", "mcot", str(tmp_path), "--n", "4"])
+    assert res.exit_code == 2 and "no model at" in res.output
     res = runner.invoke(app, ["sample", "geneval", "--method", "mcot", "--model", str(pipe), "--metadata", str(meta),
                               "--outdir", str(tmp_path / "bad"), "--mode", "dream"])  # fmt: skip
     assert res.exit_code == 2 and "dream" in res.output

@@ -944,6 +944,38 @@ def eval_video(
         out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")
 
 
+@eval_app.command("mcot")
+def eval_mcot(
+    model: Optional[Path] = typer.Argument(None, help="An MCoTPipeline folder (`reasongen train mcot`: RUN/pipeline); the shipped model if left out."),
+    n: int = typer.Option(512, help="Held-out records (scenes the training data never drew)."),
+    plan_metadata: str = typer.Option("shapes-geneval", help="Prompts whose greedy plans are judged by GenEval's rules (the layout's boxes as detections)."),
+    heatmap_threshold: Optional[float] = typer.Option(None, help="Override the pipeline's heatmap threshold."),
+    out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
+):
+    """A FoX model on held-out records: reflection IoU with the true flaw masks, flaws caught, clean images passed, each task's loss, and its plans judged alone."""
+    from .methods import model_path
+    from .methods.mcot import SHIPPED
+    from .eval.layout import read_metadata
+    from .methods.mcot.evaluate import heldout_records, plan_report, reflection_report, task_losses
+    from .methods.mcot.pipeline import MCoTPipeline
+    from .world.vocab import CLASSES, COLOR_NAMES
+
+    if n < 1:
+        raise typer.BadParameter(f"--n {n}: give at least 1 record")
+    overrides = {} if heatmap_threshold is None else {"heatmap_threshold": heatmap_threshold}
+    try:
+        pipe = MCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train mcot"), **overrides)
+        prompts = read_metadata(plan_metadata, CLASSES, COLOR_NAMES)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(e)
+    records = heldout_records(n, pipe.config["height"])
+    figures = {"model": str(model or SHIPPED), "records": n, "reflection": reflection_report(pipe, records),
+               "task_losses": task_losses(pipe, records), "plans": {"metadata": plan_metadata, **plan_report(pipe, prompts)}}  # fmt: skip
+    typer.echo(json.dumps(figures, indent=1))
+    if out:
+        out.write_text(json.dumps(figures, indent=1) + "\n")
+
+
 @eval_app.command("vae")
 def eval_vae(
     vae: Path = typer.Argument(..., help="A VAE folder (`reasongen train vae`: RUN/vae) or a VQ tokenizer folder (`reasongen train vq`: RUN/vq)."),

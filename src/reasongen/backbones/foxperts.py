@@ -174,6 +174,10 @@ class FoXpertsModel(ModelMixin, ConfigMixin):
         self.velocity_head = nn.Linear(hidden_size, latent_channels * patch_size**2)
         heat = patch_size * pixels_per_latent
         self.heatmap_head = nn.Linear(hidden_size, heat * heat)
+        # Qwen2's initializer_range: nn.Embedding's default N(0, 1) through the tied head gives logits
+        # of std sqrt(hidden_size) and a first planning loss in the hundreds, whose gradients the
+        # clip then shares with (and takes from) the flow loss.
+        nn.init.normal_(self.embed_tokens.weight, std=0.02)
         nn.init.normal_(self.image_pos, std=0.02)
         nn.init.zeros_(self.velocity_head.weight)
         nn.init.zeros_(self.velocity_head.bias)

@@ -94,10 +94,14 @@ def blank(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _record_job(args):
-    seed, i, size = args
+def record(seed: int, i: int, size: int) -> dict:
+    """Record i of the records drawn from `seed`."""
     meta, scene = draw_record(seed, i, TAGS, "in_distribution")
     return make_record(meta, scene, np.random.default_rng([seed, i, 3]), size)
+
+
+def _record_job(args):
+    return record(*args)
 
 
 TEXT_FIELDS = ("prompt", "caption", "layout", "flaw", "tag")
