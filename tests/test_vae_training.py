@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from reasongen.backbones.wan import build_vae, load_vae
 from reasongen.cli import app
 from reasongen.train.data import ShapesImages
-from reasongen.train.vae import PatchPCA, VAETask, init_for_training, psnr
+from reasongen.train.vae import PatchPCA, VAETask, init_for_training, keep_frame_path, psnr
 
 
 def test_patch_pca_code_keeps_shapesworld_frames():
@@ -83,6 +83,32 @@ def test_train_vae_fine_tunes_on_whole_clips(tmp_path):
                        (["--clip-frames", "6", "--init-from", str(tmp_path / "image-vae")], "1 + 4k")]:  # fmt: skip
         bad = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "bad"), "--steps", "1", *args])
         assert bad.exit_code != 0 and says in bad.output, bad.output
+
+
+def test_keep_frame_path_trains_clips_and_leaves_single_frames_exactly_as_they_were():
+    torch.manual_seed(0)
+    vae = build_vae("tiny")
+    clips = torch.rand(2, 5, 3, 64, 64) * 2 - 1
+    frames = clips[:, 0, :, None]  # (B, 3, 1, H, W): each first frame alone
+
+    def roundtrip(x):
+        with torch.no_grad():
+            return vae.decode(vae.encode(x).latent_dist.mean).sample
+
+    frame_before, clip_before = roundtrip(frames), roundtrip(clips.transpose(1, 2))
+    trainable = keep_frame_path(vae)
+    assert 0 < trainable < sum(p.numel() for p in vae.parameters())
+    # weight_decay 0, as `reasongen train vae` trains: decay would shrink the frozen taps too
+    optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
+    for _ in range(3):
+        loss, _ = VAETask().loss(vae, clips, torch.Generator())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    frame_after, clip_after = roundtrip(frames), roundtrip(clips.transpose(1, 2))
+    assert torch.equal(frame_after, frame_before)
+    assert torch.equal(clip_after[:, :, :1], frame_before)  # a clip's first frame is the single-frame path
+    assert (clip_after[:, :, 1:] - clip_before[:, :, 1:]).abs().max() > 1e-3  # the later frames did learn
 
 
 def test_teacher_warm_up_refuses_clips():

@@ -211,6 +211,7 @@ def train_vae(
     kl_weight: float = typer.Option(0.0, help="Weight of the KL term in the end-to-end stage."),
     clip_frames: int = typer.Option(1, help="1: single frames. 1 + 4k (e.g. 17): fine-tune on whole ShapesWorld event clips, which trains the temporal layers (needs --init-from)."),
     init_from: Optional[Path] = typer.Option(None, help="A trained VAE folder to start from (e.g. src/reasongen/models/shapes-vae)."),
+    keep_frame_path: bool = typer.Option(True, help="With --clip-frames: train only the weights a single frame never reads, so single frames and every clip's first frame decode exactly as before (train/vae.py)."),
     checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed of the data order, noise and images."),
 ):
@@ -220,7 +221,7 @@ def train_vae(
     from .backbones.wan import FrameVAE, build_vae, load_vae
     from .train.data import ShapesClips, ShapesImages
     from .train.loop import TrainConfig, train
-    from .train.vae import PatchPCA, VAETask, finish_vae, init_for_training
+    from .train.vae import PatchPCA, VAETask, finish_vae, init_for_training, keep_frame_path as freeze_frame_path
 
     if clip_frames != 1 and init_from is None:
         raise typer.BadParameter(f"--clip-frames {clip_frames} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
@@ -231,7 +232,8 @@ def train_vae(
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
                       checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
                       extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps,
-                             "clip_frames": clip_frames, "init_from": str(init_from)})  # fmt: skip
+                             "clip_frames": clip_frames, "init_from": str(init_from),
+                             "keep_frame_path": keep_frame_path and clip_frames > 1})  # fmt: skip
     torch.manual_seed(seed)
     try:
         if clip_frames == 1:
@@ -249,6 +251,8 @@ def train_vae(
         task = VAETask(PatchPCA(stats_images, FrameVAE(vae).spatial, vae.config.z_dim), teacher_steps, kl_weight=kl_weight)
     else:
         task = VAETask(kl_weight=kl_weight)
+    if keep_frame_path and clip_frames > 1:
+        freeze_frame_path(vae)
     vae = train(vae, task, data, cfg)
     report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), output_dir / "vae")
     (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")

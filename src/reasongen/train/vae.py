@@ -24,6 +24,13 @@ clips through it come back at 17.0 dB, against 45.1 dB frame by frame: `eval vae
 ReasonDiff needs clips, so `VAETask` also takes batches of clips (B, T, 3, H, W), encoded and
 decoded as whole clips; the video VAE is the image VAE fine-tuned that way (`reasongen train vae
 --clip-frames 17 --init-from ...`).
+
+Fine-tuned freely, the clip path overwrites the weights a single frame shares with it (1,200 steps:
+single frames 45.1 -> 36.3 dB, docs/reasondiff.md). `keep_frame_path` trains only what a single
+frame never touches. A one-frame clip meets each causal 3-D conv through its last temporal tap alone
+(the earlier taps see the zero padding), and skips the resample layers' `time_conv`; so training only
+the earlier taps and the `time_conv`s leaves every single-frame encoding and decoding, and the first
+frame of every clip, exactly as they were.
 """
 
 from __future__ import annotations
@@ -40,6 +47,24 @@ def init_for_training(vae) -> None:
             if name.endswith("bias"):
                 p.zero_()
         vae.decoder.conv_out.weight.zero_()
+
+
+def keep_frame_path(vae) -> int:
+    """Freeze everything a single frame passes through (see above); returns the number of values
+    left to train. The frozen taps get zero gradients, so they stay put only without weight decay
+    (`reasongen train vae` uses none). Call again on a fresh model: the gradient hooks are not saved."""
+    trainable = 0
+    for name, p in vae.named_parameters():
+        if ".time_conv." in name:
+            trainable += p.numel()
+        elif p.dim() == 5 and p.shape[2] > 1:
+            keep = torch.ones_like(p)
+            keep[:, :, -1] = 0  # the tap a lone frame reads
+            p.register_hook(lambda grad, keep=keep: grad * keep)
+            trainable += p[:, :, :-1].numel()
+        else:
+            p.requires_grad_(False)
+    return trainable
 
 
 class PatchPCA:

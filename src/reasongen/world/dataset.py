@@ -9,7 +9,6 @@ run would. Each line holds the image's `file_name`, its GenEval-style record and
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
