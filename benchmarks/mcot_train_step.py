@@ -16,7 +16,7 @@ import torch
 
 from reasongen.backbones.foxperts import build_foxperts
 from reasongen.backbones.text import shapes_tokenizer
-from reasongen.methods.mcot.data import _record_job
+from reasongen.methods.mcot.data import record
 from reasongen.methods.mcot.train import TASKS, MCoTTask
 
 
@@ -29,7 +29,7 @@ def main():
     torch.manual_seed(0)
     tok = shapes_tokenizer()
     model = build_foxperts("shapes", vocab_size=len(tok), experts=args.experts)
-    records = [_record_job((0, i, 64)) for i in range(args.batch)]
+    records = [record(0, i, 64) for i in range(args.batch)]
     batch = {k: torch.randn(args.batch, 8, 16, 16) for k in ("target", "flawed", "blanked")}
     batch["mask"] = torch.from_numpy(np.stack([r["mask"] for r in records]).astype(np.float32))
     batch.update({k: [r[k] for r in records] for k in ("prompt", "caption", "layout")})

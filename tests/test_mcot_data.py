@@ -7,7 +7,7 @@ import torch
 from reasongen.backbones.foxperts import build_foxperts
 from reasongen.backbones.text import shapes_tokenizer
 from reasongen.backbones.wan import FrameVAE, build_vae
-from reasongen.methods.mcot.data import MCoTRecords, _record_job, blank, build_records, encode_records
+from reasongen.methods.mcot.data import MCoTRecords, blank, build_records, encode_records, record
 from reasongen.methods.mcot.plan import parse_layout
 from reasongen.methods.mcot.train import IGNORE, MCoTTask, encode_texts
 from reasongen.train.loop import TrainConfig, train
@@ -15,7 +15,7 @@ from reasongen.train.loop import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def records():
-    return [_record_job((0, i, 64)) for i in range(60)]
+    return [record(0, i, 64) for i in range(60)]
 
 
 def test_every_flaw_kind_occurs_with_a_mask_that_covers_it(records):
