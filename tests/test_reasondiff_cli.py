@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from reasongen.backbones.image_text_cnn import ImageTextCNN
 from reasongen.backbones.wan import build_vae
 from reasongen.cli import app
 from reasongen.methods.reasondiff.narrator import Narration
@@ -79,6 +80,11 @@ def test_video_command_writes_the_clip_and_what_the_narrator_said(trained, tmp_p
                  "--model", trained / "stage2" / "pipeline", "--steps", 2)  # fmt: skip
     assert res.exit_code == 0, res.output + repr(res.exception)  # the world's reasoner narrates by default
     assert len(json.loads((tmp_path / "world.json").read_text())["narratives"]) == 5
+    ImageTextCNN(width=16, image_size=32, outputs=5).save_pretrained(tmp_path / "narrator")  # an untrained narrator of this model's size
+    res = invoke("video", "--text", clip.caption, "--image", tmp_path / "cond.png", "-o", tmp_path / "trained.gif",
+                 "--model", trained / "stage2" / "pipeline", "--trained-narrator", tmp_path / "narrator", "--steps", 2)  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert 0 <= json.loads((tmp_path / "trained.json").read_text())["anchor"] < 5
     res = invoke("video", "--text", "x", "--image", tmp_path / "cond.png", "--model", trained / "stage2" / "pipeline",
                  "--narration", tmp_path / "told.json", "--narrator-url", "http://localhost:1", "--narrator-model", "m")  # fmt: skip
     assert res.exit_code != 0 and "name one narrator" in res.output

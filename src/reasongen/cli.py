@@ -87,7 +87,8 @@ def sample_video(
     outdir: Path = typer.Option(..., help="Output folder: info.json, records.jsonl and one PNG strip per case."),
     model: str = typer.Option(..., help="A ReasonDiff pipeline folder, or `oracle` (the benchmark's own clips: the reference)."),
     benchmark: str = typer.Option("shapes-video-unpaired", help="shapes-video-unpaired, shapes-video-paired, or a JSONL file of cases."),
-    narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone) or first-frame (frame 0 and the text in every frame: plain image-to-video)."),
+    narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone), trained (the anchor read by a network trained on clips, the world's narratives around it) or first-frame (frame 0 and the text in every frame: plain image-to-video)."),
+    trained_narrator: Optional[Path] = typer.Option(None, help="With --narrator trained: a folder from `reasongen train narrator` (RUN/narrator); default: the shipped one."),
     limit: Optional[int] = typer.Option(None, help="Only the first N cases."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
@@ -112,7 +113,8 @@ def sample_video(
             def generate(image, told, case, seed):
                 out = pipe(image, told, steps, guidance, generator=torch.Generator().manual_seed(seed), enhanced=enhanced)
                 return out.frames
-        sample_benchmark(generate, cases, outdir, narrator, {"benchmark": benchmark, "model": model, "enhanced": enhanced})
+        info = {"benchmark": benchmark, "model": model, "enhanced": enhanced, "trained_narrator": str(trained_narrator) if trained_narrator else None}
+        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator)
     except (ValueError, OSError) as e:
         _fail(e)
     typer.echo(f"{outdir}: {len(cases)} clips")
@@ -353,6 +355,7 @@ def video(
     narrator_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server to narrate (e.g. a vLLM with Qwen2.5-VL): its base URL."),
     narrator_model: Optional[str] = typer.Option(None, help="The model name on --narrator-url."),
     narrator_mllm: Optional[Path] = typer.Option(None, help="A local transformers image-text-to-text checkpoint to narrate (e.g. Qwen2.5-VL-7B-Instruct)."),
+    trained_narrator: Optional[Path] = typer.Option(None, help="A narrator trained by `reasongen train narrator` (RUN/narrator): its anchor, the ShapesWorld reasoner's narratives."),
     seed: int = typer.Option(0, help="Seed."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
@@ -369,9 +372,9 @@ def video(
     from .methods.reasondiff.pipeline import ReasonDiffPipeline
     from .methods.reasondiff.world_narrator import ShapesNarrator
 
-    if sum(x is not None for x in (narration, narrator_url, narrator_mllm)) > 1:
+    if sum(x is not None for x in (narration, narrator_url, narrator_mllm, trained_narrator)) > 1:
         _fail(ValueError("name one narrator: --narration FILE (an answer already written), --narrator-url URL --narrator-model NAME, "
-                         "or --narrator-mllm FOLDER"))  # fmt: skip
+                         "--narrator-mllm FOLDER or --trained-narrator FOLDER"))  # fmt: skip
     if narrator_url is not None and not narrator_model:
         _fail(ValueError("--narrator-url needs --narrator-model (the model name the server serves)"))
     try:
@@ -383,6 +386,10 @@ def video(
         elif narrator_url is not None or narrator_mllm is not None:
             chat = openai_chat(narrator_url, narrator_model) if narrator_url else transformers_chat(narrator_mllm, device)
             told = ChatNarrator(chat, world_examples(num_frames=T))(text, cond, T)
+        elif trained_narrator is not None:
+            from .methods.reasondiff.trained_narrator import load_trained_narrator
+
+            told = load_trained_narrator(trained_narrator, device)(text, cond, T)
         else:
             told = ShapesNarrator()(text, cond, T)
         out = pipe(cond, told, steps, guidance, generator=torch.Generator().manual_seed(seed))
@@ -612,8 +619,8 @@ def train_judge(
     """Train the ShapesWorld outcome-reward judge (T2I-R1's ORM analogue): does an image match its prompt?"""
     import torch
 
-    from .backbones.text import load_text_encoder
-    from .rewards.judge import JudgeModel, JudgePairs, JudgeTask, TextFeatures, heldout_report
+    from .backbones.text import TextFeatures, load_text_encoder
+    from .rewards.judge import JudgeModel, JudgePairs, JudgeTask, heldout_report
     from .train.loop import TrainConfig, train
 
     features = TextFeatures(load_text_encoder("minilm"))
@@ -625,6 +632,42 @@ def train_judge(
     report = heldout_report(model, features, seed + 1_000_003)
     (output_dir / "judge_report.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{output_dir / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")
+
+
+@train_app.command("narrator")
+def train_narrator(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained narrator/ at the end."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch of cases."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    frames: int = typer.Option(17, help="Clip length the narrator places images in (1 + 4k)."),
+    heldout: int = typer.Option(1000, help="Fresh unpaired cases the finished narrator is measured on, beside the world's reasoner."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed of the cases and the initialisation."),
+):
+    """Train ReasonDiff's small narrator on ShapesWorld clips: where in the clip an image belongs, from the image and the text."""
+    import torch
+
+    from .backbones.image_text_cnn import ImageTextCNN
+    from .backbones.text import TextFeatures, load_text_encoder
+    from .methods.reasondiff.trained_narrator import AnchorCases, AnchorTask, heldout_report
+    from .train.loop import TrainConfig, train
+    from .world.video import check_clip_length
+
+    try:
+        check_clip_length(frames)
+    except ValueError as e:
+        _fail(e)
+    features = TextFeatures(load_text_encoder("minilm"))
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed, extra={"frames": frames})  # fmt: skip
+    torch.manual_seed(seed)
+    model = train(ImageTextCNN(outputs=frames), AnchorTask(features), AnchorCases(num_frames=frames, seed=seed), cfg).eval()
+    model.save_pretrained(output_dir / "narrator", safe_serialization=True)
+    report = heldout_report(model, features, heldout)
+    (output_dir / "narrator_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'narrator'}: held-out anchor accuracy {report['anchor_accuracy']:.3f} "
+               f"(world's reasoner {report['world_reasoner_anchor_accuracy']:.3f}, frame 0 {report['first_frame_anchor_accuracy']:.3f})")  # fmt: skip
 
 
 bicot_app = typer.Typer(help="T2I-R1 (BiCoT) data.", no_args_is_help=True)

@@ -137,3 +137,20 @@ def load_text_encoder(kind: str, path: str | None = None, max_length: int | None
         model = UMT5EncoderModel.from_pretrained(enc_dir, local_files_only=True, use_safetensors=True, dtype=dtype)
         return TextEncoder(tokenizer, model.to(device), max_length or 512, "umt5")
     raise ValueError(f"unknown text encoder {kind!r}; choose tiny, minilm or umt5")
+
+
+class TextFeatures:
+    """Mean token state of the frozen text encoder per prompt, computed once."""
+
+    def __init__(self, text_encoder):
+        self.text_encoder, self.cache = text_encoder, {}
+
+    def __call__(self, prompts) -> torch.Tensor:
+        missing = [p for p in dict.fromkeys(prompts) if p not in self.cache]
+        if missing:
+            with torch.no_grad(), torch.autocast("cpu", enabled=False):
+                states = self.text_encoder(missing)
+            lengths = (states.abs().sum(-1) > 0).sum(1).clamp(min=1)
+            for p, s, n in zip(missing, states, lengths):
+                self.cache[p] = (s[:n].mean(0)).half()
+        return torch.stack([self.cache[p] for p in prompts]).float()

@@ -1,22 +1,22 @@
 """A small outcome-reward judge for ShapesWorld, the analogue of T2I-R1's ORM: it reads an image and
 its prompt and says how likely the image matches the prompt (the ORM's P(yes) / (P(yes) + P(no))).
 
-Model: a small CNN over the 64 px image (three stride-2 stages keep an 8 x 8 grid, so where things
-are survives), modulated by the prompt (FiLM from the frozen MiniLM's mean token state, the same
-text encoder as the embedded CoF model), then pooled to one logit. Trained with binary
-cross-entropy on balanced pairs drawn on the fly: a render of a scene made for the prompt (yes),
-or a render that breaks the prompt, by one flaw the prompt would catch (`inject_flaw`) or by being
-a scene made for another prompt, checked by GenEval's rules not to fit this one (no).
+Model: `backbones/image_text_cnn.py`, a small CNN over the 64 px image modulated by the prompt (FiLM
+from the frozen MiniLM's mean token state, the same text encoder as the embedded CoF model), read
+into one logit. Trained with binary cross-entropy on balanced pairs drawn on the fly: a render of a
+scene made for the prompt (yes), or a render that breaks the prompt, by one flaw the prompt would
+catch (`inject_flaw`) or by being a scene made for another prompt, checked by GenEval's rules not to
+fit this one (no).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from ..backbones.image_text_cnn import ImageTextCNN
+from ..backbones.text import TextFeatures
 from ..eval.run import score_image
 from ..train.data import to_tensor
 from ..world.detector import ShapesDetector
@@ -25,44 +25,12 @@ from ..world.mutate import inject_flaw
 from ..world.vocab import ALL_TAGS
 
 
-class JudgeModel(ModelMixin, ConfigMixin):
-    @register_to_config
-    def __init__(self, text_dim: int = 384, width: int = 64, image_size: int = 64):
-        super().__init__()
-        grid = image_size // 8
-        chans = [3, width // 2, width, 2 * width]
-        self.stages = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.GroupNorm(8, b), nn.SiLU(), nn.Conv2d(b, b, 3, padding=1))
-            for a, b in zip(chans[:-1], chans[1:])
-        )
-        self.film = nn.ModuleList(nn.Linear(text_dim, 2 * b) for b in chans[1:])
-        self.head = nn.Sequential(nn.SiLU(), nn.Flatten(), nn.Linear(2 * width * grid * grid, 128), nn.SiLU(), nn.Linear(128, 1))
+class JudgeModel(ImageTextCNN):
+    """One logit: does the image match the prompt."""
 
     def forward(self, images: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W) in [-1, 1], text (B, text_dim) -> logits (B,)."""
-        h = images
-        for stage, film in zip(self.stages, self.film):
-            h = stage(h)
-            scale, shift = film(text).chunk(2, dim=-1)
-            h = h * (1 + scale[..., None, None]) + shift[..., None, None]
-        return self.head(h)[:, 0]
-
-
-class TextFeatures:
-    """Mean token state of the frozen text encoder per prompt, computed once."""
-
-    def __init__(self, text_encoder):
-        self.text_encoder, self.cache = text_encoder, {}
-
-    def __call__(self, prompts) -> torch.Tensor:
-        missing = [p for p in dict.fromkeys(prompts) if p not in self.cache]
-        if missing:
-            with torch.no_grad(), torch.autocast("cpu", enabled=False):
-                states = self.text_encoder(missing)
-            lengths = (states.abs().sum(-1) > 0).sum(1).clamp(min=1)
-            for p, s, n in zip(missing, states, lengths):
-                self.cache[p] = (s[:n].mean(0)).half()
-        return torch.stack([self.cache[p] for p in prompts]).float()
+        return super().forward(images, text)[:, 0]
 
 
 class JudgePairs:

@@ -5,6 +5,8 @@ A folder holds `info.json` (benchmark, model, narrator), one lossless PNG strip 
 Narrators here:
 - `oracle`: the clip's own per-frame captions and the true anchor (a perfect narrator);
 - `world`: the world's reasoner from the text and the image alone (`world_narrator.py`);
+- `trained`: the anchor read by a network trained on clips, the world's narratives around it
+  (`trained_narrator.py`);
 - `first-frame`: the image at frame 0 and the case's text in every frame (plain image-to-video, the
   issue's baseline).
 The model `oracle` writes the benchmark's own clips, the reference every metric should score fully.
@@ -25,7 +27,7 @@ from ...world.video import VideoCase
 from .narrator import Narration, oracle_narration
 from .world_narrator import ShapesNarrator
 
-NARRATORS = ("oracle", "world", "first-frame")
+NARRATORS = ("oracle", "world", "trained", "first-frame")
 
 
 def read_cases(benchmark: str) -> list[VideoCase]:
@@ -36,25 +38,33 @@ def read_cases(benchmark: str) -> list[VideoCase]:
     return [VideoCase.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
-def narrate(case: VideoCase, narrator: str, size: int = 64) -> Narration:
-    if narrator == "oracle":
-        return oracle_narration(case.clip, case.anchor)
-    if narrator == "world":
-        return ShapesNarrator()(case.text, case.image(size), len(case.clip))
-    if narrator == "first-frame":
-        return Narration(0, [case.text] * len(case.clip))
-    raise ValueError(f"unknown narrator {narrator!r}; choose from {', '.join(NARRATORS)}")
+def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) -> Callable[[VideoCase], Narration]:
+    """A case -> its narration. `trained`: the trained narrator's folder (default: the shipped one)."""
+    if name == "oracle":
+        return lambda case: oracle_narration(case.clip, case.anchor)
+    if name == "world":
+        world = ShapesNarrator()
+        return lambda case: world(case.text, case.image(size), len(case.clip))
+    if name == "trained":
+        from .trained_narrator import SHIPPED, load_trained_narrator
+
+        learned = load_trained_narrator(trained or SHIPPED)
+        return lambda case: learned(case.text, case.image(size), len(case.clip))
+    if name == "first-frame":
+        return lambda case: Narration(0, [case.text] * len(case.clip))
+    raise ValueError(f"unknown narrator {name!r}; choose from {', '.join(NARRATORS)}")
 
 
 def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | Path, narrator: str, info: dict,
-                     size: int = 64) -> Path:  # fmt: skip
+                     size: int = 64, trained_narrator: str | Path | None = None) -> Path:  # fmt: skip
     """`generate(image, narration, case, seed) -> uint8 (T, H, W, 3)` for each case; seed = case index."""
+    narrate = make_narrator(narrator, trained_narrator, size)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "info.json").write_text(json.dumps({**info, "narrator": narrator, "cases": len(cases)}, indent=1) + "\n")
     with open(outdir / "records.jsonl", "w") as f:
         for i, case in enumerate(tqdm(cases, desc="video cases", unit="case")):
-            told = narrate(case, narrator, size)
+            told = narrate(case)
             frames = generate(case.image(size), told, case, i)
             write_strip(frames, outdir / f"{i:04d}.png")
             f.write(json.dumps({"index": i, "anchor": told.anchor, "narratives": told.narratives, "problems": told.problems}) + "\n")
