@@ -4,7 +4,6 @@ that the learned anchor shows the image's state."""
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
