@@ -74,3 +74,49 @@ def test_save_and_load_give_the_same_chain(pipe, tmp_path):
     b = again("a photo of a blue heart", seeds=5, heatmap_threshold=0.001)[0]
     assert a.caption == b.caption and a.layout_text == b.layout_text
     assert all(np.array_equal(x, y) for x, y in zip(a.images, b.images)) and len(a.images) == len(b.images) == 2
+
+
+def _greedy_plan_alone(pipe, prompt):
+    """The plan of one prompt, token by token with no batch: the reference `plan_many` must match."""
+    from reasongen.backbones.foxperts import TextSegment
+
+    ids, parts, eos = pipe._text([[prompt]]).ids, [], pipe.tokenizer.eos_token_id
+    for limit in (pipe.config["max_caption_tokens"], pipe.config["max_layout_tokens"]):
+        new = []
+        for _ in range(limit):
+            token = int(pipe.model([TextSegment(ids)])[0][0, -1].argmax())
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+            if token == eos:
+                break
+            new.append(token)
+        else:
+            ids = torch.cat([ids, torch.tensor([[eos]])], dim=1)
+        parts.append(pipe.tokenizer.decode(new, skip_special_tokens=True))
+    return tuple(parts)
+
+
+def test_plans_decoded_together_equal_plans_decoded_alone():
+    torch.manual_seed(1)
+    tok = shapes_tokenizer()
+    model = build_foxperts("tiny", vocab_size=len(tok))
+    with torch.no_grad():  # make the untrained model end its parts early now and then
+        model.embed_tokens.weight[tok.eos_token_id] *= 4
+    pipe = MCoTPipeline(model, build_vae("tiny"), tok, num_inference_steps=2, max_caption_tokens=5, max_layout_tokens=7)
+    prompts = ["a photo of a star", "a photo of a red circle left of a blue star", "a photo of two hearts",
+               "a photo of a cross", "a photo of a green square below a purple diamond"]  # fmt: skip
+    alone = [_greedy_plan_alone(pipe, p) for p in prompts]
+    assert pipe.plan_many(prompts) == alone and pipe.plan(prompts[1]) == alone[1]
+    sizes = [len(tok(part, add_special_tokens=False).input_ids) for plan in alone for part in plan]
+    assert {5, 7} & set(sizes) and min(sizes) < 5  # parts cut at their limit, and parts the model ended
+
+
+def test_geneval_images_do_not_depend_on_how_records_are_batched(pipe, monkeypatch):
+    from reasongen.methods.mcot import MCoTGenerator
+
+    gen = MCoTGenerator.__new__(MCoTGenerator)
+    gen.pipe, gen.mode, gen.steps, gen.guidance, gen.batch_size = pipe, "plan_act", 2, None, 3
+    asks = [({"prompt": "a photo of a star"}, [1, 2]), ({"prompt": "a photo of a red heart"}, [3, 4, 5])]
+    together = gen.many(asks)
+    alone = [gen(meta, seeds) for meta, seeds in asks]
+    assert [len(x) for x in together] == [2, 3]
+    assert all(np.array_equal(a, b) for xs, ys in zip(together, alone) for a, b in zip(xs, ys))

@@ -14,14 +14,16 @@ SHIPPED = "mcot-shapes"
 
 class MCoTGenerator:
     """`sample geneval --method mcot`: one chain per seed; `mode` picks the chain of the ablation
-    (direct, twice, plan_act or mcot)."""
+    (direct, twice, plan_act or mcot). `many` draws several records together, at most `batch_size`
+    chains at once; each chain keeps its own generator, so the images do not depend on the batch."""
 
     name = "mcot"
     classes = CLASSES
     colors = COLOR_NAMES
+    records_per_call = 8
 
     def __init__(self, model: str | None = None, mode: str = "mcot", steps: int | None = None, guidance: float | None = None,
-                 size: int | None = None, device: str = "cpu", batch_size: int = 16):  # fmt: skip
+                 size: int | None = None, device: str = "cpu", batch_size: int = 32):  # fmt: skip
         from .pipeline import MODES, MCoTPipeline
 
         if mode not in MODES:
@@ -33,9 +35,18 @@ class MCoTGenerator:
         self.name = f"mcot-{mode}"
 
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]:
-        out = []
+        return self.many([(metadata, seeds)])[0]
+
+    def many(self, asks: Sequence[tuple[dict, Sequence[int]]]) -> list[list[np.ndarray]]:
+        prompts = [meta["prompt"] for meta, seeds in asks for _ in seeds]
+        seeds = [int(s) for _, ss in asks for s in ss]
+        images = []
         for i in range(0, len(seeds), self.batch_size):
-            chunk = [int(s) for s in seeds[i : i + self.batch_size]]
-            traces = self.pipe(metadata["prompt"], chunk, mode=self.mode, num_inference_steps=self.steps, guidance_scale=self.guidance)
-            out += [t.image for t in traces]
+            traces = self.pipe(prompts[i : i + self.batch_size], seeds[i : i + self.batch_size], mode=self.mode,
+                               num_inference_steps=self.steps, guidance_scale=self.guidance)  # fmt: skip
+            images += [t.image for t in traces]
+        out, start = [], 0
+        for _, ss in asks:
+            out.append(images[start : start + len(ss)])
+            start += len(ss)
         return out

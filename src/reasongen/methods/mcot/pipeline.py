@@ -127,18 +127,18 @@ class MCoTPipeline:
 
     @torch.no_grad()
     def plan(self, prompt: str, generator: torch.Generator | None = None) -> tuple[str, str]:
-        """(caption, layout text), written token by token after the prompt."""
+        """(caption, layout text), written token by token after the prompt: greedy (`plan_many`), or
+        sampled at the configured temperature."""
+        if self.config["temperature"] == 0:
+            return self.plan_many([prompt])[0]
         ids = self._text([[prompt]]).ids
         parts = []
         for limit in (self.config["max_caption_tokens"], self.config["max_layout_tokens"]):
             new = []
             for _ in range(limit):
                 logits = self.model([TextSegment(ids)])[0][0, -1].float()
-                if self.config["temperature"] > 0:
-                    probs = torch.softmax(logits / self.config["temperature"], -1).cpu()
-                    token = int(torch.multinomial(probs, 1, generator=generator))
-                else:
-                    token = int(logits.argmax())
+                probs = torch.softmax(logits / self.config["temperature"], -1).cpu()
+                token = int(torch.multinomial(probs, 1, generator=generator))
                 ids = torch.cat([ids, torch.tensor([[token]], device=ids.device)], dim=1)
                 if token == self.tokenizer.eos_token_id:
                     break
@@ -147,6 +147,42 @@ class MCoTPipeline:
                 ids = torch.cat([ids, torch.tensor([[self.tokenizer.eos_token_id]], device=ids.device)], dim=1)
             parts.append(self.tokenizer.decode(new, skip_special_tokens=True))
         return parts[0], parts[1]
+
+    @torch.no_grad()
+    def plan_many(self, prompts: list[str]) -> list[tuple[str, str]]:
+        """Greedy plans of many prompts, decoded together: prompts of one token length form a batch
+        that steps in lockstep (no padding, so each row is what `plan` would write alone)."""
+        ids = self._text([[p] for p in prompts])
+        lengths = ids.valid.sum(1).tolist()
+        out: list[tuple[str, str] | None] = [None] * len(prompts)
+        for n in sorted(set(lengths)):
+            rows = [i for i, k in enumerate(lengths) if k == n]
+            for i, plan in zip(rows, self._plan_lockstep(ids.ids[rows, :n])):
+                out[i] = plan
+        return out
+
+    def _plan_lockstep(self, ids: torch.Tensor) -> list[tuple[str, str]]:
+        eos, limits = self.tokenizer.eos_token_id, (self.config["max_caption_tokens"], self.config["max_layout_tokens"])
+        B = ids.shape[0]
+        parts = [[[], []] for _ in range(B)]
+        phase = [0] * B  # 0: caption, 1: layout, 2: done
+        while min(phase) < 2:
+            chosen = self.model([TextSegment(ids)])[0][:, -1].float().argmax(-1).tolist()
+            step = []
+            for b, token in enumerate(chosen):
+                if phase[b] == 2:
+                    step.append(eos)  # finished rows idle; causal attention keeps the others unaffected
+                    continue
+                part = parts[b][phase[b]]
+                if token != eos and len(part) == limits[phase[b]]:
+                    token = eos  # no end-of-text within the limit: close the part, as `plan` does
+                if token == eos:
+                    phase[b] += 1
+                else:
+                    part.append(token)
+                step.append(token)
+            ids = torch.cat([ids, torch.tensor(step, device=ids.device)[:, None]], dim=1)
+        return [tuple(self.tokenizer.decode(p, skip_special_tokens=True) for p in row) for row in parts]
 
     def _draw(self, prefix: list, uncond_prefix: list, generators, steps: int, guidance: float) -> torch.Tensor:
         """Latents drawn by rectified flow after the context segments `prefix`."""
@@ -234,12 +270,11 @@ class MCoTPipeline:
                 t.stopped = "direct generation" if mode == "direct" else "the better of two by reflection"
             return traces
 
-        plans: dict[str, tuple[str, str]] = {}
+        if cfg["temperature"] == 0:  # greedy plans repeat per prompt: one each, decoded together
+            unique = list(dict.fromkeys(prompts))
+            plans = dict(zip(unique, self.plan_many(unique)))
         for t, gen in zip(traces, gens):
-            key = t.prompt if cfg["temperature"] == 0 else f"{t.prompt}\0{t.seed}"  # greedy plans repeat per prompt
-            if key not in plans:
-                plans[key] = self.plan(t.prompt, gen)
-            t.caption, t.layout_text = plans[key]
+            t.caption, t.layout_text = plans[t.prompt] if cfg["temperature"] == 0 else self.plan(t.prompt, gen)
             parsed = parse_layout(t.layout_text)
             t.layout, t.layout_problems = parsed.boxes, parsed.problems
         texts = [plan_parts(t.prompt, t.caption, t.layout_text) for t in traces]
