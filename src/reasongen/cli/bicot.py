@@ -1,0 +1,265 @@
+"""T2I-R1 (BiCoT): the VQ tokenizer, records, SFT and GRPO, the judge, and reward curves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import train_app, bicot_app, fail, comma_list
+
+
+@train_app.command("vq")
+def train_vq(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained vq/ at the end."),
+    preset: str = typer.Option("shapes", help="Janus preset whose VQ tokenizer to train."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(32, help="Global batch."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    restart_every: int = typer.Option(100, help="Move codes unused for this many steps onto encoder outputs (0: never)."),
+    teacher_steps: int = typer.Option(400, help="Warm-up steps on the fixed patch-PCA code before end-to-end training (train/vq.py)."),
+    size: int = typer.Option(64, help="Canvas size."),
+    checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16 (the nearest-code search stays in float32)."),
+):
+    """Train the VQ image tokenizer that T2I-R1's Janus model draws with (ShapesWorld renders)."""
+    import torch
+
+    from ..train.data import ShapesImages
+    from ..train.loop import TrainConfig, train
+    from ..backbones.janus import vq_downsampling
+    from ..train.vae import PatchPCA, init_for_training
+    from ..train.vq import VQTask, build_vq, finish_vq
+
+    if not 0 <= teacher_steps <= steps:
+        raise typer.BadParameter(f"--teacher-steps {teacher_steps} must lie in [0, --steps {steps}]")
+    try:
+        vq = build_vq(preset)
+    except ValueError as e:
+        fail(e)
+    init_for_training(vq)
+    teacher = PatchPCA(ShapesImages(2048, size, seed, 0.0).batch(range(2048)), vq_downsampling(vq.config.channel_multiplier),
+                       vq.config.embed_dim)  # fmt: skip
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed, mixed_precision=mixed_precision,
+                      extra={"preset": preset, "size": size, "teacher_steps": teacher_steps})  # fmt: skip
+    torch.manual_seed(seed)
+    vq = train(vq, VQTask(restart_every, teacher, teacher_steps), ShapesImages(10**7, size, seed, 0.0), cfg)
+    report = finish_vq(vq, ShapesImages(512, size, seed + 1_000_003, 0.0).batch(range(512)), output_dir / "vq")
+    (output_dir / "vq_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'vq'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB, {report['codes_used']}/{report['codebook']} codes used")
+
+
+@bicot_app.command("data")
+def bicot_data(
+    out: Path = typer.Option(..., help="Data folder: prompts, oracle CoTs, metadata and the targets' VQ codes."),
+    vq: Path = typer.Option(..., help="The trained VQ tokenizer (`reasongen train vq`: RUN/vq), or a BiCoT pipeline folder, whose own tokenizer is used."),
+    n: int = typer.Option(20000, help="Number of records."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Build T2I-R1's fine-tuning records on ShapesWorld (prompt -> CoT -> image tokens)."""
+    from ..methods.bicot.data import build_records
+    from ..methods.bicot.pipeline import BiCoTPipeline
+    from ..train.vq import load_vq
+
+    try:
+        if (vq / "model_index.json").is_file():  # a pipeline carries the tokenizer it was trained on
+            tokenizer = BiCoTPipeline.from_pretrained(vq).model.model.vqmodel
+        else:
+            tokenizer = load_vq(vq)
+        build_records(out, tokenizer, n, size, seed)
+    except (ValueError, OSError) as e:
+        fail(e)
+    typer.echo(f"{out}: {n} records")
+
+
+@train_app.command("bicot")
+def train_bicot(
+    data: Path = typer.Option(..., help="Folder from `reasongen bicot data` (GRPO reads its prompts and metadata)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    stage: str = typer.Option("sft", help="sft (prompt -> CoT -> image tokens) or grpo (BiCoT-GRPO from --init-from)."),
+    vq: Optional[Path] = typer.Option(None, help="sft: the VQ tokenizer the data was coded with (it goes inside the model)."),
+    init_from: Optional[Path] = typer.Option(None, help="grpo (required) or sft: a BiCoT pipeline folder to start from."),
+    preset: str = typer.Option("shapes", help="Janus preset (sft from scratch)."),
+    levels: str = typer.Option("both", help="grpo: what the loss trains: both (BiCoT), image (image tokens only) or cot (CoT only)."),
+    use_cot: bool = typer.Option(True, "--cot/--no-cot", help="grpo: sample a CoT before the image (off: the direct policy, with --levels image)."),
+    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights): detector, attribute, judge (ShapesWorld); gdino, vqa, orm, clip (real scale, from --expert-dir)."),
+    judge: Optional[Path] = typer.Option(None, help="grpo: the trained judge folder (`reasongen train judge`: RUN/judge), for the judge reward."),
+    expert_dir: list[str] = typer.Option([], help="grpo: NAME=FOLDER for a real-scale expert (gdino, vqa, orm or clip), a local transformers folder; repeat per expert."),
+    group_size: int = typer.Option(8, help="grpo: samples per prompt (T2I-R1: 8)."),
+    beta: float = typer.Option(0.01, help="grpo: weight of the k3 KL to the frozen initial model (T2I-R1: 0.01)."),
+    inner_iterations: int = typer.Option(1, help="grpo: optimiser steps per rollout (1: on-policy, the official setting; more: PPO clipping)."),
+    clip_eps: float = typer.Option(0.2, help="grpo: PPO clipping range (with --inner-iterations > 1)."),
+    branch: str = typer.Option("cond", help="grpo: which distribution scores image tokens: cond (official) or cfg (the one sampled from)."),
+    guidance: float = typer.Option(5.0, help="grpo: guidance when sampling image tokens (T2I-R1: 5)."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(32, help="Global batch: samples for sft, prompts for grpo (each drawn --group-size times)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 5e-5 constant, as the ShapesWorld runs of docs/bicot.md; T2I-R1 uses 1e-6 on the 7B)."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    keep_last: int = typer.Option(2, help="Checkpoints kept (0: all, for `reasongen bicot curve`)."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
+    import copy
+    import functools
+    import importlib
+
+    import torch
+
+    from ..backbones.janus import JanusT2I, build_janus
+    from ..backbones.text import shapes_tokenizer
+    from ..methods.bicot.data import BiCoTRecords
+    from ..methods.bicot.format import SequenceFormat
+    from ..methods.bicot.pipeline import BiCoTPipeline
+    from ..train.loop import TrainConfig, train
+
+    if stage not in ("sft", "grpo"):
+        fail(ValueError(f"--stage {stage!r}: use sft or grpo"))
+    try:
+        dataset = BiCoTRecords(data)
+        if init_from is not None:
+            start = BiCoTPipeline.from_pretrained(init_from)
+            model, tokenizer, fmt_kind = start.model, start.tokenizer, start.config["format"]
+        elif stage == "grpo":
+            raise ValueError("--stage grpo starts from a fine-tuned model: pass --init-from RUN/pipeline (from --stage sft)")
+        else:
+            if vq is None:
+                raise ValueError("--stage sft from scratch needs --vq (the tokenizer the data was coded with)")
+            from ..train.vq import load_vq
+
+            tokenizer, fmt_kind = shapes_tokenizer(), "plain"
+            torch.manual_seed(seed)
+            model = build_janus(preset, tokenizer)
+            model.model.vqmodel.load_state_dict(load_vq(vq).state_dict())
+    except (ValueError, OSError) as e:
+        fail(e)
+    fmt = SequenceFormat(tokenizer, fmt_kind)
+    model.model.vqmodel.requires_grad_(False)  # the tokenizer is trained on its own
+    model.model.vision_model.requires_grad_(False)  # understanding: unused by T2I-R1
+    model.model.aligner.requires_grad_(False)
+    extra = {"stage": stage, "preset": preset}
+    if stage == "sft":
+        from ..methods.bicot.train import BiCoTSFTTask
+
+        task = BiCoTSFTTask(tokenizer, fmt)
+        dataset_for_loop = dataset
+    else:
+        from ..methods.bicot.policy import BiCoTPolicy
+        from ..rewards import RewardEnsemble
+        from ..rewards.shapes import AttributeReward, DetectorReward
+        from ..rl.grpo import GRPOTask
+
+        # real-scale experts: name -> (module under rewards/, class), each loaded from --expert-dir NAME=FOLDER
+        real = {"gdino": ("grounding", "GroundingDinoReward"), "vqa": ("vqa", "VQAReward"), "orm": ("orm", "OutcomeReward"),
+                "clip": ("clip", "ClipScoreReward")}  # fmt: skip
+        known = {"detector": DetectorReward, "attribute": AttributeReward, "judge": None, **dict.fromkeys(real)}
+        names = comma_list(rewards, "--rewards", tuple(known))
+        folders = dict(item.split("=", 1) for item in expert_dir if "=" in item)
+        if len(folders) != len(expert_dir) or set(folders) - set(real):
+            fail(ValueError(f"--expert-dir {expert_dir}: give NAME=FOLDER with NAME one of {', '.join(real)}"))
+
+        def real_expert(name):
+            module, cls = real[name]
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            return getattr(importlib.import_module(f"reasongen.rewards.{module}"), cls)(folders[name], device=device)
+
+        for name in real:
+            if name in names:
+                if name not in folders:
+                    fail(ValueError(f"--rewards {name} needs --expert-dir {name}=FOLDER (a local transformers checkpoint)"))
+                known[name] = functools.partial(real_expert, name)
+        if "judge" in names:
+            if judge is None or not (judge / "config.json").is_file():
+                fail(ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {judge}"))
+            from ..rewards.judge import load_judge
+
+            known["judge"] = lambda: load_judge(judge)
+        if inner_iterations > 1 and checkpoint_every % inner_iterations:
+            fail(ValueError(f"--checkpoint-every {checkpoint_every} must be a multiple of --inner-iterations {inner_iterations}"))
+        # T2I-R1 trains the language model only: the generation embedding, aligner and head stay frozen.
+        for part in ("generation_embeddings", "generation_aligner", "generation_head"):
+            getattr(model.model, part).requires_grad_(False)
+        reference_model = copy.deepcopy(model).eval().requires_grad_(False)
+
+        def policy_of(m):
+            return BiCoTPolicy(JanusT2I(getattr(m, "module", m), tokenizer), fmt, levels=levels, use_cot=use_cot,
+                               guidance=guidance, branch=branch)  # fmt: skip
+
+        try:
+            reference = policy_of(reference_model)
+        except ValueError as e:
+            fail(e)
+        try:
+            ensemble = RewardEnsemble({name: known[name]() for name in names})
+        except (ValueError, OSError) as e:
+            fail(e)
+        task = GRPOTask(policy_of, ensemble, group_size=group_size, beta=beta, reference=reference,
+                        inner_iterations=inner_iterations, clip_eps=clip_eps)  # fmt: skip
+
+        dataset_for_loop = dataset.metadata_batches()
+        extra.update(levels=levels, use_cot=use_cot, rewards=names, group_size=group_size, beta=beta, branch=branch)
+    lr = lr if lr is not None else 5e-4 if stage == "sft" else 5e-5
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,
+                      lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision, find_unused_parameters=True, keep_last=keep_last, extra=extra)  # fmt: skip
+    model = train(model, task, dataset_for_loop, cfg)
+    BiCoTPipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
+@bicot_app.command("curve")
+def bicot_curve(
+    runs: list[Path] = typer.Argument(..., help="GRPO run folders (`train bicot --stage grpo --keep-last 0`), plotted together."),
+    init_from: Path = typer.Option(..., help="The pipeline the runs started from (their --init-from): step 0, and the config the checkpoints load into."),
+    out: Path = typer.Option(..., help="The figure (PNG): training reward beside the independent score."),
+    metadata: str = typer.Option("shapes-geneval", help="The independent benchmark: a metadata file or a shipped name."),
+    n: int = typer.Option(1, help="Images per prompt for each checkpoint."),
+    label: list[str] = typer.Option([], help="A label per run, in order (default: the folder names)."),
+    seed: int = typer.Option(0, help="Seed of the samples (the same for every checkpoint)."),
+):
+    """Reward curves of GRPO runs beside an independent benchmark score per checkpoint (reward hacking would show)."""
+    from ..methods.bicot.curve import checkpoint_scores, plot_curves, read_log
+
+    if label and len(label) != len(runs):
+        fail(ValueError(f"{len(label)} --label for {len(runs)} runs: give one per run, or none"))
+    curves = {}
+    try:
+        for run, name in zip(runs, label or [r.name for r in runs]):
+            scores = checkpoint_scores(run, init_from, metadata, n, seed)
+            curves[name] = {"log": read_log(run), "scores": scores}
+            typer.echo(f"{name}: " + ", ".join(f"step {s} {v['overall']:.3f}" for s, v in sorted(scores.items())))
+    except (ValueError, OSError) as e:
+        fail(e)
+    typer.echo(plot_curves(curves, out))
+
+
+@train_app.command("judge")
+def train_judge(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained judge/ at the end."),
+    steps: int = typer.Option(2000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch (half matching pairs, half not)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+):
+    """Train the ShapesWorld outcome-reward judge (T2I-R1's ORM analogue): does an image match its prompt?"""
+    import torch
+
+    from ..backbones.text import TextFeatures, load_text_encoder
+    from ..rewards.judge import JudgeModel, JudgePairs, JudgeTask, heldout_report
+    from ..train.loop import TrainConfig, train
+
+    features = TextFeatures(load_text_encoder("minilm"))
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed)  # fmt: skip
+    torch.manual_seed(seed)
+    model = train(JudgeModel(), JudgeTask(features), JudgePairs(seed=seed), cfg).eval()
+    model.save_pretrained(output_dir / "judge", safe_serialization=True)
+    report = heldout_report(model, features, seed + 1_000_003)
+    (output_dir / "judge_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")

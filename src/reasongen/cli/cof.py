@@ -1,0 +1,224 @@
+"""CoF-T2I: chains, training, and the ShapesWorld VAE (trained, fine-tuned on clips, measured)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import eval_app, train_app, cof_app, fail, comma_list, load_transformer_weights
+
+
+@cof_app.command("data")
+def cof_data(
+    out: Path = typer.Option(..., help="Data folder: chains and their latents for each variant."),
+    vae: Path = typer.Option(..., help="The trained VAE folder (from `reasongen train vae`: RUN/vae)."),
+    n: int = typer.Option(20000, help="Number of chains."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+    workers: int = typer.Option(2, help="Processes for building chains."),
+    variants: str = typer.Option("all", help="Comma-separated variants to encode (cof, target, continuous), or 'all'; run again to add more."),
+):
+    """Build CoF chains (quality-aware routing of simulated anchors) and encode them for the three variants."""
+    from ..backbones.wan import load_vae
+    from ..methods.cof.data import VARIANTS, build_chains, encode_chains
+
+    chosen = comma_list(variants, "--variants", VARIANTS, allow_all=True)
+    try:
+        build_chains(out, n, size, seed, workers)
+    except ValueError as e:
+        fail(e)
+    fvae = load_vae(vae)
+    for variant in chosen:
+        encode_chains(out, fvae, variant)
+    typer.echo(f"{out}: {n} chains, latents for {', '.join(chosen)}")
+
+
+@train_app.command("cof")
+def train_cof(
+    data: Path = typer.Option(..., help="Folder from `reasongen cof data`."),
+    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    variant: str = typer.Option("cof", help="cof (3 frame-wise frames), target (final frame only) or continuous."),
+    preset: str = typer.Option("shapes", help="Transformer preset."),
+    steps: int = typer.Option(4000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
+    system_prompt: str = typer.Option("", help="Prefix added to every prompt, at training and inference."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16 (GPUs, and CPUs with bf16 support; docs/cof.md gives the speed-up)."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer (e.g. to train a saved model further); a resumable checkpoint in --output-dir wins."),
+    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and in the saved pipeline's sampling (default: the preset's)."),
+):
+    """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
+    import torch
+
+    from ..backbones.text import load_text_encoder
+    from ..backbones.wan import build_transformer, get_preset, load_vae
+    from ..methods.cof.data import VARIANTS, ChainLatents
+    from ..methods.cof.pipeline import CoFPipeline
+    from ..methods.cof.train import CoFTask, PromptCache
+    from ..train.loop import TrainConfig, train
+
+    if variant not in VARIANTS:
+        fail(ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}"))
+    p = get_preset(preset)
+    shift = p.flow_shift if flow_shift is None else flow_shift
+    if shift <= 0:
+        fail(ValueError(f"--flow-shift {shift}: must be positive (1 = no shift)"))
+    dataset = ChainLatents(data, variant)
+    text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
+                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision,
+                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt, "flow_shift": shift})  # fmt: skip
+    torch.manual_seed(seed)
+    transformer = build_transformer(p, in_channels=dataset.latents.shape[1], out_channels=dataset.latents.shape[1])
+    if init_from is not None:
+        try:
+            load_transformer_weights(transformer, init_from)
+        except ValueError as e:
+            fail(e)
+    task = CoFTask(PromptCache(text_encoder, system_prompt), shift=shift)
+    transformer = train(transformer, task, dataset, cfg)
+    pipe = CoFPipeline(transformer.float().cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
+                       encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
+                       flow_shift=shift, height=dataset.size, width=dataset.size)  # fmt: skip
+    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
+@train_app.command("vae")
+def train_vae(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained vae/ at the end."),
+    steps: int = typer.Option(2000, help="Optimiser steps."),
+    teacher_steps: int = typer.Option(800, help="Warm-up steps on the fixed patch-PCA code before end-to-end training (docs/cof.md); skipped with --init-from."),
+    batch_size: int = typer.Option(32, help="Global batch of frames, or of clips with --clip-frames (split across accelerate processes)."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    size: int = typer.Option(64, help="Canvas size."),
+    draft_fraction: float = typer.Option(0.3, help="Share of blocky draft frames among the training images."),
+    kl_weight: float = typer.Option(0.0, help="Weight of the KL term in the end-to-end stage."),
+    clip_frames: int = typer.Option(1, help="1: single frames. 1 + 4k (e.g. 17): fine-tune on whole ShapesWorld event clips, which trains the temporal layers (needs --init-from)."),
+    init_from: Optional[Path] = typer.Option(None, help="A trained VAE folder to start from (e.g. src/reasongen/models/shapes-vae)."),
+    keep_frame_path: bool = typer.Option(True, help="With --clip-frames: train only the weights a single frame never reads, so single frames and every clip's first frame decode exactly as before (train/vae.py)."),
+    checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed of the data order, noise and images."),
+):
+    """Train the ShapesWorld VAE (AutoencoderKLWan, `shapes` preset) on single frames, or fine-tune it on clips."""
+    import torch
+
+    from ..backbones.wan import FrameVAE, build_vae, load_vae
+    from ..train.data import ShapesClips, ShapesImages
+    from ..train.loop import TrainConfig, train
+    from ..train.vae import PatchPCA, VAETask, finish_vae, init_for_training, keep_frame_path as freeze_frame_path
+
+    if clip_frames != 1 and init_from is None:
+        raise typer.BadParameter(f"--clip-frames {clip_frames} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
+    if init_from is not None:
+        teacher_steps = 0  # the warm-up only exists to start from scratch
+    if not 0 <= teacher_steps <= steps:
+        raise typer.BadParameter(f"--teacher-steps {teacher_steps} must lie in [0, --steps {steps}]")
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
+                      extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps,
+                             "clip_frames": clip_frames, "init_from": str(init_from),
+                             "keep_frame_path": keep_frame_path and clip_frames > 1})  # fmt: skip
+    torch.manual_seed(seed)
+    try:
+        if clip_frames == 1:
+            data, stats, heldout = (ShapesImages(10**7, size, seed, draft_fraction), ShapesImages(2048, size, seed, draft_fraction),
+                                    ShapesImages(512, size, seed + 1_000_003, 0.0))  # fmt: skip
+        else:
+            data, stats, heldout = (ShapesClips(10**7, clip_frames, size, seed), ShapesClips(128, clip_frames, size, seed),
+                                    ShapesClips(64, clip_frames, size, seed + 1_000_003))  # fmt: skip
+        vae = load_vae(init_from).vae.train() if init_from is not None else build_vae("shapes")
+    except (ValueError, OSError) as e:
+        fail(e)
+    stats_images = stats.batch(range(len(stats)))
+    if init_from is None:
+        init_for_training(vae)
+        task = VAETask(PatchPCA(stats_images, FrameVAE(vae).spatial, vae.config.z_dim), teacher_steps, kl_weight=kl_weight)
+    else:
+        task = VAETask(kl_weight=kl_weight)
+    if keep_frame_path and clip_frames > 1:
+        freeze_frame_path(vae)
+    vae = train(vae, task, data, cfg)
+    report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), output_dir / "vae")
+    (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'vae'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB")
+
+
+@eval_app.command("vae")
+def eval_vae(
+    vae: Path = typer.Argument(..., help="A VAE folder (`reasongen train vae`: RUN/vae) or a VQ tokenizer folder (`reasongen train vq`: RUN/vq)."),
+    metadata: str = typer.Option("shapes-geneval", help="Prompts whose oracle renders go through the VAE."),
+    n: int = typer.Option(4, help="Images per prompt."),
+    size: int = typer.Option(64, help="Canvas size."),
+    clips: int = typer.Option(0, help="Also pass this many held-out 17-frame event clips through a Wan VAE, whole and frame by frame."),
+    out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
+):
+    """How well a VAE (or VQ tokenizer) keeps ShapesWorld: held-out PSNR, and GenEval on oracle renders passed through it."""
+    if not (vae / "config.json").is_file():
+        fail(ValueError(f"{vae}: no config.json; pass a folder written by `reasongen train vae` or `reasongen train vq`"))
+    import tempfile
+
+    import numpy as np
+    import torch
+
+    from ..backbones.wan import load_vae
+    from ..eval.layout import read_metadata
+    from ..eval.run import evaluate_folder
+    from ..methods.oracle import OracleGenerator
+    from ..methods.sampling import write_geneval_samples
+    from ..train.data import ShapesClips, ShapesImages, to_tensor, to_uint8
+    from ..train.vae import psnr
+    from ..world.vocab import CLASSES, COLOR_NAMES
+
+    is_vq = json.loads((vae / "config.json").read_text()).get("model_type") == "janus_vqgan"
+    if clips and is_vq:
+        fail(ValueError("--clips measures a video VAE; a VQ tokenizer codes single images"))
+    if is_vq:  # a VQ tokenizer (T2I-R1)
+        from ..train.vq import load_vq, roundtrip as vq_roundtrip
+
+        vq = load_vq(vae)
+
+        def roundtrip(images: np.ndarray) -> np.ndarray:
+            return to_uint8(vq_roundtrip(vq, to_tensor(images))[0])
+
+    else:
+        fvae = load_vae(vae)
+
+        @torch.no_grad()
+        def roundtrip(images: np.ndarray) -> np.ndarray:
+            x = to_tensor(images)[:, None]
+            return to_uint8(fvae.decode_frames(fvae.encode_frames(x))[:, 0].clamp(-1, 1))
+
+    heldout = ShapesImages(512, size, 1_000_003, 0.0)
+    clean = np.stack([heldout.image(i) for i in range(512)])
+    rec = roundtrip(clean)
+    figures = {"heldout_psnr_db": psnr(to_tensor(rec), to_tensor(clean)), "heldout_images": 512}
+    if clips:
+        x = ShapesClips(clips, 17, size, 1_000_003).batch(range(clips))
+        with torch.no_grad():
+            whole = torch.cat([fvae.decode_clip(fvae.encode_clip(x[i : i + 4])) for i in range(0, clips, 4)]).clamp(-1, 1)
+            framewise = torch.cat([fvae.decode_frames(fvae.encode_frames(x[i : i + 4])) for i in range(0, clips, 4)]).clamp(-1, 1)
+        figures.update({"heldout_clips": clips, "clip_psnr_db": psnr(whole, x), "clip_framewise_psnr_db": psnr(framewise, x)})
+
+    class ThroughVAE(OracleGenerator):
+        name = "oracle-through-vae"
+
+        def __call__(self, meta, seeds):
+            return list(roundtrip(np.stack(super().__call__(meta, seeds))))
+
+    records = read_metadata(metadata, CLASSES, COLOR_NAMES)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_geneval_samples(records, ThroughVAE(size), tmp, n=n)
+        _, summary = evaluate_folder(tmp)
+    figures.update({"metadata": metadata, "geneval_overall": summary["overall"], "geneval_tags": summary["tags"]})
+    typer.echo(json.dumps(figures, indent=1))
+    if out:
+        out.write_text(json.dumps(figures, indent=1) + "\n")

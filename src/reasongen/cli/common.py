@@ -1,0 +1,52 @@
+"""The command line's apps (the command groups) and the helpers every group uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Reasoning-enhanced visual generation: sample, evaluate, and the ShapesWorld toolkit.", no_args_is_help=True)
+world_app = typer.Typer(help="ShapesWorld: datasets, ground-truth renders, benchmark prompt sets.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate generated images.", no_args_is_help=True)
+sample_app = typer.Typer(help="Sample a generator over a benchmark.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+app.add_typer(eval_app, name="eval")
+app.add_typer(sample_app, name="sample")
+train_app = typer.Typer(help="Train the project's models (resumable: rerun the same command to continue).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+cof_app = typer.Typer(help="CoF-T2I data.", no_args_is_help=True)
+app.add_typer(cof_app, name="cof")
+mcot_app = typer.Typer(help="FoX (MCoT) data.", no_args_is_help=True)
+app.add_typer(mcot_app, name="mcot")
+bicot_app = typer.Typer(help="T2I-R1 (BiCoT) data.", no_args_is_help=True)
+app.add_typer(bicot_app, name="bicot")
+reasondiff_app = typer.Typer(help="ReasonDiff data.", no_args_is_help=True)
+app.add_typer(reasondiff_app, name="reasondiff")
+
+
+def fail(err: Exception) -> None:
+    typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def comma_list(value: str, flag: str, choices, allow_all: bool = False) -> list[str]:
+    """The items of a comma-separated option ('all': every choice); unknown items or none at all end
+    the command with the choices named."""
+    items = list(choices) if allow_all and value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    if not items or any(v not in choices for v in items):
+        fail(ValueError(f"{flag} {value!r}: choose from {', '.join(choices)}, comma-separated" + (", or 'all'" if allow_all else "")))
+    return items
+
+
+def load_transformer_weights(transformer, pipeline_dir: Path) -> None:
+    from safetensors.torch import load_file
+
+    path = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a pipeline folder written by `reasongen train`)")
+    state, own = load_file(path), transformer.state_dict()
+    mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    if mismatch:
+        raise ValueError(f"--init-from {pipeline_dir}: its transformer does not match this preset ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
+    transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})

@@ -1,0 +1,94 @@
+"""`reasongen generate`: one image from a prompt, by CoF, FoX or T2I-R1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import app, fail
+
+
+@app.command("generate")
+def generate(
+    prompt: str = typer.Argument(..., help="What to draw."),
+    output: Path = typer.Option(Path("out.png"), "-o", "--output", help="The image (PNG)."),
+    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames), mcot (FoX: plan, act, reflect, correct) or bicot (T2I-R1: CoT, then image tokens)."),
+    model: Optional[str] = typer.Option(None, help="Model folder (default: the shipped ShapesWorld model)."),
+    seed: int = typer.Option(0, help="Seed."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
+    save_chain: bool = typer.Option(False, "--save-chain", help="cof: also write the chain as OUT-chain.png (strip) and OUT-chain.gif."),
+    mode: str = typer.Option("mcot", help="mcot: direct, twice, plan_act or mcot (the full chain)."),
+    cot: bool = typer.Option(True, "--cot/--no-cot", help="bicot: write the semantic CoT first (off: the direct baseline)."),
+    save_trace: bool = typer.Option(False, "--save-trace", help="mcot: also write OUT-trace.json (plan, layout, why it stopped), the layout over the image, each heatmap overlay, and the image before and after each correction."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Generate one image from a prompt with a reasoning method."""
+    from PIL import Image
+
+    if method not in ("cof", "mcot", "bicot"):
+        fail(ValueError(f"unknown method {method!r} for generate; available: cof, mcot, bicot"))
+    if save_chain and method != "cof" or save_trace and method != "mcot":
+        fail(ValueError("--save-chain goes with --method cof, --save-trace with --method mcot"))
+    try:
+        if method == "cof":
+            image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device)
+        elif method == "mcot":
+            image = _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
+        else:
+            image = _generate_bicot(prompt, model, seed, guidance, cot, device)
+    except ValueError as e:
+        fail(e)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(output)
+    typer.echo(f"{output}")
+
+
+def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device):
+    import torch
+
+    from ..methods import model_path
+    from ..methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
+
+    pipe = CoFPipeline.from_pretrained(model_path(model, "cof-shapes", "reasongen train cof"), device=device)
+    out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
+               guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
+    if save_chain:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        stem = output.with_suffix("")
+        write_chain(out.chains[0], f"{stem}-chain.png", f"{stem}-chain.gif")
+        typer.echo(f"{stem}-chain.png, {stem}-chain.gif")
+    return to_uint8(out.images[0])
+
+
+def _generate_bicot(prompt, model, seed, guidance, cot, device):
+    from ..methods import model_path
+    from ..methods.bicot import SHIPPED
+    from ..methods.bicot.pipeline import BiCoTPipeline
+
+    pipe = BiCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train bicot"), device=device)
+    out = pipe(prompt, seed, use_cot=cot, guidance_scale=guidance)[0]
+    if out.cot is not None:
+        typer.echo(f"cot: {out.cot}")
+    return out.image
+
+
+def _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trace, device):
+    from ..methods import model_path
+    from ..methods.mcot import SHIPPED
+    from ..methods.mcot.pipeline import MCoTPipeline
+    from ..methods.mcot.trace import save_trace as write_trace
+
+    pipe = MCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train mcot"), device=device)
+    trace = pipe(prompt, seed, mode=mode, num_inference_steps=steps, guidance_scale=guidance)[0]
+    if trace.caption is not None:
+        typer.echo(f"caption: {trace.caption}\nlayout: {trace.layout_text}")
+    for problem in trace.layout_problems:
+        typer.echo(f"layout: {problem}")
+    typer.echo(f"chain: {len(trace.images) - 1} correction(s); {trace.stopped}")
+    if save_trace:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        typer.echo(", ".join(str(p) for p in write_trace(trace, output.with_suffix(""))))
+    return trace.image

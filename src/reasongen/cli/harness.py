@@ -1,0 +1,141 @@
+"""Sampling any method over a benchmark, ShapesWorld data and renders, and GenEval scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import world_app, eval_app, sample_app, fail
+
+
+def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:
+    from ..eval.layout import read_metadata
+    from ..methods import get_generator
+    from ..methods.sampling import write_geneval_samples
+
+    try:
+        every_frame = options.get("frame") == "all"
+        if options.get("frame") is not None:
+            options["frame"] = -1 if every_frame else _frame_option(options["frame"])
+        generator = get_generator(method, size=size, **options)
+        records = read_metadata(metadata, generator.classes, generator.colors)
+        if every_frame:  # one chain per seed, each frame into its own folder: outdir/f1 .. outdir/fK
+            for k in reversed(range(generator.num_frames)):
+                made = write_geneval_samples(records, generator.frame_view(k), outdir / f"f{k + 1}", n=n, seed=seed)
+                typer.echo(f"{outdir / f'f{k + 1}'}: {len(records)} prompts x {n} images ({made} new)")
+            return
+        made = write_geneval_samples(records, generator, outdir, n=n, seed=seed)
+    except ValueError as e:
+        fail(e)
+    typer.echo(f"{outdir}: {len(records)} prompts x {n} images ({made} new)")
+
+
+def _frame_option(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"--frame {value!r}: give a frame index (-1 for the last) or 'all'") from None
+
+
+@sample_app.command("geneval")
+def sample_geneval(
+    method: str = typer.Option(..., help="Generator: oracle (the ShapesWorld ground truth), cof (CoF-T2I), mcot (FoX) or bicot (T2I-R1)."),
+    metadata: str = typer.Option(..., help="Metadata JSONL file, or shapes-geneval / shapes-reason."),
+    outdir: Path = typer.Option(..., help="Output folder (GenEval's layout); an interrupted run resumes here."),
+    n: int = typer.Option(4, help="Images per prompt."),
+    size: int = typer.Option(64, help="Canvas size in pixels (ShapesWorld generators)."),
+    seed: int = typer.Option(0, help="Base seed; image j of prompt i uses a seed derived from (seed, i, j)."),
+    model: Optional[str] = typer.Option(None, help="Model folder for learned methods (default: the shipped one)."),
+    frame: Optional[str] = typer.Option(None, help="cof: which chain frame is the image (-1 last, 0 F1, 1 F2), or 'all': each frame of the same chains into DIR/f1 .. DIR/fK."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda (learned methods)."),
+    mode: Optional[str] = typer.Option(None, help="mcot: direct, twice (better of two by reflection), plan_act or mcot (the full chain, default)."),
+    cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="bicot: with the semantic CoT (default) or the direct baseline."),
+):
+    """Write GenEval's output layout (DIR/00000/metadata.jsonl, DIR/00000/samples/0000.png) from any generator."""
+    _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device, mode=mode, cot=cot)
+
+
+@world_app.command("render")
+def world_render(
+    metadata: str = typer.Argument(..., help="Metadata JSONL file, or shapes-geneval / shapes-reason."),
+    outdir: Path = typer.Option(..., help="Output folder (GenEval's layout)."),
+    n: int = typer.Option(4, help="Images per prompt."),
+    size: int = typer.Option(64, help="Canvas size in pixels."),
+    seed: int = typer.Option(0, help="Base seed."),
+):
+    """Render the ground truth of every prompt in GenEval's output layout (same as `sample geneval --method oracle`)."""
+    _sample("oracle", metadata, outdir, n, size, seed)
+
+
+@world_app.command("sample")
+def world_sample(
+    outdir: Path = typer.Option(..., help="Dataset folder: PNGs with metadata.jsonl beside them; resumes if it exists."),
+    n: int = typer.Option(..., help="Number of images."),
+    tags: str = typer.Option("all", help="Comma-separated tags, or 'all' (the six GenEval tags and reason)."),
+    size: int = typer.Option(64, help="Canvas size in pixels."),
+    seed: int = typer.Option(0, help="Seed; record i is drawn from (seed, i)."),
+    split: str = typer.Option("in_distribution", help="Split of the reason prompts: in_distribution (training) or held_out."),
+):
+    """Write a ShapesWorld dataset: scenes, prompts and GenEval-style metadata."""
+    from ..world.dataset import write_dataset
+    from ..world.vocab import ALL_TAGS
+
+    tag_list = list(ALL_TAGS) if tags == "all" else [t.strip() for t in tags.split(",") if t.strip()]
+    try:
+        made = write_dataset(outdir, n, tag_list, size=size, seed=seed, split=split)
+    except ValueError as e:
+        fail(e)
+    typer.echo(f"{outdir}: {n} images ({made} new)")
+
+
+@world_app.command("benchmarks")
+def world_benchmarks(
+    outdir: Optional[Path] = typer.Option(None, help="Where to write; default: the package's shipped data folder."),
+):
+    """Regenerate the shipped benchmark files: shapes-geneval and shapes-reason (seed 43), and the
+    video cases shapes-video-unpaired and shapes-video-paired."""
+    from ..world.benchmarks import BENCHMARKS, VIDEO_BENCHMARKS, shipped_path, write
+
+    for name in BENCHMARKS + VIDEO_BENCHMARKS:
+        path = (outdir / f"{name}.jsonl") if outdir else shipped_path(name)
+        typer.echo(f"{path}: {write(name, path)} {'cases' if name in VIDEO_BENCHMARKS else 'prompts'}")
+
+
+@eval_app.command("geneval")
+def eval_geneval(
+    folder: Path = typer.Argument(..., help="A GenEval output folder: <dir>/<index>/metadata.jsonl and samples/<n>.png."),
+    detector: str = typer.Option("shapes", help="shapes (ShapesWorld, no weights) or mask2former (GenEval's stack)."),
+    out: Optional[Path] = typer.Option(None, help="Write the summary JSON here (keys: overall, tags, ...)."),
+    per_image: Optional[Path] = typer.Option(None, help="Write GenEval's per-image rows (JSONL) here."),
+    workers: int = typer.Option(2, help="Processes for the shapes detector."),
+    mask2former: Optional[str] = typer.Option(None, help="Mask2Former COCO instance checkpoint: local folder or hub id."),
+    clip: Optional[str] = typer.Option(None, help="CLIP checkpoint (GenEval: ViT-L/14): local folder or hub id."),
+    device: str = typer.Option("cpu", help="Device for the mask2former detector."),
+    allow_download: bool = typer.Option(False, help="Let the mask2former detector fetch a hub id (off: local files only)."),
+    threshold: float = typer.Option(0.3, help="GenEval's confidence threshold."),
+    counting_threshold: float = typer.Option(0.9, help="GenEval's threshold under the counting tag."),
+):
+    """Score images with GenEval's rules: per-tag table, overall (mean of tags), % correct images and prompts."""
+    from ..eval.run import evaluate_folder, format_table
+
+    detector_options = {}
+    if detector == "mask2former":
+        detector_options = {"model": mask2former, "clip": clip, "device": device, "allow_download": allow_download}
+        workers = 1
+    options = {"threshold": threshold, "counting_threshold": counting_threshold}
+    try:
+        rows, summary = evaluate_folder(folder, detector, detector_options, options, workers=workers)
+    except ValueError as e:
+        fail(e)
+    typer.echo(format_table(summary))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(summary, indent=1) + "\n")
+    if per_image:
+        per_image.parent.mkdir(parents=True, exist_ok=True)
+        per_image.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -1,0 +1,260 @@
+"""ReasonDiff: `reasongen video`, its data, both training stages, the trained narrator, and the video benchmarks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import app, eval_app, sample_app, train_app, reasondiff_app, fail
+
+
+@app.command("video")
+def video(
+    text: str = typer.Option(..., "--text", help="What happens in the clip."),
+    image: Path = typer.Option(..., "--image", help="The condition image (a moment of the clip, any frame)."),
+    output: Path = typer.Option(Path("clip.gif"), "-o", "--output", help="The clip (GIF); OUT.json (anchor, narratives, repairs) and OUT.png (a strip) go beside it."),
+    model: Optional[str] = typer.Option(None, help="ReasonDiff pipeline folder (`reasongen train reasondiff`: RUN/pipeline)."),
+    narration: Optional[Path] = typer.Option(None, help='A narrator\'s answer as JSON, {"anchor": k, "narratives": [one per frame]}; repairs are logged. Default narrator: the ShapesWorld reasoner.'),
+    narrator_url: Optional[str] = typer.Option(None, help="An OpenAI-compatible server to narrate (e.g. a vLLM with Qwen2.5-VL): its base URL."),
+    narrator_model: Optional[str] = typer.Option(None, help="The model name on --narrator-url."),
+    narrator_mllm: Optional[Path] = typer.Option(None, help="A local transformers image-text-to-text checkpoint to narrate (e.g. Qwen2.5-VL-7B-Instruct)."),
+    trained_narrator: Optional[Path] = typer.Option(None, help="A narrator trained by `reasongen train narrator` (RUN/narrator): its anchor, the ShapesWorld reasoner's narratives."),
+    seed: int = typer.Option(0, help="Seed."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """ReasonDiff: a clip from a text and an image that need not belong together, through a narrator."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ..methods import model_path
+    from ..methods.cof.pipeline import save_chain
+    from ..methods.reasondiff.narrator import ChatNarrator, openai_chat, parse_narration, transformers_chat, world_examples
+    from ..methods.reasondiff.pipeline import ReasonDiffPipeline
+    from ..methods.reasondiff.world_narrator import ShapesNarrator
+
+    if sum(x is not None for x in (narration, narrator_url, narrator_mllm, trained_narrator)) > 1:
+        fail(ValueError("name one narrator: --narration FILE (an answer already written), --narrator-url URL --narrator-model NAME, "
+                         "--narrator-mllm FOLDER or --trained-narrator FOLDER"))  # fmt: skip
+    if narrator_url is not None and not narrator_model:
+        fail(ValueError("--narrator-url needs --narrator-model (the model name the server serves)"))
+    try:
+        pipe = ReasonDiffPipeline.from_pretrained(model_path(model, "reasondiff-shapes", "reasongen train reasondiff"), device=device)
+        cond, problems = pipe.check_image(Image.open(image))
+        T = pipe.config["num_frames"]
+        if narration is not None:
+            told = parse_narration(narration.read_text(), T, fallback_text=text)
+        elif narrator_url is not None or narrator_mllm is not None:
+            chat = openai_chat(narrator_url, narrator_model) if narrator_url else transformers_chat(narrator_mllm, device)
+            told = ChatNarrator(chat, world_examples(num_frames=T))(text, cond, T)
+        elif trained_narrator is not None:
+            from ..methods.reasondiff.trained_narrator import load_trained_narrator
+
+            told = load_trained_narrator(trained_narrator, device)(text, cond, T)
+        else:
+            told = ShapesNarrator()(text, cond, T)
+        out = pipe(cond, told, steps, guidance, generator=torch.Generator().manual_seed(seed))
+    except (ValueError, OSError) as e:
+        fail(e)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    stem = output.with_suffix("")
+    save_chain(list(out.frames.astype(np.float32) / 255.0), f"{stem}.png", output)
+    record = {"text": text, "image": str(image), "anchor": out.anchor, "narratives": out.narratives, "problems": problems + out.problems}
+    Path(f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    for problem in record["problems"]:
+        typer.echo(f"repaired: {problem}")
+    typer.echo(f"anchor frame {out.anchor}; {output}, {stem}.png, {stem}.json")
+
+
+@sample_app.command("video")
+def sample_video(
+    outdir: Path = typer.Option(..., help="Output folder: info.json, records.jsonl and one PNG strip per case."),
+    model: str = typer.Option(..., help="A ReasonDiff pipeline folder, or `oracle` (the benchmark's own clips: the reference)."),
+    benchmark: str = typer.Option("shapes-video-unpaired", help="shapes-video-unpaired, shapes-video-paired, or a JSONL file of cases."),
+    narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone), trained (the anchor read by a network trained on clips, the world's narratives around it) or first-frame (frame 0 and the text in every frame: plain image-to-video)."),
+    trained_narrator: Optional[Path] = typer.Option(None, help="With --narrator trained: a folder from `reasongen train narrator` (RUN/narrator); default: the shipped one."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N cases."),
+    steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
+    guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
+    enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+):
+    """Sample ReasonDiff over a ShapesWorld video benchmark (each case's seed is its index)."""
+    import torch
+
+    from ..methods.reasondiff.bench import read_cases, sample_benchmark
+
+    try:
+        cases = read_cases(benchmark)[:limit]
+        if model == "oracle":
+            def generate(image, told, case, seed):
+                return case.clip.render(image.shape[0])
+        else:
+            from ..methods.reasondiff.pipeline import ReasonDiffPipeline
+
+            pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
+
+            def generate(image, told, case, seed):
+                out = pipe(image, told, steps, guidance, generator=torch.Generator().manual_seed(seed), enhanced=enhanced)
+                return out.frames
+        info = {"benchmark": benchmark, "model": model, "enhanced": enhanced, "trained_narrator": str(trained_narrator) if trained_narrator else None}
+        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator)
+    except (ValueError, OSError) as e:
+        fail(e)
+    typer.echo(f"{outdir}: {len(cases)} clips")
+
+
+@reasondiff_app.command("data")
+def reasondiff_data(
+    out: Path = typer.Option(..., help="Data folder: the pairs and their latents."),
+    vae: Path = typer.Option(..., help="The video VAE (`reasongen train vae --clip-frames 17 --init-from ...`: RUN/vae)."),
+    n: int = typer.Option(20000, help="Number of training pairs."),
+    frames: int = typer.Option(17, help="Frames per clip (1 + 4k)."),
+    max_stride: int = typer.Option(3, help="Widest interval between kept frames (1: adjacent frames only)."),
+    size: int = typer.Option(64, help="Canvas size."),
+    seed: int = typer.Option(0, help="Seed."),
+    workers: int = typer.Option(2, help="Processes for building pairs."),
+):
+    """Build ReasonDiff training pairs (event clips at widened intervals, a condition frame each) and encode them."""
+    from ..backbones.wan import load_vae
+    from ..methods.reasondiff.data import build_pairs, encode_pairs
+
+    try:
+        build_pairs(out, n, frames, max_stride, size, seed, workers)
+        fvae = load_vae(vae)
+    except (ValueError, OSError) as e:
+        fail(e)
+    encode_pairs(out, fvae)
+    typer.echo(f"{out}: {n} pairs of {frames} frames, encoded")
+
+
+@train_app.command("reasondiff")
+def train_reasondiff(
+    data: Path = typer.Option(..., help="Folder from `reasongen reasondiff data`."),
+    vae: Path = typer.Option(..., help="The video VAE the data was encoded with (shipped inside the pipeline)."),
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
+    stage: int = typer.Option(1, help="1: the DiT and AlignFormer jointly on the flow loss; 2: AlignFormer alone, plus the auxiliary loss."),
+    init_from: Optional[Path] = typer.Option(None, help="A ReasonDiff pipeline to start from (stage 2 starts from stage 1's)."),
+    preset: str = typer.Option("shapes", help="Transformer preset (its input channels become 2 x latent + mask)."),
+    steps: int = typer.Option(4000, help="Optimiser steps."),
+    batch_size: int = typer.Option(16, help="Global batch of clips."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
+    aux_weight: float = typer.Option(0.2, help="Stage 2: weight of ||c* - c||^2 (the paper's 0.2; 0 is the ablation without it)."),
+    multi_frame: bool = typer.Option(True, "--multi-frame/--single-prompt", help="Per-frame narratives, or the clip's caption in every frame (ablation)."),
+    enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
+    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
+    mixed_precision: str = typer.Option("no", help="no, or bf16."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
+):
+    """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
+    import torch
+
+    from ..backbones.text import load_text_encoder
+    from ..backbones.wan import build_transformer, get_preset, load_vae
+    from ..methods.cof.train import PromptCache
+    from ..methods.reasondiff.alignformer import AlignFormer
+    from ..methods.reasondiff.data import PairLatents
+    from ..methods.reasondiff.model import ReasonDiffModel
+    from ..methods.reasondiff.pipeline import ReasonDiffPipeline
+    from ..methods.reasondiff.train import ReasonDiffTask
+    from ..train.loop import TrainConfig, train
+
+    if stage == 2 and init_from is None:
+        fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
+    try:
+        p = get_preset(preset)
+        shift = p.flow_shift if flow_shift is None else flow_shift
+        dataset = PairLatents(data)
+        fvae = load_vae(vae)
+        text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
+        task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift,
+                              multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
+    except (ValueError, OSError) as e:
+        fail(e)
+    torch.manual_seed(seed)
+    if init_from is not None:
+        try:
+            model = ReasonDiffPipeline.from_pretrained(init_from).model.float()
+        except (ValueError, OSError) as e:
+            fail(e)
+    else:
+        C = dataset.clips.shape[1]
+        model = ReasonDiffModel(build_transformer(p, in_channels=2 * C + dataset.temporal, out_channels=C),
+                                AlignFormer(C, text_encoder.dim), temporal=dataset.temporal)  # fmt: skip
+    if stage == 2:
+        model.transformer.requires_grad_(False)  # AlignFormer alone
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
+                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
+                      mixed_precision=mixed_precision, find_unused_parameters=True,
+                      extra={"stage": stage, "preset": preset, "aux_weight": aux_weight, "multi_frame": multi_frame,
+                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from)})  # fmt: skip
+    model = train(model, task, dataset, cfg)
+    frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
+    pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
+                              height=dataset.size, width=dataset.size)  # fmt: skip
+    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    typer.echo(f"{output_dir / 'pipeline'}")
+
+
+@train_app.command("narrator")
+def train_narrator(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained narrator/ at the end."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch of cases."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    frames: int = typer.Option(17, help="Clip length the narrator places images in (1 + 4k)."),
+    heldout: int = typer.Option(1000, help="Fresh unpaired cases the finished narrator is measured on, beside the world's reasoner."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed of the cases and the initialisation."),
+):
+    """Train ReasonDiff's small narrator on ShapesWorld clips: where in the clip an image belongs, from the image and the text."""
+    import torch
+
+    from ..backbones.image_text_cnn import ImageTextCNN
+    from ..backbones.text import TextFeatures, load_text_encoder
+    from ..methods.reasondiff.trained_narrator import AnchorCases, AnchorTask, heldout_report
+    from ..train.loop import TrainConfig, train
+    from ..world.video import check_clip_length
+
+    try:
+        check_clip_length(frames)
+    except ValueError as e:
+        fail(e)
+    features = TextFeatures(load_text_encoder("minilm"))
+    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
+                      checkpoint_every=checkpoint_every, seed=seed, extra={"frames": frames})  # fmt: skip
+    torch.manual_seed(seed)
+    model = train(ImageTextCNN(outputs=frames), AnchorTask(features), AnchorCases(num_frames=frames, seed=seed), cfg).eval()
+    model.save_pretrained(output_dir / "narrator", safe_serialization=True)
+    report = heldout_report(model, features, heldout)
+    (output_dir / "narrator_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    typer.echo(f"{output_dir / 'narrator'}: held-out anchor accuracy {report['anchor_accuracy']:.3f} "
+               f"(world's reasoner {report['world_reasoner_anchor_accuracy']:.3f}, frame 0 {report['first_frame_anchor_accuracy']:.3f})")  # fmt: skip
+
+
+@eval_app.command("video")
+def eval_video(
+    folder: Path = typer.Argument(..., help="A folder written by `reasongen sample video`."),
+    out: Optional[Path] = typer.Option(None, help="Write the summary and per-clip rows as JSON here."),
+):
+    """Score sampled clips: text and image consistency, motion smoothness, dynamic degree, palette fidelity, anchor accuracy (eval/video.py)."""
+    from ..methods.reasondiff.bench import read_cases, score_folder
+
+    if not (folder / "info.json").is_file():
+        fail(ValueError(f"{folder}: no info.json; pass a folder written by `reasongen sample video`"))
+    info = json.loads((folder / "info.json").read_text())
+    try:
+        rows, summary = score_folder(folder, read_cases(info["benchmark"]))
+    except (ValueError, OSError) as e:
+        fail(e)
+    summary = {**{k: info[k] for k in ("benchmark", "model", "narrator", "enhanced")}, **summary}
+    typer.echo(json.dumps(summary, indent=1))
+    if out:
+        out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")
