@@ -163,16 +163,13 @@ class MCoTPipeline:
 
     def _plan_lockstep(self, ids: torch.Tensor) -> list[tuple[str, str]]:
         eos, limits = self.tokenizer.eos_token_id, (self.config["max_caption_tokens"], self.config["max_layout_tokens"])
-        B = ids.shape[0]
-        parts = [[[], []] for _ in range(B)]
-        phase = [0] * B  # 0: caption, 1: layout, 2: done
-        while min(phase) < 2:
+        parts = [[[], []] for _ in range(ids.shape[0])]
+        phase = [0] * ids.shape[0]  # 0: caption, 1: layout, 2: done
+        live = list(range(ids.shape[0]))  # rows still writing; finished rows leave the batch
+        while live:
             chosen = self.model([TextSegment(ids)])[0][:, -1].float().argmax(-1).tolist()
             step = []
-            for b, token in enumerate(chosen):
-                if phase[b] == 2:
-                    step.append(eos)  # finished rows idle; causal attention keeps the others unaffected
-                    continue
+            for b, token in zip(live, chosen):
                 part = parts[b][phase[b]]
                 if token != eos and len(part) == limits[phase[b]]:
                     token = eos  # no end-of-text within the limit: close the part, as `plan` does
@@ -182,6 +179,9 @@ class MCoTPipeline:
                     part.append(token)
                 step.append(token)
             ids = torch.cat([ids, torch.tensor(step, device=ids.device)[:, None]], dim=1)
+            keep = [j for j, b in enumerate(live) if phase[b] < 2]
+            if len(keep) < len(live):
+                ids, live = ids[keep], [live[j] for j in keep]
         return [tuple(self.tokenizer.decode(p, skip_special_tokens=True) for p in row) for row in parts]
 
     def _draw(self, prefix: list, uncond_prefix: list, generators, steps: int, guidance: float) -> torch.Tensor:
