@@ -14,7 +14,8 @@ Backends: `oracle_narration` (ShapesWorld ground truth: the clip's own per-frame
 true anchor), the world's reasoner (`world_narrator.py`), and `ChatNarrator` over any chat function:
 `openai_chat` (an OpenAI-compatible server, e.g. vLLM; nothing is sent unless the user gives its
 address) or `transformers_chat` (a local image-text-to-text checkpoint such as Qwen2.5-VL), holding
-the format with in-context examples (`world_examples`). A small trained reasoner is not written yet.
+the format with in-context examples (`world_examples`). A small trained anchor reader is in
+`trained_narrator.py`.
 """
 
 from __future__ import annotations
