@@ -155,3 +155,19 @@ def test_unknown_layout_and_preset_are_refused():
         build_foxperts("tiny", vocab_size=VOCAB, experts="sparse")
     with pytest.raises(ValueError, match="preset"):
         build_foxperts("huge", vocab_size=VOCAB)
+
+
+@pytest.mark.parametrize("experts", ["functional", "dense"])
+def test_cached_text_decoding_equals_the_full_forward(experts):
+    torch.manual_seed(0)
+    model = build_foxperts("tiny", vocab_size=50, experts=experts).eval()
+    ids = torch.randint(0, 50, (3, 9))
+    with torch.no_grad():
+        full = model([TextSegment(ids)])[0]
+        logits, cache = model.decode_text(ids[:, :5])  # a prompt, then one token at a time
+        pieces = [logits]
+        for t in range(5, 9):
+            logits, cache = model.decode_text(ids[:, t : t + 1], cache)
+            pieces.append(logits)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-4, atol=1e-5)
+    assert cache[0][0].shape[2] == 9

@@ -103,6 +103,26 @@ class FoXpertsLayer(nn.Module):
             out = out.index_copy(0, idx, h.to(out.dtype))
         return out.view(B, L, D)
 
+    def decode(self, x, cos, sin, expert_index: int, past=None):
+        """Text decoding with a key/value cache: the new tokens x (B, n, D), all of one expert, attend
+        causally to the cached ones `past` = (k, v) and to each other. Returns (hidden states, cache)."""
+        from transformers.models.qwen2.modeling_qwen2 import apply_rotary_pos_emb
+
+        expert = self.experts[expert_index]
+        B, n, _ = x.shape
+        h = expert.input_layernorm(x)
+        q = expert.q_proj(h).view(B, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = expert.k_proj(h).view(B, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = expert.v_proj(h).view(B, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        seen = k.shape[2] - n
+        mask = torch.ones(n, seen + n, dtype=torch.bool, device=x.device).tril(diagonal=seen)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.num_heads != self.num_kv_heads)
+        h = x + expert.o_proj(attn.transpose(1, 2).reshape(B, n, -1))
+        return h + expert.mlp(expert.post_attention_layernorm(h)), (k, v)
+
 
 @dataclass
 class TextSegment:
@@ -251,6 +271,22 @@ class FoXpertsModel(ModelMixin, ConfigMixin):
                 heat = self.config.patch_size * self.config.pixels_per_latent
                 outs.append(self._unpatchify(self.heatmap_head(h), 1, heat))
         return outs
+
+    def decode_text(self, ids: torch.Tensor, cache: list | None = None) -> tuple[torch.Tensor, list]:
+        """Next-token logits (B, n, V) of text alone, a piece at a time: `ids` (B, n) are the new
+        tokens (no padding), `cache` what the previous call returned (None at the start). The same
+        as `forward([TextSegment(every token so far)])`, at the cost of the new tokens only."""
+        expert = self.route[TEXT]
+        seen = 0 if cache is None else cache[0][0].shape[2]
+        x = self.embed_tokens(ids)
+        positions = torch.arange(seen, seen + ids.shape[1], device=ids.device)[None].expand(ids.shape[0], -1)
+        cos, sin = self.rotary(x, positions)
+        new_cache = []
+        for i, layer in enumerate(self.layers):
+            x, kv = layer.decode(x, cos, sin, expert, None if cache is None else cache[i])
+            new_cache.append(kv)
+        h = self.norms[expert](x)
+        return (self.lm_head(h) if self.lm_head is not None else F.linear(h, self.embed_tokens.weight)), new_cache
 
     @staticmethod
     def _attention_mask(valid, kinds, seg_id) -> torch.Tensor:

@@ -131,20 +131,20 @@ class MCoTPipeline:
         sampled at the configured temperature."""
         if self.config["temperature"] == 0:
             return self.plan_many([prompt])[0]
-        ids = self._text([[prompt]]).ids
+        eos = self.tokenizer.eos_token_id
+        logits, cache = self.model.decode_text(self._text([[prompt]]).ids)
         parts = []
         for limit in (self.config["max_caption_tokens"], self.config["max_layout_tokens"]):
             new = []
             for _ in range(limit):
-                logits = self.model([TextSegment(ids)])[0][0, -1].float()
-                probs = torch.softmax(logits / self.config["temperature"], -1).cpu()
+                probs = torch.softmax(logits[0, -1].float() / self.config["temperature"], -1).cpu()
                 token = int(torch.multinomial(probs, 1, generator=generator))
-                ids = torch.cat([ids, torch.tensor([[token]], device=ids.device)], dim=1)
-                if token == self.tokenizer.eos_token_id:
+                logits, cache = self.model.decode_text(torch.tensor([[token]], device=self.device), cache)
+                if token == eos:
                     break
                 new.append(token)
             else:  # no end-of-text within the limit: close the part so the next one starts cleanly
-                ids = torch.cat([ids, torch.tensor([[self.tokenizer.eos_token_id]], device=ids.device)], dim=1)
+                logits, cache = self.model.decode_text(torch.tensor([[eos]], device=self.device), cache)
             parts.append(self.tokenizer.decode(new, skip_special_tokens=True))
         return parts[0], parts[1]
 
@@ -166,8 +166,9 @@ class MCoTPipeline:
         parts = [[[], []] for _ in range(ids.shape[0])]
         phase = [0] * ids.shape[0]  # 0: caption, 1: layout, 2: done
         live = list(range(ids.shape[0]))  # rows still writing; finished rows leave the batch
+        logits, cache = self.model.decode_text(ids)
         while live:
-            chosen = self.model([TextSegment(ids)])[0][:, -1].float().argmax(-1).tolist()
+            chosen = logits[:, -1].float().argmax(-1).tolist()
             step = []
             for b, token in zip(live, chosen):
                 part = parts[b][phase[b]]
@@ -178,10 +179,13 @@ class MCoTPipeline:
                 else:
                     part.append(token)
                 step.append(token)
-            ids = torch.cat([ids, torch.tensor(step, device=ids.device)[:, None]], dim=1)
             keep = [j for j, b in enumerate(live) if phase[b] < 2]
+            if not keep:
+                break
             if len(keep) < len(live):
-                ids, live = ids[keep], [live[j] for j in keep]
+                step, live = [step[j] for j in keep], [live[j] for j in keep]
+                cache = [(k[keep], v[keep]) for k, v in cache]
+            logits, cache = self.model.decode_text(torch.tensor(step, device=ids.device)[:, None], cache)
         return [tuple(self.tokenizer.decode(p, skip_special_tokens=True) for p in row) for row in parts]
 
     def _draw(self, prefix: list, uncond_prefix: list, generators, steps: int, guidance: float) -> torch.Tensor:
