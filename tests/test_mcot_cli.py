@@ -69,3 +69,13 @@ def test_without_a_model_the_error_says_what_to_pass(tmp_path):
     assert res.exit_code == 2 and "reasongen train mcot" in res.output
     res = runner.invoke(app, ["generate", "a photo of a star", "--method", "mcot", "--save-chain"])
     assert res.exit_code == 2 and "--save-trace" in res.output
+
+
+def test_the_shipped_model_plans_and_draws(tmp_path):
+    """The embedded default is a trained model: its greedy plan for a plain prompt names the object
+    and gives a box that parses (an untrained model writes neither)."""
+    out = tmp_path / "circle.png"
+    text = run("generate", "a photo of a red circle", "--method", "mcot", "-o", out, "--steps", 4, "--save-trace")
+    trace = json.loads((tmp_path / "circle-trace.json").read_text())
+    assert "red circle" in trace["caption"] and list(trace["layout"]) == ["a red circle"], text
+    assert not trace["layout_problems"] and Image.open(out).size == (64, 64)
