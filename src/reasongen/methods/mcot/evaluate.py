@@ -116,8 +116,9 @@ def plan_detections(layout: dict, size: int) -> tuple[dict[str, list[Detection]]
 def plan_report(pipe, metadata: list[dict]) -> dict:
     """GenEval's summary of the plans alone, and how many layouts needed repair or lost a phrase."""
     rows, repaired, unread = [], 0, 0
-    for meta in metadata:
-        _, text = pipe.plan(meta["prompt"])
+    prompts = [meta["prompt"] for meta in metadata]
+    plans = pipe.plan_many(prompts) if pipe.config["temperature"] == 0 else [pipe.plan(p) for p in prompts]
+    for meta, (_, text) in zip(metadata, plans):
         parsed = parse_layout(text)
         detected, colors, lost = plan_detections(parsed.boxes, pipe.config["height"])
         correct, _ = evaluate(detected, meta, lambda found, cls: [colors[id(d)] for d in found])
