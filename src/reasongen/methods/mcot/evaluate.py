@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from ...eval.geneval import Detection, evaluate, summarize
-from ...world.vocab import CLASSES, COLOR_NAMES, GROUND
-from .data import TEXT_FIELDS, record
+from ...world.vocab import CLASSES, COLOR_NAMES
+from .data import TEXT_FIELDS, blank, record
 from .plan import ORDINALS, parse_layout
 from .train import TASKS, MCoTTask
 
@@ -68,7 +68,7 @@ def reflection_report(pipe, records: list[dict], batch_size: int = 64) -> dict:
 
 
 def _batch(pipe, chunk: list[dict]) -> dict:
-    blanked = [np.where(r["mask"][..., None], np.array(GROUND, dtype=np.uint8), r["flawed"]) for r in chunk]
+    blanked = [blank(r["flawed"], r["mask"]) for r in chunk]
     out = {name: pipe._encode(images).float() for name, images in
            (("target", [r["target"] for r in chunk]), ("flawed", [r["flawed"] for r in chunk]), ("blanked", blanked))}  # fmt: skip
     out["mask"] = torch.from_numpy(np.stack([r["mask"] for r in chunk]).astype(np.float32)).to(pipe.device)
@@ -116,9 +116,7 @@ def plan_detections(layout: dict, size: int) -> tuple[dict[str, list[Detection]]
 def plan_report(pipe, metadata: list[dict]) -> dict:
     """GenEval's summary of the plans alone, and how many layouts needed repair or lost a phrase."""
     rows, repaired, unread = [], 0, 0
-    prompts = [meta["prompt"] for meta in metadata]
-    plans = pipe.plan_many(prompts) if pipe.config["temperature"] == 0 else [pipe.plan(p) for p in prompts]
-    for meta, (_, text) in zip(metadata, plans):
+    for meta, (_, text) in zip(metadata, pipe.plan_many([meta["prompt"] for meta in metadata])):
         parsed = parse_layout(text)
         detected, colors, lost = plan_detections(parsed.boxes, pipe.config["height"])
         correct, _ = evaluate(detected, meta, lambda found, cls: [colors[id(d)] for d in found])

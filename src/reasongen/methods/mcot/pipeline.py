@@ -32,8 +32,8 @@ from ...backbones.foxperts import FoXpertsModel, ImageSegment, TextSegment
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...train.data import to_tensor, to_uint8
-from ...world.vocab import GROUND
 from .. import read_model_index, save_weights
+from .data import blank
 from .plan import parse_layout
 from .train import encode_texts, plan_parts
 
@@ -150,16 +150,17 @@ class MCoTPipeline:
 
     @torch.no_grad()
     def plan_many(self, prompts: list[str]) -> list[tuple[str, str]]:
-        """Greedy plans of many prompts, decoded together: prompts of one token length form a batch
-        that steps in lockstep (no padding, so each row is what `plan` would write alone)."""
-        ids = self._text([[p] for p in prompts])
+        """Greedy plans of many prompts, decoded together, each distinct prompt once: prompts of one
+        token length form a batch that steps in lockstep (no padding, so each row is what `plan`
+        would write alone)."""
+        unique = list(dict.fromkeys(prompts))
+        ids = self._text([[p] for p in unique])
         lengths = ids.valid.sum(1).tolist()
-        out: list[tuple[str, str] | None] = [None] * len(prompts)
+        plans: dict[str, tuple[str, str]] = {}
         for n in sorted(set(lengths)):
             rows = [i for i, k in enumerate(lengths) if k == n]
-            for i, plan in zip(rows, self._plan_lockstep(ids.ids[rows, :n])):
-                out[i] = plan
-        return out
+            plans.update(zip([unique[i] for i in rows], self._plan_lockstep(ids.ids[rows, :n])))
+        return [plans[p] for p in prompts]
 
     def _plan_lockstep(self, ids: torch.Tensor) -> list[tuple[str, str]]:
         eos, limits = self.tokenizer.eos_token_id, (self.config["max_caption_tokens"], self.config["max_layout_tokens"])
@@ -226,7 +227,7 @@ class MCoTPipeline:
         for image, mask in zip(images, masks):
             if mask.shape != image.shape[:2]:
                 raise ValueError(f"a correction mask of shape {mask.shape} does not fit an image of {image.shape[:2]}; pass an H x W mask of the image's size")
-        blanked = [np.where(m[..., None], np.array(GROUND, dtype=np.uint8), im) for im, m in zip(images, masks)]
+        blanked = [blank(im, m) for im, m in zip(images, masks)]
         share = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None].to(self.device)
         share = F.avg_pool2d(share, self.vae.spatial)[:, 0]
         context = ImageSegment(self._encode(blanked), masked=share)
@@ -274,11 +275,12 @@ class MCoTPipeline:
                 t.stopped = "direct generation" if mode == "direct" else "the better of two by reflection"
             return traces
 
-        if cfg["temperature"] == 0:  # greedy plans repeat per prompt: one each, decoded together
-            unique = list(dict.fromkeys(prompts))
-            plans = dict(zip(unique, self.plan_many(unique)))
-        for t, gen in zip(traces, gens):
-            t.caption, t.layout_text = plans[t.prompt] if cfg["temperature"] == 0 else self.plan(t.prompt, gen)
+        if cfg["temperature"] == 0:  # greedy plans repeat per prompt
+            planned = self.plan_many(prompts)
+        else:
+            planned = [self.plan(t.prompt, gen) for t, gen in zip(traces, gens)]
+        for t, (caption, layout_text) in zip(traces, planned):
+            t.caption, t.layout_text = caption, layout_text
             parsed = parse_layout(t.layout_text)
             t.layout, t.layout_problems = parsed.boxes, parsed.problems
         texts = [plan_parts(t.prompt, t.caption, t.layout_text) for t in traces]

@@ -50,7 +50,10 @@ class AnchorCases:
         return make_case(rng, self.num_frames, paired=bool(rng.random() < self.paired_share))
 
     def batch(self, indices):
-        cases = [self.case(i) for i in indices]
+        return self.collate([self.case(i) for i in indices])
+
+    def collate(self, cases) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+        """Images (B, 3, H, W), texts, and (B, frames) with 1 at every right anchor."""
         right = torch.zeros(len(cases), self.num_frames)
         for row, c in zip(right, cases):
             row[list(c.anchors)] = 1.0
@@ -116,15 +119,14 @@ def heldout_report(model: ImageTextCNN, features: TextFeatures, n: int = 1000, s
     world's reasoner's and always-frame-0's on the same cases."""
     data = AnchorCases(n, model.config.outputs, model.config.image_size, seed, paired_share=0.0)
     model.eval()
+    cases = [data.case(i) for i in range(n)]
     learned, first = [], []
     for i in range(0, n, batch_size):
-        images, texts, right = data.batch(range(i, min(i + batch_size, n)))
+        images, texts, right = data.collate(cases[i : i + batch_size])
         learned.append(hits(model(images, features(texts)), right))
         first.append(right[:, 0])
-    world, world_hits = ShapesNarrator(), []
-    for i in range(n):
-        c = data.case(i)
-        world_hits.append(world(c.text, c.image(data.size), data.num_frames).anchor in c.anchors)
+    world = ShapesNarrator()
+    world_hits = [world(c.text, c.image(data.size), data.num_frames).anchor in c.anchors for c in cases]
     return {"heldout_unpaired_cases": n, "anchor_accuracy": float(torch.cat(learned).mean()),
             "world_reasoner_anchor_accuracy": float(np.mean(world_hits)),
             "first_frame_anchor_accuracy": float(torch.cat(first).mean())}  # fmt: skip
