@@ -131,6 +131,10 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
     log_path = out / "log.jsonl"
+    if acc.is_main_process and start and log_path.exists():
+        # rows written after the checkpoint we resume from are redone below; keep the log one run
+        rows = [r for r in log_path.read_text().splitlines() if r and json.loads(r)["step"] <= start]
+        log_path.write_text("".join(r + "\n" for r in rows))
     model.train()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not (progress and acc.is_main_process))
     t0, running = time.perf_counter(), []
