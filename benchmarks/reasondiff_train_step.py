@@ -1,0 +1,64 @@
+"""Time of one ReasonDiff training step (the `shapes` DiT preset with AlignFormer, the embedded MiniLM
+text encoder, AdamW) under bf16 autocast, on random latents of the data's shape (17-frame 64 x 64
+clips: 5 latent frames of 8 x 16 x 16) and ShapesWorld-like narratives. The step's cost does not
+depend on the latents' values. Stage 2 freezes the DiT, as `train reasondiff --stage 2` does.
+
+    python benchmarks/reasondiff_train_step.py [--batch 16] [--steps 5] [--stage 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from reasongen.backbones.text import load_text_encoder
+from reasongen.backbones.wan import build_transformer, get_preset
+from reasongen.methods.cof.train import PromptCache
+from reasongen.methods.reasondiff.alignformer import AlignFormer
+from reasongen.methods.reasondiff.model import ReasonDiffModel
+from reasongen.methods.reasondiff.train import ReasonDiffTask
+
+CHANNELS, TEMPORAL, FRAMES, LATENT_FRAMES = 8, 4, 17, 5
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--stage", type=int, default=1)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    preset = get_preset("shapes")
+    text_encoder = load_text_encoder(preset.text_encoder)
+    model = ReasonDiffModel(build_transformer(preset, in_channels=2 * CHANNELS + TEMPORAL, out_channels=CHANNELS),
+                            AlignFormer(CHANNELS, text_encoder.dim), temporal=TEMPORAL)  # fmt: skip
+    if args.stage == 2:
+        model.transformer.requires_grad_(False)
+    task = ReasonDiffTask(PromptCache(text_encoder), TEMPORAL, args.stage, shift=preset.flow_shift)
+    clips = torch.randn(args.batch, CHANNELS, LATENT_FRAMES, 16, 16)
+    cond = torch.randn(args.batch, CHANNELS, 16, 16)
+    anchors = torch.randint(0, LATENT_FRAMES, (args.batch,))
+    # distinct narratives per clip, as the data has (the prompt cache sees each string once)
+    narratives = [[f"a red circle {i} moves right, frame {f}" for f in range(FRAMES)] for i in range(args.batch)]
+    captions = [f"a red circle {i} moves right" for i in range(args.batch)]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt, g = torch.optim.AdamW(params, 5e-4), torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss, _ = task.loss(model, (clips, cond, anchors, narratives, captions), g)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    n = sum(p.numel() for p in params)
+    print(f"stage {args.stage}, batch {args.batch}, {FRAMES} frames, {n / 1e6:.1f}M trained parameters, bf16 autocast, "
+          f"{torch.get_num_threads()} threads: {statistics.median(times[1:]):.2f} s/step (median of {args.steps - 1})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
