@@ -29,7 +29,7 @@ import numpy as np
 from ...world.describe import place_words, reading_order, size_word
 from ...world.detector import ShapesDetector
 from ...world.edit import instances
-from ...world.render import area_and_centroid
+from ...world.render import area_and_centroid, extent
 from ...world.vocab import CLASSES, COLOR_NAMES, MAX_SIDE, MIN_SIDE, with_article
 from .narrator import Narration
 
@@ -50,9 +50,10 @@ class Thing:
     def phrase(self) -> str:
         words = ([size_word(self.box[2])] if self.box else []) + ([self.color] if self.color else []) + [self.cls]
         text = with_article(" ".join(words))
-        if self.box:
+        if self.box:  # placed by the drawn shape's tight box, as the world's captions place it
             x, y, s = self.box
-            text += " " + place_words(x + s / 2, y + s / 2)
+            ex0, ey0, ex1, ey1 = extent(self.cls)
+            text += " " + place_words(x + s * (ex0 + ex1) / 2, y + s * (ey0 + ey1) / 2)
         return text
 
 
