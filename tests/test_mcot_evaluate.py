@@ -49,6 +49,19 @@ def test_a_perfect_reflector_scores_one_and_a_blind_one_zero(pipe, records, monk
     monkeypatch.setattr(pipe, "reflect", lambda prompts, images: np.zeros((len(images), 64, 64), dtype=np.float32))
     blind = reflection_report(pipe, records)
     assert blind["mean_iou"] == 0.0 and blind["flawed_caught"] == 0.0 and blind["clean_passed"] == 1.0
+    assert perfect["mean_iou_standard_error"] == 0.0 == blind["mean_iou_standard_error"]
+
+
+def test_the_mean_iou_comes_with_its_standard_error(pipe, records, monkeypatch):
+    # right on every other flawed image, blind on the rest: IoUs 1, 0, 1, 0, ...
+    flawed = [r for r in records if r["flaw"] != "none"]
+    right = {r["flawed"].tobytes(): r["mask"] for r in flawed[::2]}
+    blank = np.zeros((64, 64), dtype=np.float32)
+    monkeypatch.setattr(pipe, "reflect", lambda prompts, images: np.stack([right.get(im.tobytes(), blank).astype(np.float32) for im in images]))
+    half = reflection_report(pipe, records)
+    ious = np.arange(len(flawed)) % 2 == 0
+    assert half["mean_iou"] == pytest.approx(ious.mean())
+    assert half["mean_iou_standard_error"] == pytest.approx(ious.std(ddof=1) / np.sqrt(len(flawed)))
 
 
 def test_task_losses_of_an_untrained_model(pipe, records):

@@ -58,6 +58,7 @@ def reflection_report(pipe, records: list[dict], batch_size: int = 64) -> dict:
         "flawed_images": len(every),
         "clean_images": len(passed),
         "mean_iou": float(np.mean(every)) if every else None,
+        "mean_iou_standard_error": float(np.std(every, ddof=1) / np.sqrt(len(every))) if len(every) > 1 else None,
         "share_iou_above_0.5": float(np.mean([v > 0.5 for v in every])) if every else None,
         "iou_by_flaw": {k: round(float(np.mean(v)), 4) for k, v in sorted(ious.items())},
         "flawed_caught": float(np.mean(caught)) if caught else None,
