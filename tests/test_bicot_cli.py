@@ -2,6 +2,7 @@
 records, fine-tuning, BiCoT-GRPO, generation with its CoT, and GenEval sampling with and without CoT."""
 
 import json
+import shutil
 
 import pytest
 from PIL import Image
@@ -46,6 +47,12 @@ def test_vq_data_sft_grpo_generate_sample(tmp_path):
     assert Image.open(tmp_path / "curve.png").size[0] > 600
     scores = json.loads((tmp_path / "grpo" / "curve" / "scores.json").read_text())["scores"]
     assert sorted(scores) == ["0", "1", "2"] and all(0 <= s["overall"] <= 1 for s in scores.values())
+    # a second run from the same start takes step 0 from the first instead of sampling it again
+    shutil.copytree(tmp_path / "grpo", tmp_path / "grpo2", ignore=shutil.ignore_patterns("curve"))
+    run("bicot", "curve", tmp_path / "grpo", tmp_path / "grpo2", "--init-from", sft, "--metadata", meta, "--out", tmp_path / "curve2.png")
+    assert not (tmp_path / "grpo2" / "curve" / "step-00000000").exists()
+    scores2 = json.loads((tmp_path / "grpo2" / "curve" / "scores.json").read_text())["scores"]
+    assert scores2 == scores
     res = runner.invoke(app, ["bicot", "curve", str(tmp_path / "grpo"), "--init-from", str(sft), "--out", "x.png", "--label", "a", "--label", "b"])
     assert res.exit_code == 2 and "2 --label for 1 runs" in res.output
     grpo = ["train", "bicot", "--data", str(tmp_path / "data"), "--output-dir", str(tmp_path / "g2"), "--stage", "grpo",

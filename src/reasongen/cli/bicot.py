@@ -227,10 +227,11 @@ def bicot_curve(
 
     if label and len(label) != len(runs):
         fail(ValueError(f"{len(label)} --label for {len(runs)} runs: give one per run, or none"))
-    curves = {}
+    curves, start = {}, None
     try:
         for run, name in zip(runs, label or [r.name for r in runs]):
-            scores = checkpoint_scores(run, init_from, metadata, n, seed)
+            scores = checkpoint_scores(run, init_from, metadata, n, seed, start=start)
+            start = scores[0]  # every run starts from --init-from: sample step 0 once
             curves[name] = {"log": read_log(run), "scores": scores}
             typer.echo(f"{name}: " + ", ".join(f"step {s} {v['overall']:.3f}" for s, v in sorted(scores.items())))
     except (ValueError, OSError) as e:

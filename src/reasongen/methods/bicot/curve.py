@@ -25,8 +25,10 @@ def read_log(run: str | Path) -> list[dict]:
 
 
 def checkpoint_scores(run: str | Path, init_from: str | Path, metadata: str = "shapes-geneval", n: int = 1, seed: int = 0,
-                      cot: bool | None = None, progress: bool = True) -> dict[int, dict]:  # fmt: skip
-    """{step: evaluator summary} for step 0 (`init_from`) and every checkpoint kept under RUN/checkpoints."""
+                      cot: bool | None = None, progress: bool = True, start: dict | None = None) -> dict[int, dict]:  # fmt: skip
+    """{step: evaluator summary} for step 0 (`init_from`) and every checkpoint kept under RUN/checkpoints.
+    `start`, step 0's summary from another run with the same start and settings, saves sampling it again
+    (sampling is seeded, so it would come out the same)."""
     from ...eval.layout import read_metadata
     from ...eval.run import evaluate_folder
     from ..sampling import write_geneval_samples
@@ -34,10 +36,12 @@ def checkpoint_scores(run: str | Path, init_from: str | Path, metadata: str = "s
 
     run = Path(run)
     cache_path = run / "curve" / "scores.json"
-    key = {"metadata": str(metadata), "n": n, "seed": seed, "cot": cot}
+    key = {"init_from": str(init_from), "metadata": str(metadata), "n": n, "seed": seed, "cot": cot}
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     if cache.get("key") != key:
         cache = {"key": key, "scores": {}}
+    if start is not None:
+        cache["scores"].setdefault("0", start)
     points = [(0, None)] + [(int(STEP_DIR.fullmatch(p.name).group(1)), p) for p in list_checkpoints(run / "checkpoints")]
     for step, ckpt in points:
         if str(step) in cache["scores"]:
