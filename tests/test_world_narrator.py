@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from reasongen.methods.reasondiff.bench import read_cases
-from reasongen.methods.reasondiff.world_narrator import ShapesNarrator, parse_event, read_image
-from reasongen.world.describe import describe
+from reasongen.methods.reasondiff.world_narrator import ShapesNarrator, Thing, parse_event, read_image
+from reasongen.world.describe import describe, describe_object
+from reasongen.world.scene import Obj
 from reasongen.world.video import sample_clip, without_colours
 
 
@@ -57,3 +58,11 @@ def test_text_it_cannot_read_holds_the_image_still_and_says_why():
     assert told.anchor == 0 and len(set(told.narratives)) == 1 and "names no ShapesWorld event" in told.problems[0]
     told = ShapesNarrator()("a heart grows", np.full((64, 64, 3), 128, np.uint8), 9)
     assert "shows no heart" in told.problems[0]
+
+
+def test_an_object_is_placed_as_the_captions_place_it():
+    # a triangle's drawn shape sits low in its square box: here the box's centre is in the top third
+    # (y 0.330) while the drawn shape's is not (y 0.337), and the captions go by the drawn shape
+    box = (0.4, 0.28, 0.1)
+    said = Thing("triangle", "red", box).phrase()
+    assert said == describe_object(Obj("triangle", "red", box)) and said.endswith("at the centre"), said
