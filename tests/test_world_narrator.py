@@ -4,7 +4,7 @@ image falls in the event and what each frame shows."""
 import numpy as np
 import pytest
 
-from reasongen.methods.reasondiff.bench import read_cases
+from reasongen.methods.reasondiff.bench import make_narrator, read_cases
 from reasongen.methods.reasondiff.world_narrator import ShapesNarrator, Thing, parse_event, read_image
 from reasongen.world.describe import describe, describe_object
 from reasongen.world.scene import Obj
@@ -66,3 +66,11 @@ def test_an_object_is_placed_as_the_captions_place_it():
     box = (0.4, 0.28, 0.1)
     said = Thing("triangle", "red", box).phrase()
     assert said == describe_object(Obj("triangle", "red", box)) and said.endswith("at the centre"), said
+
+
+def test_the_rewrite_baseline_gives_one_prompt_with_the_image_at_frame_0(cases):
+    rewrite, world = make_narrator("rewrite"), ShapesNarrator()
+    for case in cases[::9]:
+        told, full = rewrite(case), world(case.text, case.image(), len(case.clip))
+        assert told.anchor == 0 and len(told.narratives) == len(case.clip) and len(set(told.narratives)) == 1
+        assert told.narratives[0] == f"{case.text}, from {full.narratives[0]} to {full.narratives[-1]}"

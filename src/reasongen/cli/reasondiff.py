@@ -76,7 +76,7 @@ def sample_video(
     outdir: Path = typer.Option(..., help="Output folder: info.json, records.jsonl and one PNG strip per case."),
     model: str = typer.Option(..., help="A ReasonDiff pipeline folder, or `oracle` (the benchmark's own clips: the reference)."),
     benchmark: str = typer.Option("shapes-video-unpaired", help="shapes-video-unpaired, shapes-video-paired, or a JSONL file of cases."),
-    narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone), trained (the anchor read by a network trained on clips, the world's narratives around it) or first-frame (frame 0 and the text in every frame: plain image-to-video)."),
+    narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone), trained (the anchor read by a network trained on clips, the world's narratives around it) first-frame (frame 0 and the text in every frame: plain image-to-video) or rewrite (the paper's rewrite-prompt baseline: frame 0 and one prompt rewritten by the world's reasoner in every frame)."),
     trained_narrator: Optional[Path] = typer.Option(None, help="With --narrator trained: a folder from `reasongen train narrator` (RUN/narrator); default: the shipped one."),
     limit: Optional[int] = typer.Option(None, help="Only the first N cases."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),

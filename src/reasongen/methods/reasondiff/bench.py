@@ -8,7 +8,11 @@ Narrators here:
 - `trained`: the anchor read by a network trained on clips, the world's narratives around it
   (`trained_narrator.py`);
 - `first-frame`: the image at frame 0 and the case's text in every frame (plain image-to-video, the
-  issue's baseline).
+  issue's baseline);
+- `rewrite`: the paper's rewrite-prompt baseline. A reasoner rewrites the text into one clip-level
+  prompt, and plain image-to-video follows: the image at frame 0 and that prompt in every frame.
+  Here the world's reasoner rewrites it as "TEXT, from FIRST to LAST", with the first and last
+  frames it narrates (the paper's rewriter is an MLLM; the form of the prompt is our choice).
 The model `oracle` writes the benchmark's own clips, the reference every metric should score fully.
 """
 
@@ -27,7 +31,7 @@ from ...world.video import VideoCase
 from .narrator import Narration, oracle_narration
 from .world_narrator import ShapesNarrator
 
-NARRATORS = ("oracle", "world", "trained", "first-frame")
+NARRATORS = ("oracle", "world", "trained", "first-frame", "rewrite")
 
 
 def read_cases(benchmark: str) -> list[VideoCase]:
@@ -52,6 +56,15 @@ def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) 
         return lambda case: learned(case.text, case.image(size), len(case.clip))
     if name == "first-frame":
         return lambda case: Narration(0, [case.text] * len(case.clip))
+    if name == "rewrite":
+        world = ShapesNarrator()
+
+        def rewrite(case):
+            told = world(case.text, case.image(size), len(case.clip))
+            prompt = f"{case.text}, from {told.narratives[0]} to {told.narratives[-1]}"
+            return Narration(0, [prompt] * len(case.clip), told.problems)
+
+        return rewrite
     raise ValueError(f"unknown narrator {name!r}; choose from {', '.join(NARRATORS)}")
 
 
