@@ -116,3 +116,25 @@ def test_pairs_are_built_and_encoded_once(tmp_path):
     assert anchors.max() <= 1 and len(narratives[1]) == 5 and isinstance(captions[0], str)
     with pytest.raises(ValueError, match="n=6"):
         build_pairs(tmp_path, n=7, num_frames=5, size=32, workers=1)
+
+
+def test_clips_sampled_together_equal_clips_sampled_alone():
+    from reasongen.methods.reasondiff.narrator import Narration
+    from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
+
+    pipe = ReasonDiffPipeline(tiny_model(), build_vae("tiny"), tiny_text_encoder(), num_frames=5, height=32, width=32)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    told = [Narration(a, [f"a red circle, frame {t}, clip {a}" for t in range(5)]) for a in (0, 4, 2)]
+
+    def gens():
+        return [torch.Generator().manual_seed(s) for s in (7, 8, 9)]
+
+    together = pipe.many(images, told, 3, 3.0, gens())
+    for i, gen in enumerate(gens()):
+        alone = pipe(images[i], told[i], 3, 3.0, generator=gen)
+        assert torch.allclose(together[i].latents, alone.latents, atol=1e-5)
+        assert together[i].anchor == told[i].anchor and together[i].frames.shape == (5, 32, 32, 3)
+    assert not torch.allclose(together[0].latents, together[1].latents)
+    with pytest.raises(ValueError, match="one of each per clip"):
+        pipe.many(images, told[:2], 3)

@@ -82,6 +82,7 @@ def sample_video(
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
     enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
+    batch_size: int = typer.Option(8, help="Clips sampled together (each from its own seed, so the clips do not depend on it)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Sample ReasonDiff over a ShapesWorld video benchmark (each case's seed is its index)."""
@@ -92,18 +93,18 @@ def sample_video(
     try:
         cases = read_cases(benchmark)[:limit]
         if model == "oracle":
-            def generate(image, told, case, seed):
-                return case.clip.render(image.shape[0])
+            def generate(images, told, chunk, seeds):
+                return [case.clip.render(image.shape[0]) for image, case in zip(images, chunk)]
         else:
             from ..methods.reasondiff.pipeline import ReasonDiffPipeline
 
             pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
 
-            def generate(image, told, case, seed):
-                out = pipe(image, told, steps, guidance, generator=torch.Generator().manual_seed(seed), enhanced=enhanced)
-                return out.frames
+            def generate(images, told, chunk, seeds):
+                generators = [torch.Generator().manual_seed(s) for s in seeds]
+                return [out.frames for out in pipe.many(images, told, steps, guidance, generators, enhanced)]
         info = {"benchmark": benchmark, "model": model, "enhanced": enhanced, "trained_narrator": str(trained_narrator) if trained_narrator else None}
-        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator)
+        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size)
     except (ValueError, OSError) as e:
         fail(e)
     typer.echo(f"{outdir}: {len(cases)} clips")

@@ -69,18 +69,27 @@ def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) 
 
 
 def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | Path, narrator: str, info: dict,
-                     size: int = 64, trained_narrator: str | Path | None = None) -> Path:  # fmt: skip
-    """`generate(image, narration, case, seed) -> uint8 (T, H, W, 3)` for each case; seed = case index."""
+                     size: int = 64, trained_narrator: str | Path | None = None, batch_size: int = 8) -> Path:  # fmt: skip
+    """`generate(images, narrations, cases, seeds) -> [uint8 (T, H, W, 3)]`, called on up to
+    `batch_size` cases at a time; a case's seed is its index."""
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size}: need at least 1")
     narrate = make_narrator(narrator, trained_narrator, size)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "info.json").write_text(json.dumps({**info, "narrator": narrator, "cases": len(cases)}, indent=1) + "\n")
+    bar = tqdm(total=len(cases), desc="video cases", unit="case")
     with open(outdir / "records.jsonl", "w") as f:
-        for i, case in enumerate(tqdm(cases, desc="video cases", unit="case")):
-            told = narrate(case)
-            frames = generate(case.image(size), told, case, i)
-            write_strip(frames, outdir / f"{i:04d}.png")
-            f.write(json.dumps({"index": i, "anchor": told.anchor, "narratives": told.narratives, "problems": told.problems}) + "\n")
+        for start in range(0, len(cases), batch_size):
+            chunk = cases[start : start + batch_size]
+            seeds = list(range(start, start + len(chunk)))
+            told = [narrate(case) for case in chunk]
+            clips = generate([case.image(size) for case in chunk], told, chunk, seeds)
+            for i, t, frames in zip(seeds, told, clips):
+                write_strip(frames, outdir / f"{i:04d}.png")
+                f.write(json.dumps({"index": i, "anchor": t.anchor, "narratives": t.narratives, "problems": t.problems}) + "\n")
+            bar.update(len(chunk))
+    bar.close()
     return outdir
 
 

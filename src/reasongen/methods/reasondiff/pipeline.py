@@ -119,41 +119,58 @@ class ReasonDiffPipeline:
         return image, problems
 
     def encode_narratives(self, narratives: list[str]) -> torch.Tensor:
-        """(1, F, L, D): the narratives' token states grouped per latent frame."""
-        return group_by_latent_frame(self.text_encoder(narratives)[None], self.model.temporal)
+        """(B, F, L, D): the token states of B clips' narratives (T each, clip after clip), grouped per
+        latent frame."""
+        states = self.text_encoder(narratives)
+        T = self.config["num_frames"]
+        return group_by_latent_frame(states.view(len(narratives) // T, T, *states.shape[1:]), self.model.temporal)
 
     @torch.no_grad()
     def __call__(self, image, narration: Narration, num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  generator: torch.Generator | None = None, enhanced: bool = True, progress: bool = False) -> ReasonDiffOutput:  # fmt: skip
+        return self.many([image], [narration], num_inference_steps, guidance_scale, [generator], enhanced, progress)[0]
+
+    @torch.no_grad()
+    def many(self, images: list, narrations: list[Narration], num_inference_steps: int | None = None,
+             guidance_scale: float | None = None, generators: list[torch.Generator | None] | None = None,
+             enhanced: bool = True, progress: bool = False) -> list[ReasonDiffOutput]:  # fmt: skip
+        """Clips for several (image, narration) pairs, sampled together. Each clip's noise comes from its
+        own generator, so a clip does not depend on the batch it is drawn in."""
         from diffusers.utils.torch_utils import randn_tensor
 
         from ...train.data import to_tensor, to_uint8
 
         cfg = self.config
-        T = cfg["num_frames"]
+        T, B = cfg["num_frames"], len(images)
         steps = cfg["num_inference_steps"] if num_inference_steps is None else num_inference_steps
         g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
+        generators = [None] * B if generators is None else list(generators)
         if steps < 1:
             raise ValueError(f"num_inference_steps={steps}: need at least 1")
-        image, problems = self.check_image(image)
-        if len(narration.narratives) != T:
-            raise ValueError(f"{len(narration.narratives)} narratives for a {T}-frame clip; read the narrator's answer with parse_narration, which repairs the count")
-        if not 0 <= narration.anchor < T:
-            raise ValueError(f"anchor frame {narration.anchor} lies outside frames 0..{T - 1}")
+        if not B or len(narrations) != B or len(generators) != B:
+            raise ValueError(f"{B} images, {len(narrations)} narrations and {len(generators)} generators: give one of each per clip")
+        checked = [self.check_image(image) for image in images]
+        for narration in narrations:
+            if len(narration.narratives) != T:
+                raise ValueError(f"{len(narration.narratives)} narratives for a {T}-frame clip; read the narrator's answer with parse_narration, which repairs the count")
+            if not 0 <= narration.anchor < T:
+                raise ValueError(f"anchor frame {narration.anchor} lies outside frames 0..{T - 1}")
         device = next(self.model.parameters()).device
         dtype = next(self.model.transformer.parameters()).dtype
 
-        anchor_latent = self.vae.encode_frames(to_tensor(image)[None, None].to(device))[:, :, 0]
+        pixels = to_tensor(np.stack([image for image, _ in checked]))[:, None].to(device)
+        anchor_latent = self.vae.encode_frames(pixels)[:, :, 0]
         F = 1 + (T - 1) // self.model.temporal
-        states = self.encode_narratives(narration.narratives).to(device)
+        states = self.encode_narratives([t for n in narrations for t in n.narratives]).to(device)
         cond, token_mask = narrative_context(states)
-        a = latent_index(torch.tensor([narration.anchor], device=device), self.model.temporal)
+        a = latent_index(torch.tensor([n.anchor for n in narrations], device=device), self.model.temporal)
         y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, a, F, enhanced)
         cond = cond.to(dtype)
-        uncond = narrative_context(self.encode_narratives([""] * T).to(device))[0].to(dtype) if g > 1.0 else None
+        uncond = narrative_context(self.encode_narratives([""] * T).to(device))[0].to(dtype).expand_as(cond) if g > 1.0 else None
 
         h, w = cfg["height"] // self.vae.spatial, cfg["width"] // self.vae.spatial
-        latents = randn_tensor((1, self.vae.z_dim, F, h, w), generator=generator, device=device, dtype=torch.float32)
+        shape = (1, self.vae.z_dim, F, h, w)
+        latents = torch.cat([randn_tensor(shape, generator=gen, device=device, dtype=torch.float32) for gen in generators])
 
         def velocity(x, t, ctx):
             return self.model.velocity(x.to(dtype), t, ctx, y).float()
@@ -162,5 +179,6 @@ class ReasonDiffPipeline:
         bar = tqdm(total=steps, desc="reasondiff", disable=not progress)
         latents = sample(velocity, latents, scheduler, steps, g, cond, uncond, progress=bar.update)
         bar.close()
-        frames = to_uint8(self.vae.decode_clip(latents.float())[0])
-        return ReasonDiffOutput(frames, narration.anchor, list(narration.narratives), problems + list(narration.problems), latents)
+        clips = to_uint8(self.vae.decode_clip(latents.float()))
+        return [ReasonDiffOutput(clips[i], n.anchor, list(n.narratives), problems + list(n.problems), latents[i : i + 1])
+                for i, ((_, problems), n) in enumerate(zip(checked, narrations))]  # fmt: skip
