@@ -115,3 +115,33 @@ def test_teacher_warm_up_refuses_clips():
     task = VAETask(PatchPCA(ShapesImages(4, seed=0).batch(range(4)), 4, 8), teacher_steps=2)
     with pytest.raises(ValueError, match="teacher_steps=0"):
         task.loss(build_vae("shapes"), torch.zeros(1, 5, 3, 64, 64), torch.Generator())
+
+
+def test_the_object_weight_makes_losing_a_shape_cost_more_than_blurring_the_ground():
+    from reasongen.train.vae import GROUND, reconstruction_loss
+
+    x = torch.full((1, 3, 2, 8, 8), GROUND)
+    x[:, 0, :, 2:4, 2:4] = 1.0  # a small red shape on the grey ground: 4 of 64 pixels a frame
+    on_object = x[:, :1] != GROUND
+    lose_shape = torch.where(on_object, torch.full_like(x, GROUND), x)  # the shape drawn as ground
+    off_ground = x + 0.5 * (~on_object)  # every ground pixel off by 0.5: 60 of 64 pixels
+    plain = [sum(reconstruction_loss(r, x, 0.0)).item() for r in (lose_shape, off_ground)]
+    weighted = [sum(reconstruction_loss(r, x, 20.0)).item() for r in (lose_shape, off_ground)]
+    assert plain[0] < plain[1]  # a plain mean prefers dropping the shape to a ground off by 0.5
+    assert weighted[0] > weighted[1]  # the weighted one does not
+    assert plain[0] == pytest.approx(((lose_shape - x).abs().mean() + ((lose_shape - x) ** 2).mean()).item())
+
+
+def test_eval_vae_reads_whether_the_objects_survive_a_whole_clip(tmp_path):
+    # the shipped VAE was trained on single frames: frame by frame it keeps the objects, but whole
+    # clips go through temporal layers it never trained, and the detector finds the objects gone
+    meta = tmp_path / "m.jsonl"
+    meta.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
+    from reasongen.methods import SHIPPED_MODELS
+
+    res = CliRunner().invoke(app, ["eval", "vae", str(SHIPPED_MODELS / "shapes-vae"), "--clips", "2", "--n", "1",
+                                   "--metadata", str(meta), "--out", str(tmp_path / "vae.json")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    figures = json.loads((tmp_path / "vae.json").read_text())
+    assert figures["clip_truth_text_consistency"] > 0.9
+    assert figures["clip_framewise_text_consistency"] > 0.9 > 0.5 > figures["clip_text_consistency"]

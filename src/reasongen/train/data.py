@@ -69,10 +69,14 @@ class ShapesClips:
     def __len__(self) -> int:
         return self.n
 
-    def clip(self, i: int) -> np.ndarray:
+    def event(self, i: int):
+        """Clip i as the world drew it (its scenes and captions)."""
         from ..world.video import sample_clip
 
-        return sample_clip(np.random.default_rng([self.seed, i, 2]), self.num_frames).render(self.size)
+        return sample_clip(np.random.default_rng([self.seed, i, 2]), self.num_frames)
+
+    def clip(self, i: int) -> np.ndarray:
+        return self.event(i).render(self.size)
 
     def batch(self, indices) -> torch.Tensor:
         return to_tensor(np.stack([self.clip(i) for i in indices]))
