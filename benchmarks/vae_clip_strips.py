@@ -1,0 +1,47 @@
+"""A picture of held-out ShapesWorld clips passed whole through video VAEs: per clip, the true frames
+on the first row, then one row per VAE (encode_clip, then decode_clip). For the docs' VAE figure.
+
+    python benchmarks/vae_clip_strips.py src/reasongen/models/shapes-vae runs/video-vae-keep/vae \
+        --labels image keep --clips 3 5 --out docs/img/video-vae-clips.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from reasongen.backbones.wan import load_vae
+from reasongen.train.data import ShapesClips, to_uint8
+
+HELDOUT_SEED = 1_000_003  # eval vae --clips reads the same clips
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("vaes", nargs="+", type=Path)
+    ap.add_argument("--labels", nargs="+", help="Printed with each row on stdout (default: the folder names).")
+    ap.add_argument("--clips", nargs="+", type=int, default=[0], help="Held-out clip indices.")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    data = ShapesClips(max(args.clips) + 1, 17, 64, HELDOUT_SEED)
+    x = data.batch(args.clips)
+    rows = [("truth", to_uint8(x))]
+    for vae_dir, label in zip(args.vaes, args.labels or [str(v) for v in args.vaes]):
+        vae = load_vae(vae_dir)
+        with torch.no_grad():
+            rows.append((label, to_uint8(vae.decode_clip(vae.encode_clip(x)).clamp(-1, 1))))
+    strips = []
+    for k, i in enumerate(args.clips):
+        print(f"clip {i}: {data.event(i).caption}")
+        strips += [np.concatenate(list(clips[k]), axis=1) for _, clips in rows]
+    print("rows per clip: " + ", ".join(label for label, _ in rows))
+    Image.fromarray(np.concatenate(strips, axis=0)).save(args.out)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
