@@ -25,6 +25,14 @@ def pick(rng: np.random.Generator, seq):
     return seq[int(rng.integers(len(seq)))]
 
 
+def tight_box(cls: str, box: tuple[float, float, float]) -> tuple[float, float, float, float]:
+    """Tight box (x1, y1, x2, y2) of a `cls` drawn in the square `box` (x, y, side), canvas units:
+    what a detector sees."""
+    x, y, s = box
+    ex0, ey0, ex1, ey1 = extent(cls)
+    return (x + ex0 * s, y + ey0 * s, x + ex1 * s, y + ey1 * s)
+
+
 @dataclass(frozen=True)
 class Obj:
     cls: str
@@ -33,10 +41,7 @@ class Obj:
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
-        """Tight box (x1, y1, x2, y2) of the drawn shape, canvas units: what a detector sees."""
-        x, y, s = self.box
-        ex0, ey0, ex1, ey1 = extent(self.cls)
-        return (x + ex0 * s, y + ey0 * s, x + ex1 * s, y + ey1 * s)
+        return tight_box(self.cls, self.box)
 
     def to_json(self) -> dict:
         return {"class": self.cls, "color": self.color, "box": [round(v, 6) for v in self.box]}

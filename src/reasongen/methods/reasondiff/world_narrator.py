@@ -26,10 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...world.describe import place_words, reading_order, size_word
+from ...world.describe import object_place, reading_order, size_word
 from ...world.detector import ShapesDetector
 from ...world.edit import instances
-from ...world.render import area_and_centroid, extent
+from ...world.scene import tight_box
+from ...world.render import area_and_centroid
 from ...world.vocab import CLASSES, COLOR_NAMES, MAX_SIDE, MIN_SIDE, with_article
 from .narrator import Narration
 
@@ -51,10 +52,12 @@ class Thing:
         words = ([size_word(self.box[2])] if self.box else []) + ([self.color] if self.color else []) + [self.cls]
         text = with_article(" ".join(words))
         if self.box:  # placed by the drawn shape's tight box, as the world's captions place it
-            x, y, s = self.box
-            ex0, ey0, ex1, ey1 = extent(self.cls)
-            text += " " + place_words(x + s * (ex0 + ex1) / 2, y + s * (ey0 + ey1) / 2)
+            text += " " + object_place(self)
         return text
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return tight_box(self.cls, self.box)
 
 
 def read_image(image: np.ndarray, detector: ShapesDetector | None = None) -> list[Thing]:
