@@ -118,12 +118,14 @@ def test_teacher_warm_up_refuses_clips():
 
 
 def test_the_object_weight_makes_losing_a_shape_cost_more_than_blurring_the_ground():
-    from reasongen.train.vae import GROUND, reconstruction_loss
+    from reasongen.train.vae import reconstruction_loss
+    from reasongen.world.vocab import GROUND
 
-    x = torch.full((1, 3, 2, 8, 8), GROUND)
+    ground = GROUND[0] / 127.5 - 1  # the grey ground in [-1, 1]
+    x = torch.full((1, 3, 2, 8, 8), ground)
     x[:, 0, :, 2:4, 2:4] = 1.0  # a small red shape on the grey ground: 4 of 64 pixels a frame
-    on_object = x[:, :1] != GROUND
-    lose_shape = torch.where(on_object, torch.full_like(x, GROUND), x)  # the shape drawn as ground
+    on_object = x[:, :1] != ground
+    lose_shape = torch.where(on_object, torch.full_like(x, ground), x)  # the shape drawn as ground
     off_ground = x + 0.5 * (~on_object)  # every ground pixel off by 0.5: 60 of 64 pixels
     plain = [sum(reconstruction_loss(r, x, 0.0)).item() for r in (lose_shape, off_ground)]
     weighted = [sum(reconstruction_loss(r, x, 20.0)).item() for r in (lose_shape, off_ground)]

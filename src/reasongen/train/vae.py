@@ -38,6 +38,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..world.vocab import GROUND
+
 
 def init_for_training(vae) -> None:
     """The initialisation that keeps the Wan VAE (and the VQ tokenizer, train/vq.py) out of the
@@ -126,14 +128,12 @@ class VAETask:
         return l1 + mse + extra, logs
 
 
-GROUND = 128 / 127.5 - 1  # ShapesWorld's grey ground in [-1, 1]
-
-
 def reconstruction_loss(rec: torch.Tensor, x: torch.Tensor, object_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
     """L1 and MSE with every pixel off the grey ground weighted 1 + object_weight. Objects cover a few
     percent of a ShapesWorld frame, so a plain mean lets a clip decoder drop small moving shapes
     and still score well; the weights make losing them cost. x, rec: (B, 3, T, H, W) in [-1, 1]."""
-    on_object = ((x - GROUND).abs().amax(dim=1, keepdim=True) > 0.05).to(x.dtype)
+    ground = torch.tensor(GROUND, dtype=x.dtype, device=x.device).div(127.5).sub(1.0).view(1, 3, 1, 1, 1)
+    on_object = ((x - ground).abs().amax(dim=1, keepdim=True) > 0.05).to(x.dtype)
     w = 1 + object_weight * on_object
     norm = w.mean()
     return ((rec - x).abs() * w).mean() / norm, (((rec - x) ** 2) * w).mean() / norm
