@@ -13,10 +13,9 @@ import time
 import torch
 
 from reasongen.backbones.text import load_text_encoder
-from reasongen.backbones.wan import build_transformer, get_preset, load_vae
-from reasongen.methods.reasondiff.alignformer import AlignFormer
+from reasongen.backbones.wan import get_preset, load_vae
 from reasongen.methods.reasondiff.bench import make_narrator, read_cases
-from reasongen.methods.reasondiff.model import ReasonDiffModel
+from reasongen.methods.reasondiff.model import build_reasondiff_model
 from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
 
 SHIPPED_VAE = "src/reasongen/models/shapes-vae"
@@ -31,10 +30,7 @@ def main():
     torch.manual_seed(0)
     preset, vae = get_preset("shapes"), load_vae(SHIPPED_VAE)
     text_encoder = load_text_encoder(preset.text_encoder)
-    C = vae.z_dim
-    model = ReasonDiffModel(build_transformer(preset, in_channels=2 * C + vae.temporal, out_channels=C),
-                            AlignFormer(C, text_encoder.dim), temporal=vae.temporal)  # fmt: skip
-    pipe = ReasonDiffPipeline(model, vae, text_encoder)
+    pipe = ReasonDiffPipeline(build_reasondiff_model(preset, vae.z_dim, vae.temporal, text_encoder.dim), vae, text_encoder)
     cases = read_cases("shapes-video-unpaired")[: args.clips]
     narrate = make_narrator("oracle")
     images, told = [c.image() for c in cases], [narrate(c) for c in cases]

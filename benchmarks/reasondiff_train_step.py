@@ -15,10 +15,9 @@ import time
 import torch
 
 from reasongen.backbones.text import load_text_encoder
-from reasongen.backbones.wan import build_transformer, get_preset
+from reasongen.backbones.wan import get_preset
 from reasongen.methods.cof.train import PromptCache
-from reasongen.methods.reasondiff.alignformer import AlignFormer
-from reasongen.methods.reasondiff.model import ReasonDiffModel
+from reasongen.methods.reasondiff.model import build_reasondiff_model
 from reasongen.methods.reasondiff.train import ReasonDiffTask
 
 CHANNELS, TEMPORAL, FRAMES, LATENT_FRAMES = 8, 4, 17, 5
@@ -33,8 +32,7 @@ def main():
     torch.manual_seed(0)
     preset = get_preset("shapes")
     text_encoder = load_text_encoder(preset.text_encoder)
-    model = ReasonDiffModel(build_transformer(preset, in_channels=2 * CHANNELS + TEMPORAL, out_channels=CHANNELS),
-                            AlignFormer(CHANNELS, text_encoder.dim), temporal=TEMPORAL)  # fmt: skip
+    model = build_reasondiff_model(preset, CHANNELS, TEMPORAL, text_encoder.dim)
     if args.stage == 2:
         model.transformer.requires_grad_(False)
     task = ReasonDiffTask(PromptCache(text_encoder), TEMPORAL, args.stage, shift=preset.flow_shift)

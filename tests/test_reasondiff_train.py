@@ -9,7 +9,7 @@ from reasongen.backbones.text import tiny_text_encoder
 from reasongen.backbones.wan import FrameVAE, build_transformer, build_vae
 from reasongen.methods.cof.train import PromptCache
 from reasongen.methods.reasondiff.alignformer import AlignFormer
-from reasongen.methods.reasondiff.data import (PairLatents, build_pairs, encode_pairs, group_by_latent_frame, latent_index,
+from reasongen.methods.reasondiff.data import (PairLatents, build_pairs, encode_narratives, encode_pairs, group_by_latent_frame, latent_index,
                                                training_pair)  # fmt: skip
 from reasongen.methods.reasondiff.model import ReasonDiffModel, narrative_context
 from reasongen.methods.reasondiff.train import ReasonDiffTask
@@ -98,8 +98,8 @@ def test_single_prompt_ablation_gives_every_frame_the_caption():
     cache = PromptCache(tiny_text_encoder(max_length=48))
     b = batch()
     task = ReasonDiffTask(cache)
-    per_frame = task.narratives(b[3])
-    single = task.narratives([[c] * len(n) for c, n in zip(b[4], b[3])])
+    per_frame = encode_narratives(task.prompts, b[3], task.temporal)
+    single = encode_narratives(task.prompts, [[c] * len(n) for c, n in zip(b[4], b[3])], task.temporal)
     assert not torch.allclose(per_frame, single)
     assert torch.allclose(single[:, 0], single[:, 1])  # no frame differs from another
 

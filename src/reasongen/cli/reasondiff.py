@@ -158,11 +158,10 @@ def train_reasondiff(
     import torch
 
     from ..backbones.text import load_text_encoder
-    from ..backbones.wan import build_transformer, get_preset, load_vae
+    from ..backbones.wan import get_preset, load_vae
     from ..methods.cof.train import PromptCache
-    from ..methods.reasondiff.alignformer import AlignFormer
     from ..methods.reasondiff.data import PairLatents
-    from ..methods.reasondiff.model import ReasonDiffModel
+    from ..methods.reasondiff.model import build_reasondiff_model
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.train import ReasonDiffTask
     from ..train.loop import TrainConfig, train
@@ -186,9 +185,7 @@ def train_reasondiff(
         except (ValueError, OSError) as e:
             fail(e)
     else:
-        C = dataset.clips.shape[1]
-        model = ReasonDiffModel(build_transformer(p, in_channels=2 * C + dataset.temporal, out_channels=C),
-                                AlignFormer(C, text_encoder.dim), temporal=dataset.temporal)  # fmt: skip
+        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim)
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),

@@ -67,6 +67,14 @@ def group_by_latent_frame(states: torch.Tensor, temporal: int = 4) -> torch.Tens
     return torch.cat([states[..., :1, :, :], rest], dim=-3)
 
 
+def encode_narratives(encode, rows: list[list[str]], temporal: int = 4) -> torch.Tensor:
+    """B clips' per-frame narratives (B lists of T) -> their text states per latent frame (B, F, L, D),
+    through `encode` (a list of prompts -> (N, L, D)), all in one call."""
+    B, T = len(rows), len(rows[0])
+    states = encode([t for row in rows for t in row])
+    return group_by_latent_frame(states.view(B, T, *states.shape[1:]), temporal)
+
+
 def _pair_job(args):
     seed, i, num_frames, max_stride, size = args
     pair = training_pair(np.random.default_rng([seed, i, 3]), num_frames, max_stride)

@@ -66,6 +66,15 @@ class ReasonDiffModel(nn.Module):
         return self.velocity(x, timestep, context, y), c_star
 
 
+def build_reasondiff_model(preset, channels: int, temporal: int, text_dim: int) -> ReasonDiffModel:
+    """A fresh ReasonDiffModel: a Wan DiT of `preset` taking the noisy latents, the anchor mask and the
+    condition latents (2 x channels + temporal input channels), and an AlignFormer for `channels`."""
+    from ...backbones.wan import build_transformer
+
+    dit = build_transformer(preset, in_channels=2 * channels + temporal, out_channels=channels)
+    return ReasonDiffModel(dit, AlignFormer(channels, text_dim), temporal=temporal)
+
+
 def narrative_context(states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-latent-frame narrative states (B, F, L, D) -> the DiT's context (B, F*L, D) and the
     AlignFormer's token mask (B, F, L): a token is real where any of its group's states is non-zero

@@ -29,7 +29,7 @@ from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
 from .. import read_model_index, save_weights
 from .alignformer import AlignFormer
-from .data import group_by_latent_frame, latent_index
+from .data import encode_narratives, latent_index
 from .model import ReasonDiffModel, narrative_context
 from .narrator import Narration
 
@@ -118,13 +118,6 @@ class ReasonDiffPipeline:
             raise ValueError(f"the condition image is {image.shape[1]}x{image.shape[0]} px; this model makes {W}x{H} clips: resize it to {W}x{H} first")
         return image, problems
 
-    def encode_narratives(self, narratives: list[str]) -> torch.Tensor:
-        """(B, F, L, D): the token states of B clips' narratives (T each, clip after clip), grouped per
-        latent frame."""
-        states = self.text_encoder(narratives)
-        T = self.config["num_frames"]
-        return group_by_latent_frame(states.view(len(narratives) // T, T, *states.shape[1:]), self.model.temporal)
-
     @torch.no_grad()
     def __call__(self, image, narration: Narration, num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  generator: torch.Generator | None = None, enhanced: bool = True, progress: bool = False) -> ReasonDiffOutput:  # fmt: skip
@@ -161,12 +154,15 @@ class ReasonDiffPipeline:
         pixels = to_tensor(np.stack([image for image, _ in checked]))[:, None].to(device)
         anchor_latent = self.vae.encode_frames(pixels)[:, :, 0]
         F = 1 + (T - 1) // self.model.temporal
-        states = self.encode_narratives([t for n in narrations for t in n.narratives]).to(device)
+        states = encode_narratives(self.text_encoder, [n.narratives for n in narrations], self.model.temporal).to(device)
         cond, token_mask = narrative_context(states)
         a = latent_index(torch.tensor([n.anchor for n in narrations], device=device), self.model.temporal)
         y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, a, F, enhanced)
         cond = cond.to(dtype)
-        uncond = narrative_context(self.encode_narratives([""] * T).to(device))[0].to(dtype).expand_as(cond) if g > 1.0 else None
+        uncond = None
+        if g > 1.0:  # the empty narrative in every frame
+            empty = encode_narratives(self.text_encoder, [[""] * T], self.model.temporal).to(device)
+            uncond = narrative_context(empty)[0].to(dtype).expand_as(cond)
 
         h, w = cfg["height"] // self.vae.spatial, cfg["width"] // self.vae.spatial
         shape = (1, self.vae.z_dim, F, h, w)

@@ -20,7 +20,7 @@ import torch
 
 from ...flow import flow_loss
 from .alignformer import aux_latent_loss
-from .data import group_by_latent_frame
+from .data import encode_narratives
 from .model import narrative_context
 
 
@@ -33,18 +33,12 @@ class ReasonDiffTask:
         self.shift, self.drop_prob, self.timesteps = shift, drop_prob, timesteps
         self.multi_frame, self.enhanced = multi_frame, enhanced
 
-    def narratives(self, rows: list[list[str]]) -> torch.Tensor:
-        """Per-frame narratives (B lists of T) -> per-latent-frame text states (B, F, L, D)."""
-        B, T = len(rows), len(rows[0])
-        states = self.prompts([t for row in rows for t in row])
-        return group_by_latent_frame(states.view(B, T, *states.shape[1:]), self.temporal)
-
     def loss(self, model, batch, generator):
         clips, cond, anchor_index, narratives, captions = batch
         if not self.multi_frame:
             narratives = [[c] * len(n) for c, n in zip(captions, narratives)]
         device = next(model.parameters()).device
-        grouped = self.narratives(narratives).to(device)
+        grouped = encode_narratives(self.prompts, narratives, self.temporal).to(device)
         _, token_mask = narrative_context(grouped)
         keep = (torch.rand(len(clips), generator=generator) >= self.drop_prob).to(device)
         empty = self.prompts([""]).to(device)[:, None]  # (1, 1, L, D): the empty prompt in every frame
