@@ -1,9 +1,9 @@
 """Time of one ReasonDiff training step (the `shapes` DiT preset with AlignFormer, the embedded MiniLM
 text encoder, AdamW) under bf16 autocast, on random latents of the data's shape (17-frame 64 x 64
-clips: 5 latent frames of 8 x 16 x 16) and ShapesWorld-like narratives. The step's cost does not
+clips: 5 latent frames of 32 x 16 x 16 frame-packed, or 8 x 16 x 16 through a video VAE) and ShapesWorld-like narratives. The step's cost does not
 depend on the latents' values. Stage 2 freezes the DiT, as `train reasondiff --stage 2` does.
 
-    python benchmarks/reasondiff_train_step.py [--batch 16] [--steps 5] [--stage 1]
+    python benchmarks/reasondiff_train_step.py [--batch 16] [--steps 5] [--stage 1] [--clip-latents packed]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from reasongen.methods.cof.train import PromptCache
 from reasongen.methods.reasondiff.model import build_reasondiff_model
 from reasongen.methods.reasondiff.train import ReasonDiffTask
 
-CHANNELS, TEMPORAL, FRAMES, LATENT_FRAMES = 8, 4, 17, 5
+Z_DIM, TEMPORAL, FRAMES, LATENT_FRAMES = 8, 4, 17, 5
 
 
 def main():
@@ -28,7 +28,9 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--stage", type=int, default=1)
+    ap.add_argument("--clip-latents", choices=["packed", "video"], default="packed")
     args = ap.parse_args()
+    CHANNELS = Z_DIM * (TEMPORAL if args.clip_latents == "packed" else 1)
     torch.manual_seed(0)
     preset = get_preset("shapes")
     text_encoder = load_text_encoder(preset.text_encoder)
@@ -54,7 +56,7 @@ def main():
         opt.zero_grad()
         times.append(time.perf_counter() - t0)
     n = sum(p.numel() for p in params)
-    print(f"stage {args.stage}, batch {args.batch}, {FRAMES} frames, {n / 1e6:.1f}M trained parameters, bf16 autocast, "
+    print(f"stage {args.stage}, batch {args.batch}, {FRAMES} frames, {args.clip_latents} latents, {n / 1e6:.1f}M trained parameters, bf16 autocast, "
           f"{torch.get_num_threads()} threads: {statistics.median(times[1:]):.2f} s/step (median of {args.steps - 1})")  # fmt: skip
 
 

@@ -38,6 +38,15 @@ def trained(tmp_path_factory):
     return root
 
 
+def test_training_refuses_a_vae_other_than_the_datas(trained, tmp_path):
+    assert json.loads((trained / "stage1" / "pipeline" / "model_index.json").read_text())["clip_latents"] == "packed"
+    build_vae("tiny", z_dim=3, latents_mean=[0.0] * 3, latents_std=[1.0] * 3).save_pretrained(tmp_path / "vae", safe_serialization=True)
+    res = invoke("train", "reasondiff", "--data", trained / "data", "--vae", tmp_path / "vae", "--preset", "tiny",
+                 "--steps", 1, "--output-dir", tmp_path / "run")  # fmt: skip
+    assert res.exit_code != 0 and "12-channel packed clip latents" in res.output and "holds 16" in res.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_stage_two_changes_only_the_alignformer(trained):
     one = ReasonDiffPipeline.from_pretrained(trained / "stage1" / "pipeline")
     two = ReasonDiffPipeline.from_pretrained(trained / "stage2" / "pipeline")

@@ -4,6 +4,7 @@ into the DiT and the two stages' losses."""
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from reasongen.backbones.text import tiny_text_encoder
 from reasongen.backbones.wan import FrameVAE, build_transformer, build_vae
@@ -109,13 +110,22 @@ def test_pairs_are_built_and_encoded_once(tmp_path):
     torch.manual_seed(0)
     fvae = FrameVAE(build_vae("tiny")).eval()
     build_pairs(tmp_path, n=6, num_frames=5, size=32, workers=1)
-    encode_pairs(tmp_path, fvae, batch_size=4)
+    encode_pairs(tmp_path, fvae, batch_size=4)  # frame-packed by default
     data = PairLatents(tmp_path)
     clips, cond, anchors, narratives, captions = data.batch([0, 5])
-    assert clips.shape == (2, C, 2, 4, 4) and cond.shape == (2, C, 4, 4)
+    assert data.clip_latents == "packed" and clips.shape == (2, 4 * C, 2, 4, 4) and cond.shape == (2, 4 * C, 4, 4)
     assert anchors.max() <= 1 and len(narratives[1]) == 5 and isinstance(captions[0], str)
+    pairs = load_file(tmp_path / "pairs.safetensors")
+    frames = pairs["frames"][[0, 5]].float() / 127.5 - 1  # the fp16 latents are each frame through the VAE alone
+    assert torch.allclose(clips, fvae.encode_packed(frames.permute(0, 1, 4, 2, 3)), atol=2e-2)
+    with pytest.raises(ValueError, match="holds packed clip latents, not video"):
+        encode_pairs(tmp_path, fvae, "video")
     with pytest.raises(ValueError, match="n=6"):
         build_pairs(tmp_path, n=7, num_frames=5, size=32, workers=1)
+    (tmp_path / "latents.safetensors").unlink()
+    encode_pairs(tmp_path, fvae, "video", batch_size=4)  # the whole clip through the video VAE, as the paper
+    data = PairLatents(tmp_path)
+    assert data.clip_latents == "video" and data.batch([0])[0].shape == (1, C, 2, 4, 4) and data.condition.shape[1] == C
 
 
 def test_clips_sampled_together_equal_clips_sampled_alone():

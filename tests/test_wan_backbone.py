@@ -50,6 +50,25 @@ def test_continuous_baseline_pads_the_chain_and_refuses_bad_lengths(fvae):
     assert [valid_clip_length(n) for n in (1, 3, 5, 8, 9)] == [True, False, True, False, True]
 
 
+@torch.no_grad()
+def test_frame_packed_clips_hold_each_frame_as_encoded_alone(fvae):
+    x = frames(9)
+    z = fvae.encode_packed(x)
+    C, t = fvae.z_dim, fvae.temporal
+    assert z.shape == (1, t * C, 3, 4, 4)  # the video VAE's 1 + 8/4 latent frames, 4x the channels
+    alone = fvae.encode_frames(x)
+    for s in range(t):  # latent frame 0: frame 0 in every slot; latent frame 1, slot s: frame 1 + s
+        assert torch.allclose(z[:, s * C : (s + 1) * C, 0], alone[:, :, 0])
+        assert torch.allclose(z[:, s * C : (s + 1) * C, 1], alone[:, :, 1 + s])
+        assert torch.allclose(z[:, s * C : (s + 1) * C, 2], alone[:, :, 5 + s])
+    assert torch.allclose(fvae.decode_packed(z), fvae.decode_frames(alone), atol=1e-5)  # the frame-by-frame round trip
+    assert torch.allclose(fvae.encode_packed(x[:, :1])[:, :, 0], z[:, :, 0], atol=1e-6)  # a still image packs as frame 0 does
+    with pytest.raises(ValueError, match="3 frames does not fit"):
+        fvae.encode_packed(x[:, :3])
+    with pytest.raises(ValueError, match="channels; got 4"):
+        fvae.decode_packed(z[:, :4])
+
+
 def test_sizes_the_vae_cannot_take_are_refused(fvae):
     with pytest.raises(ValueError, match="divisible by 8"):
         fvae.encode_frames(frames(1, size=36))

@@ -9,7 +9,11 @@ needs on top of the VAE:
 - the paper's continuous baseline: the chain padded by repeating its last frame to 1 + 4k frames
   (F1, F2, F3, F3, F3 for three), encoded as one clip;
 - latent normalisation (z - mean) / std with the VAE config's per-channel statistics;
-- a refusal of any clip length the VAE would silently cut (it drops frames beyond 1 + 4k).
+- a refusal of any clip length the VAE would silently cut (it drops frames beyond 1 + 4k);
+- frame-packed clip latents (ReasonDiff on ShapesWorld, docs/reasondiff.md): every frame encoded
+  alone, then grouped as the video VAE groups them (frame 0 alone, then `temporal` frames per latent
+  frame) and stacked along channels, so a clip gets the video VAE's number of latent frames without
+  a learned temporal code.
 """
 
 from __future__ import annotations
@@ -155,19 +159,47 @@ class FrameVAE(torch.nn.Module):
         T = 1 + self.temporal * -(-(K - 1) // self.temporal) if K > 1 else 1
         return torch.cat([frames, frames[:, -1:].expand(-1, T - K, -1, -1, -1)], dim=1)
 
+    def check_clip_length(self, T: int) -> None:
+        if T < 1 or (T - 1) % self.temporal:
+            raise ValueError(
+                f"a clip of {T} frames does not fit the VAE (1 + {self.temporal}k frames): it would silently drop "
+                f"{(T - 1) % self.temporal} frame(s); pad it explicitly (FrameVAE.pad_chain) or encode frame-wise"
+            )
+
     def encode_clip(self, frames: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
         """Frames encoded together as one clip (causal, temporally compressed). The length must be
         1 + 4k (for this VAE's temporal stride): the VAE would drop any frame beyond that."""
         B, T, C, H, W = frames.shape
         self.check_size(H, W)
-        if (T - 1) % self.temporal:
-            raise ValueError(
-                f"a clip of {T} frames does not fit the VAE (1 + {self.temporal}k frames): it would silently drop "
-                f"{(T - 1) % self.temporal} frame(s); pad it explicitly (FrameVAE.pad_chain) or encode frame-wise"
-            )
+        self.check_clip_length(T)
         dist = self.vae.encode(frames.transpose(1, 2)).latent_dist
         return self.normalize(dist.sample(generator) if sample else dist.mode())
 
     def decode_clip(self, latents: torch.Tensor) -> torch.Tensor:
         """(B, C, F, h, w) -> (B, 1 + 4(F-1), 3, H, W)."""
         return self.vae.decode(self.denormalize(latents)).sample.transpose(1, 2)
+
+    def encode_packed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frame-packed clip latents: (B, 1 + 4k, 3, H, W) -> (B, temporal * C, 1 + k, h, w). Each frame
+        is encoded alone (`encode_frames`); latent frame f > 0 stacks frames 4f-3..4f along channels
+        (slot-major: channel s * C + c is frame slot s, latent channel c), and latent frame 0 holds
+        frame 0 in every slot, as Wan's image-to-video repeats its first frame's mask. A still image
+        (one frame) packs to one latent frame of four copies."""
+        B, T = frames.shape[:2]
+        self.check_clip_length(T)
+        z = self.encode_frames(frames)  # (B, C, T, h, w)
+        z = torch.cat([z[:, :, :1].expand(-1, -1, self.temporal, -1, -1), z[:, :, 1:]], dim=2)
+        C, h, w = z.shape[1], z.shape[3], z.shape[4]
+        z = z.view(B, C, -1, self.temporal, h, w).permute(0, 3, 1, 2, 4, 5)  # (B, slot, C, F, h, w)
+        return z.reshape(B, self.temporal * C, -1, h, w)
+
+    def decode_packed(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, temporal * C, F, h, w) -> (B, 1 + temporal (F - 1), 3, H, W): each frame decoded alone;
+        frame 0 from the mean of latent frame 0's slots (identical when encoded, close when sampled)."""
+        B, C4, F, h, w = latents.shape
+        if C4 != self.temporal * self.z_dim:
+            raise ValueError(f"frame-packed latents have {self.temporal} x {self.z_dim} = {self.temporal * self.z_dim} channels; got {C4}")
+        z = latents.view(B, self.temporal, self.z_dim, F, h, w)
+        first = z[:, :, :, :1].mean(1)  # (B, C, 1, h, w)
+        rest = z[:, :, :, 1:].permute(0, 2, 3, 1, 4, 5).reshape(B, self.z_dim, (F - 1) * self.temporal, h, w)
+        return self.decode_frames(torch.cat([first, rest], dim=2))

@@ -113,7 +113,8 @@ def sample_video(
 @reasondiff_app.command("data")
 def reasondiff_data(
     out: Path = typer.Option(..., help="Data folder: the pairs and their latents."),
-    vae: Path = typer.Option(..., help="The video VAE (`reasongen train vae --clip-frames 17 --init-from ...`: RUN/vae)."),
+    vae: Path = typer.Option(..., help="The VAE: the image VAE for packed latents (src/reasongen/models/shapes-vae), a video VAE for video latents (`reasongen train vae --clip-frames 17 ...`: RUN/vae)."),
+    clip_latents: str = typer.Option("packed", help="packed (each frame through the image VAE, four frames stacked per latent frame) or video (the clip through a video VAE whole, as the paper; docs/reasondiff.md)."),
     n: int = typer.Option(20000, help="Number of training pairs."),
     frames: int = typer.Option(17, help="Frames per clip (1 + 4k)."),
     max_stride: int = typer.Option(3, help="Widest interval between kept frames (1: adjacent frames only)."),
@@ -123,21 +124,22 @@ def reasondiff_data(
 ):
     """Build ReasonDiff training pairs (event clips at widened intervals, a condition frame each) and encode them."""
     from ..backbones.wan import load_vae
-    from ..methods.reasondiff.data import build_pairs, encode_pairs
+    from ..methods.reasondiff.data import build_pairs, check_clip_latents, encode_pairs
 
     try:
+        check_clip_latents(clip_latents)
         build_pairs(out, n, frames, max_stride, size, seed, workers)
         fvae = load_vae(vae)
+        encode_pairs(out, fvae, clip_latents)
     except (ValueError, OSError) as e:
         fail(e)
-    encode_pairs(out, fvae)
     typer.echo(f"{out}: {n} pairs of {frames} frames, encoded")
 
 
 @train_app.command("reasondiff")
 def train_reasondiff(
     data: Path = typer.Option(..., help="Folder from `reasongen reasondiff data`."),
-    vae: Path = typer.Option(..., help="The video VAE the data was encoded with (shipped inside the pipeline)."),
+    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
     stage: int = typer.Option(1, help="1: the DiT and AlignFormer jointly on the flow loss; 2: AlignFormer alone, plus the auxiliary loss."),
     init_from: Optional[Path] = typer.Option(None, help="A ReasonDiff pipeline to start from (stage 2 starts from stage 1's)."),
@@ -160,7 +162,7 @@ def train_reasondiff(
     from ..backbones.text import load_text_encoder
     from ..backbones.wan import get_preset, load_vae
     from ..methods.cof.train import PromptCache
-    from ..methods.reasondiff.data import PairLatents
+    from ..methods.reasondiff.data import PairLatents, clip_latent_channels
     from ..methods.reasondiff.model import build_reasondiff_model
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.train import ReasonDiffTask
@@ -173,6 +175,9 @@ def train_reasondiff(
         shift = p.flow_shift if flow_shift is None else flow_shift
         dataset = PairLatents(data)
         fvae = load_vae(vae)
+        if clip_latent_channels(fvae, dataset.clip_latents) != dataset.clips.shape[1]:  # refuse now, not after training
+            raise ValueError(f"{vae} gives {clip_latent_channels(fvae, dataset.clip_latents)}-channel {dataset.clip_latents} clip latents; "
+                             f"{data} holds {dataset.clips.shape[1]}: pass the VAE the data was encoded with")  # fmt: skip
         text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
         task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift,
                               multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
@@ -196,7 +201,7 @@ def train_reasondiff(
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
     pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
-                              height=dataset.size, width=dataset.size)  # fmt: skip
+                              height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 

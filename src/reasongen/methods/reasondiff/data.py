@@ -11,8 +11,12 @@ The narratives are the kept frames' own captions (what a narrator should write f
 text side of the DiT reads only them, as in the released code; the user's text reaches the video
 through the narrator.
 
-Latents: the clip through the video VAE as one clip (1 + (T - 1) / 4 latent frames; the pixel frame a
-lies in latent frame ceil(a / 4)), the condition image alone through its first-frame path.
+Latents (`clip_latents`): 1 + (T - 1) / 4 latent frames either way, the pixel frame a in latent frame
+ceil(a / 4), and the condition image as a one-frame clip of the same kind.
+- "video": the clip through a video VAE as one clip, as the paper does with Wan's (real checkpoints);
+- "packed": every frame through the image VAE alone, four frames stacked per latent frame along
+  channels (`FrameVAE.encode_packed`). ShapesWorld's default: no video VAE we could train on the CPU
+  keeps a whole clip's objects (docs/reasondiff.md), and packing keeps each frame as the image VAE does.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -55,6 +60,30 @@ def latent_index(pixel_index, temporal: int = 4):
     """The latent frame of a causal video VAE that holds pixel frame `pixel_index` (frame 0 alone,
     then one latent frame per `temporal` frames)."""
     return (pixel_index + temporal - 1) // temporal
+
+
+CLIP_LATENTS = ("packed", "video")
+
+
+def check_clip_latents(clip_latents: str) -> None:
+    if clip_latents not in CLIP_LATENTS:
+        raise ValueError(f"clip latents {clip_latents!r}: choose packed (frames through the image VAE, stacked) or video (a video VAE)")
+
+
+def encode_clips(fvae, frames: torch.Tensor, clip_latents: str) -> torch.Tensor:
+    """Clips (B, 1 + 4k, 3, H, W) in [-1, 1] -> latents (B, C', 1 + k, h, w); a still image is a one-frame clip."""
+    check_clip_latents(clip_latents)
+    return fvae.encode_packed(frames) if clip_latents == "packed" else fvae.encode_clip(frames)
+
+
+def decode_clips(fvae, latents: torch.Tensor, clip_latents: str) -> torch.Tensor:
+    check_clip_latents(clip_latents)
+    return fvae.decode_packed(latents) if clip_latents == "packed" else fvae.decode_clip(latents)
+
+
+def clip_latent_channels(fvae, clip_latents: str) -> int:
+    check_clip_latents(clip_latents)
+    return fvae.z_dim * (fvae.temporal if clip_latents == "packed" else 1)
 
 
 def group_by_latent_frame(states: torch.Tensor, temporal: int = 4) -> torch.Tensor:
@@ -104,19 +133,28 @@ def build_pairs(out_dir: str | Path, n: int, num_frames: int = 17, max_stride: i
 
 
 @torch.no_grad()
-def encode_pairs(out_dir: str | Path, fvae, batch_size: int = 16) -> Path:
-    """`latents.safetensors`: the clips (N, C, F, h, w) and the condition images (N, C, h, w), fp16."""
+def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_size: int = 16) -> Path:
+    """`latents.safetensors`: the clips (N, C', F, h, w) and the condition images (N, C', h, w), fp16;
+    its metadata names the kind of clip latents."""
     out_dir = Path(out_dir)
     path = out_dir / "latents.safetensors"
     if path.is_file():
+        with safe_open(path, "pt") as f:
+            have = (f.metadata() or {}).get("clip_latents", "video")
+        if have != clip_latents:
+            raise ValueError(f"{path} holds {have} clip latents, not {clip_latents}: delete it to re-encode, or use another --out")
         return path
+    check_clip_latents(clip_latents)
     data = load_file(out_dir / "pairs.safetensors")
     clips, conds = [], []
     for i in tqdm(range(0, len(data["frames"]), batch_size), desc="encode pairs", unit="batch"):
-        clips.append(fvae.encode_clip(to_tensor(data["frames"][i : i + batch_size].numpy())).half())
-        conds.append(fvae.encode_frames(to_tensor(data["condition"][i : i + batch_size].numpy())[:, None])[:, :, 0].half())
+        clips.append(encode_clips(fvae, to_tensor(data["frames"][i : i + batch_size].numpy()), clip_latents).half())
+        still = to_tensor(data["condition"][i : i + batch_size].numpy())[:, None]
+        conds.append(encode_clips(fvae, still, clip_latents)[:, :, 0].half())
+    tmp = path.with_suffix(".tmp")
     save_file({"clips": torch.cat(clips).contiguous(), "condition": torch.cat(conds).contiguous(),
-               "temporal": torch.tensor(fvae.temporal)}, path)  # fmt: skip
+               "temporal": torch.tensor(fvae.temporal)}, tmp, metadata={"clip_latents": clip_latents})  # fmt: skip
+    tmp.replace(path)  # a killed run leaves no half-written latents that a rerun would take as done
     return path
 
 
@@ -128,6 +166,8 @@ class PairLatents:
         out_dir = Path(out_dir)
         lat = load_file(out_dir / "latents.safetensors")
         self.clips, self.condition, temporal = lat["clips"], lat["condition"], int(lat["temporal"])
+        with safe_open(out_dir / "latents.safetensors", "pt") as f:
+            self.clip_latents = (f.metadata() or {}).get("clip_latents", "video")  # data written before packing: video
         info = json.loads((out_dir / "pairs.json").read_text())
         self.anchors = latent_index(torch.tensor(info["anchors"]), temporal)
         self.narratives, self.captions = info["frame_captions"], info["captions"]

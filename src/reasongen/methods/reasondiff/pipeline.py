@@ -2,11 +2,11 @@
 
 The narrator runs before the pipeline (`narrator.py`: the ShapesWorld oracle, a chat model); the
 pipeline takes its `Narration`, so that what the narrator said, and what it repaired, stays visible.
-Steps: the image through the video VAE's first-frame path; the narratives through the text encoder,
+Steps: the image through the VAE as a one-frame clip (video or frame-packed latents, data.py); the narratives through the text encoder,
 grouped per latent frame; AlignFormer's c* and the anchor mask as the DiT's channel condition `y`,
 computed once; rectified-flow sampling of every latent frame together with classifier-free guidance
 on the narratives (the unconditional branch: the empty narrative in every frame, the same `y`, as
-Wan's image-to-video keeps its image); the clip decoded whole.
+Wan's image-to-video keeps its image); the clip decoded as it was encoded.
 
 On disk: `model_index.json` (the settings, and the text encoder kind), `transformer/`, `alignformer/`
 (safetensors and its config), `vae/`.
@@ -29,7 +29,7 @@ from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
 from .. import read_model_index, save_weights
 from .alignformer import AlignFormer
-from .data import encode_narratives, latent_index
+from .data import clip_latent_channels, decode_clips, encode_clips, encode_narratives, latent_index
 from .model import ReasonDiffModel, narrative_context
 from .narrator import Narration
 
@@ -41,6 +41,7 @@ DEFAULTS = {
     "flow_shift": 1.0,
     "num_inference_steps": 50,  # the released code's inference: 50 steps, guidance 5
     "guidance_scale": 5.0,
+    "clip_latents": "video",  # or "packed": frames through the image VAE, four per latent frame (data.py)
 }
 
 
@@ -64,6 +65,10 @@ class ReasonDiffPipeline:
         self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
         if self.vae.temporal != model.temporal:
             raise ValueError(f"the VAE folds {self.vae.temporal} frames per latent frame, the model's mask expects {model.temporal}")
+        channels = clip_latent_channels(self.vae, self.config["clip_latents"])
+        if channels != model.latent_channels:
+            raise ValueError(f"{self.config['clip_latents']} clip latents from this VAE have {channels} channels, the model takes "
+                             f"{model.latent_channels}: set clip_latents to what the model was trained on")  # fmt: skip
 
     # -- loading and saving ------------------------------------------------------------------
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
@@ -152,7 +157,7 @@ class ReasonDiffPipeline:
         dtype = next(self.model.transformer.parameters()).dtype
 
         pixels = to_tensor(np.stack([image for image, _ in checked]))[:, None].to(device)
-        anchor_latent = self.vae.encode_frames(pixels)[:, :, 0]
+        anchor_latent = encode_clips(self.vae, pixels, cfg["clip_latents"])[:, :, 0]  # the image as a one-frame clip
         F = 1 + (T - 1) // self.model.temporal
         states = encode_narratives(self.text_encoder, [n.narratives for n in narrations], self.model.temporal).to(device)
         cond, token_mask = narrative_context(states)
@@ -165,7 +170,7 @@ class ReasonDiffPipeline:
             uncond = narrative_context(empty)[0].to(dtype).expand_as(cond)
 
         h, w = cfg["height"] // self.vae.spatial, cfg["width"] // self.vae.spatial
-        shape = (1, self.vae.z_dim, F, h, w)
+        shape = (1, self.model.latent_channels, F, h, w)
         latents = torch.cat([randn_tensor(shape, generator=gen, device=device, dtype=torch.float32) for gen in generators])
 
         def velocity(x, t, ctx):
@@ -175,6 +180,6 @@ class ReasonDiffPipeline:
         bar = tqdm(total=steps, desc="reasondiff", disable=not progress)
         latents = sample(velocity, latents, scheduler, steps, g, cond, uncond, progress=bar.update)
         bar.close()
-        clips = to_uint8(self.vae.decode_clip(latents.float()))
+        clips = to_uint8(decode_clips(self.vae, latents.float(), cfg["clip_latents"]))
         return [ReasonDiffOutput(clips[i], n.anchor, list(n.narratives), problems + list(n.problems), latents[i : i + 1])
                 for i, ((_, problems), n) in enumerate(zip(checked, narrations))]  # fmt: skip
