@@ -1,8 +1,10 @@
 """A picture of held-out ShapesWorld clips passed whole through video VAEs: per clip, the true frames
-on the first row, then one row per VAE (encode_clip, then decode_clip). For the docs' VAE figure.
+on the first row, then one row per VAE (encode_clip, then decode_clip), and with `--packed VAE` a last
+row through that VAE's frame-packed latents (encode_packed, then decode_packed: what ReasonDiff on
+ShapesWorld uses). For the docs' VAE figure.
 
     python benchmarks/vae_clip_strips.py src/reasongen/models/shapes-vae runs/video-vae-keep/vae \
-        --labels image keep --clips 3 5 --out docs/img/video-vae-clips.png
+        --labels image keep --packed src/reasongen/models/shapes-vae --clips 3 5 --out docs/img/video-vae-clips.png
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("vaes", nargs="+", type=Path)
     ap.add_argument("--labels", nargs="+", help="Printed with each row on stdout (default: the folder names).")
+    ap.add_argument("--packed", type=Path, help="A VAE whose frame-packed round trip is drawn as the last row.")
     ap.add_argument("--clips", nargs="+", type=int, default=[0], help="Held-out clip indices.")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -34,6 +37,10 @@ def main():
         vae = load_vae(vae_dir)
         with torch.no_grad():
             rows.append((label, to_uint8(vae.decode_clip(vae.encode_clip(x)).clamp(-1, 1))))
+    if args.packed is not None:
+        vae = load_vae(args.packed)
+        with torch.no_grad():
+            rows.append(("packed", to_uint8(vae.decode_packed(vae.encode_packed(x)).clamp(-1, 1))))
     strips = []
     for k, i in enumerate(args.clips):
         print(f"clip {i}: {data.event(i).caption}")

@@ -103,7 +103,8 @@ def sample_video(
             def generate(images, told, chunk, seeds):
                 generators = [torch.Generator().manual_seed(s) for s in seeds]
                 return [out.frames for out in pipe.many(images, told, steps, guidance, generators, enhanced)]
-        info = {"benchmark": benchmark, "model": model, "enhanced": enhanced, "trained_narrator": str(trained_narrator) if trained_narrator else None}
+        info = {"benchmark": benchmark, "model": model, "enhanced": enhanced, "steps": steps, "guidance": guidance,
+                "trained_narrator": str(trained_narrator) if trained_narrator else None}  # fmt: skip
         sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size)
     except (ValueError, OSError) as e:
         fail(e)
