@@ -45,6 +45,8 @@ def test_training_refuses_a_vae_other_than_the_datas(trained, tmp_path):
                  "--steps", 1, "--output-dir", tmp_path / "run")  # fmt: skip
     assert res.exit_code != 0 and "12-channel packed clip latents" in res.output and "holds 16" in res.output
     assert not (tmp_path / "run").exists()
+    res = invoke("reasondiff", "data", "--out", tmp_path / "data", "--vae", tmp_path / "vae", "--clip-latents", "both")
+    assert res.exit_code != 0 and "clip latents 'both'" in res.output and not (tmp_path / "data").exists()
 
 
 def test_stage_two_changes_only_the_alignformer(trained):
