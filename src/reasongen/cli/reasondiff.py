@@ -176,8 +176,9 @@ def train_reasondiff(
         shift = p.flow_shift if flow_shift is None else flow_shift
         dataset = PairLatents(data)
         fvae = load_vae(vae)
-        if clip_latent_channels(fvae, dataset.clip_latents) != dataset.clips.shape[1]:  # refuse now, not after training
-            raise ValueError(f"{vae} gives {clip_latent_channels(fvae, dataset.clip_latents)}-channel {dataset.clip_latents} clip latents; "
+        channels = clip_latent_channels(fvae, dataset.clip_latents)
+        if channels != dataset.clips.shape[1]:  # refuse now, not after training
+            raise ValueError(f"{vae} gives {channels}-channel {dataset.clip_latents} clip latents; "
                              f"{data} holds {dataset.clips.shape[1]}: pass the VAE the data was encoded with")  # fmt: skip
         text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
         task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift,

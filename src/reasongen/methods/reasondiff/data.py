@@ -70,6 +70,13 @@ def check_clip_latents(clip_latents: str) -> None:
         raise ValueError(f"clip latents {clip_latents!r}: choose packed (frames through the image VAE, stacked) or video (a video VAE)")
 
 
+def stored_clip_latents(path: str | Path) -> str:
+    """The kind of clip latents a `latents.safetensors` holds (its metadata; files written before
+    packing existed hold video latents)."""
+    with safe_open(path, "pt") as f:
+        return (f.metadata() or {}).get("clip_latents", "video")
+
+
 def encode_clips(fvae, frames: torch.Tensor, clip_latents: str) -> torch.Tensor:
     """Clips (B, 1 + 4k, 3, H, W) in [-1, 1] -> latents (B, C', 1 + k, h, w); a still image is a one-frame clip."""
     check_clip_latents(clip_latents)
@@ -139,8 +146,7 @@ def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_
     out_dir = Path(out_dir)
     path = out_dir / "latents.safetensors"
     if path.is_file():
-        with safe_open(path, "pt") as f:
-            have = (f.metadata() or {}).get("clip_latents", "video")
+        have = stored_clip_latents(path)
         if have != clip_latents:
             raise ValueError(f"{path} holds {have} clip latents, not {clip_latents}: delete it to re-encode, or use another --out")
         return path
@@ -166,8 +172,7 @@ class PairLatents:
         out_dir = Path(out_dir)
         lat = load_file(out_dir / "latents.safetensors")
         self.clips, self.condition, temporal = lat["clips"], lat["condition"], int(lat["temporal"])
-        with safe_open(out_dir / "latents.safetensors", "pt") as f:
-            self.clip_latents = (f.metadata() or {}).get("clip_latents", "video")  # data written before packing: video
+        self.clip_latents = stored_clip_latents(out_dir / "latents.safetensors")
         info = json.loads((out_dir / "pairs.json").read_text())
         self.anchors = latent_index(torch.tensor(info["anchors"]), temporal)
         self.narratives, self.captions = info["frame_captions"], info["captions"]
