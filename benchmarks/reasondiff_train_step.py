@@ -40,7 +40,7 @@ def main():
     task = ReasonDiffTask(PromptCache(text_encoder), TEMPORAL, args.stage, shift=preset.flow_shift)
     clips = torch.randn(args.batch, CHANNELS, LATENT_FRAMES, 16, 16)
     cond = torch.randn(args.batch, CHANNELS, 16, 16)
-    anchors = torch.randint(0, LATENT_FRAMES, (args.batch,))
+    anchors = torch.randint(0, FRAMES, (args.batch,))  # pixel frames
     # distinct narratives per clip, as the data has (the prompt cache sees each string once)
     narratives = [[f"a red circle {i} moves right, frame {f}" for f in range(FRAMES)] for i in range(args.batch)]
     captions = [f"a red circle {i} moves right" for i in range(args.batch)]

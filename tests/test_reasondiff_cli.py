@@ -1,6 +1,7 @@
 """ReasonDiff end to end on tiny configs: data, both training stages, the saved pipeline, `reasongen video`."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -47,6 +48,25 @@ def test_training_refuses_a_vae_other_than_the_datas(trained, tmp_path):
     assert not (tmp_path / "run").exists()
     res = invoke("reasondiff", "data", "--out", tmp_path / "data", "--vae", tmp_path / "vae", "--clip-latents", "both")
     assert res.exit_code != 0 and "clip latents 'both'" in res.output and not (tmp_path / "data").exists()
+
+
+def test_the_anchor_mask_is_saved_and_older_pipelines_keep_theirs(trained, tmp_path):
+    path = trained / "stage1" / "pipeline"
+    index = json.loads((path / "model_index.json").read_text())
+    assert index["anchor_mask"] == "frame" and ReasonDiffPipeline.from_pretrained(path).model.anchor_mask == "frame"
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    del index["anchor_mask"]  # as pipelines saved before the per-frame mask
+    (old / "model_index.json").write_text(json.dumps(index))
+    assert ReasonDiffPipeline.from_pretrained(old).model.anchor_mask == "latent-frame"
+    common = ["--data", trained / "data", "--vae", trained / "vae", "--preset", "tiny", "--steps", 1, "--batch-size", 2, "--init-from", old]
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s2", "--stage", 2, "--anchor-mask", "frame")
+    assert res.exit_code != 0 and "change the mask in stage 1" in res.output and not (tmp_path / "s2").exists()
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s1", "--anchor-mask", "frame")
+    assert res.exit_code == 0 and "changes from latent-frame to frame" in res.output, res.output
+    assert json.loads((tmp_path / "s1" / "pipeline" / "model_index.json").read_text())["anchor_mask"] == "frame"
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s3", "--anchor-mask", "slot")
+    assert res.exit_code != 0 and "--anchor-mask slot" in res.output
 
 
 def test_stage_two_changes_only_the_alignformer(trained):
@@ -125,3 +145,4 @@ def test_the_benchmark_truth_scores_fully_and_a_first_frame_narrator_misses_anch
     assert first["anchor_correct"] < 1.0 and first["image_at_anchor"] < 1.0  # the unpaired images are rarely frame 0
     res = invoke("sample", "video", "--outdir", tmp_path / "x", "--model", "oracle", "--narrator", "psychic")
     assert res.exit_code != 0 and "unknown narrator 'psychic'" in res.output
+

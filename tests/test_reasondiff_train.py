@@ -1,6 +1,7 @@
 """ReasonDiff's training side on tiny configs: the pairs, the latent-frame bookkeeping, the injection
 into the DiT and the two stages' losses."""
 
+import json
 import numpy as np
 import pytest
 import torch
@@ -41,27 +42,44 @@ def test_pixel_frames_map_to_latent_frames():
         group_by_latent_frame(torch.zeros(6, 2, 3))
 
 
-def tiny_model(seed=0):
+def tiny_model(seed=0, anchor_mask="frame"):
     torch.manual_seed(seed)
     dit = build_transformer("tiny", in_channels=2 * C + 4, out_channels=C)
-    return ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4))
+    return ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4), anchor_mask=anchor_mask)
 
 
-def test_injection_puts_the_image_at_the_anchor_and_marks_it():
+def wan_first_frame_mask(num_frames: int, temporal: int = 4) -> torch.Tensor:
+    """diffusers' WanImageToVideoPipeline mask for a latent clip of `num_frames`, spatial dims dropped:
+    ones at pixel frame 0, that frame repeated `temporal` times, folded into (temporal, num_frames)."""
+    pixel = torch.zeros(1 + temporal * (num_frames - 1))
+    pixel[0] = 1
+    pixel = torch.cat([pixel[:1].repeat(temporal), pixel[1:]])
+    return pixel.view(num_frames, temporal).T
+
+
+def test_injection_puts_the_image_at_the_anchor_and_marks_its_frame():
     model = tiny_model().eval()
     anchor = torch.randn(2, C, 4, 4)
     narratives = torch.randn(2, 3, 6, 32)
     _, mask = narrative_context(narratives)
-    idx = torch.tensor([0, 2])
-    y, c_star = model.condition(anchor, narratives, mask, idx, num_frames=3)
+    frames = torch.tensor([0, 6])  # pixel frames of a 9-frame clip: latent frames 0 and 2 (frames 5..8)
+    y, c_star = model.condition(anchor, narratives, mask, frames, num_frames=3)
     assert y.shape == (2, 4 + C, 3, 4, 4)
-    assert y[0, :4, 0].eq(1).all() and y[0, :4, 1:].eq(0).all() and y[1, :4, 2].eq(1).all()
+    assert torch.equal(y[0, :4, :, 0, 0], wan_first_frame_mask(3))  # frame 0: Wan's image-to-video mask
+    want = torch.zeros(4, 3)
+    want[1, 2] = 1  # frame 6 is the second of latent frame 2
+    assert torch.equal(y[1, :4, :, 0, 0], want) and (y[1, :4] == y[1, :4, :, :1, :1]).all()
     torch.testing.assert_close(y[1, 4:, 2], anchor[1])
     assert not torch.allclose(c_star[1, :, 0], torch.zeros(C, 4, 4))  # AlignFormer fills the other frames
-    y_plain, _ = model.condition(anchor, narratives, mask, idx, num_frames=3, enhanced=False)
+    y_plain, _ = model.condition(anchor, narratives, mask, frames, num_frames=3, enhanced=False)
     assert y_plain[0, 4:, 1:].eq(0).all() and torch.equal(y_plain[0, 4:, 0], anchor[0])
-    with pytest.raises(ValueError, match="outside the 3 latent frames"):
-        model.condition(anchor, narratives, mask, torch.tensor([0, 3]), num_frames=3)
+    model.anchor_mask = "latent-frame"  # models trained before the per-frame mask: the whole latent frame
+    y_old, _ = model.condition(anchor, narratives, mask, frames, num_frames=3)
+    assert y_old[1, :4, 2].eq(1).all() and y_old[1, :4, :2].eq(0).all() and torch.equal(y_old[:, 4:], y[:, 4:])
+    with pytest.raises(ValueError, match="anchor frame \\[0, 9\\] lies outside the clip's 9 frames"):
+        model.condition(anchor, narratives, mask, torch.tensor([0, 9]), num_frames=3)
+    with pytest.raises(ValueError, match="anchor mask 'slot'"):
+        tiny_model(anchor_mask="slot")
     with pytest.raises(ValueError, match="ReasonDiff needs 12"):
         ReasonDiffModel(build_transformer("tiny", in_channels=C, out_channels=C), AlignFormer(C, text_dim=32, dim=32, heads=4))
 
@@ -72,7 +90,7 @@ def batch(B=2, T=5, seed=0):
     g = torch.Generator().manual_seed(seed)
     F = 1 + (T - 1) // 4
     return (torch.randn(B, C, F, 4, 4, generator=g), torch.randn(B, C, 4, 4, generator=g),
-            latent_index(torch.tensor([p.anchor for p in pairs])), [list(p.clip.frame_captions) for p in pairs],
+            torch.tensor([p.anchor for p in pairs]), [list(p.clip.frame_captions) for p in pairs],
             [p.clip.caption for p in pairs])  # fmt: skip
 
 
@@ -114,7 +132,8 @@ def test_pairs_are_built_and_encoded_once(tmp_path):
     data = PairLatents(tmp_path)
     clips, cond, anchors, narratives, captions = data.batch([0, 5])
     assert data.clip_latents == "packed" and clips.shape == (2, 4 * C, 2, 4, 4) and cond.shape == (2, 4 * C, 4, 4)
-    assert anchors.max() <= 1 and len(narratives[1]) == 5 and isinstance(captions[0], str)
+    assert anchors.tolist() == [json.loads((tmp_path / "pairs.json").read_text())["anchors"][i] for i in (0, 5)]  # pixel frames
+    assert len(narratives[1]) == 5 and isinstance(captions[0], str)
     pairs = load_file(tmp_path / "pairs.safetensors")
     frames = pairs["frames"][[0, 5]].float() / 127.5 - 1  # the fp16 latents are each frame through the VAE alone
     assert torch.allclose(clips, fvae.encode_packed(frames.permute(0, 1, 4, 2, 3)), atol=2e-2)

@@ -156,6 +156,7 @@ def train_reasondiff(
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
     flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
+    anchor_mask: Optional[str] = typer.Option(None, help="How the DiT's mask marks the anchor: frame (Wan's per-frame mask; the default for a new model) or latent-frame (its whole latent frame, as models before it). With --init-from: the pipeline's own unless given."),
 ):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     import torch
@@ -164,13 +165,15 @@ def train_reasondiff(
     from ..backbones.wan import get_preset, load_vae
     from ..methods.cof.train import PromptCache
     from ..methods.reasondiff.data import PairLatents, clip_latent_channels
-    from ..methods.reasondiff.model import build_reasondiff_model
+    from ..methods.reasondiff.model import ANCHOR_MASKS, build_reasondiff_model
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.train import ReasonDiffTask
     from ..train.loop import TrainConfig, train
 
     if stage == 2 and init_from is None:
         fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
+    if anchor_mask is not None and anchor_mask not in ANCHOR_MASKS:
+        fail(ValueError(f"--anchor-mask {anchor_mask}: choose {' or '.join(ANCHOR_MASKS)}"))
     try:
         p = get_preset(preset)
         shift = p.flow_shift if flow_shift is None else flow_shift
@@ -191,15 +194,20 @@ def train_reasondiff(
             model = ReasonDiffPipeline.from_pretrained(init_from).model.float()
         except (ValueError, OSError) as e:
             fail(e)
+        if anchor_mask is not None and anchor_mask != model.anchor_mask:
+            if stage == 2:
+                fail(ValueError(f"--anchor-mask {anchor_mask}: stage 2 keeps the DiT that {init_from} trained with its {model.anchor_mask} mask; change the mask in stage 1"))
+            typer.echo(f"the anchor mask changes from {model.anchor_mask} to {anchor_mask}: the DiT learns it from here")
+            model.anchor_mask = anchor_mask
     else:
-        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim)
+        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame")
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
                       lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True,
                       extra={"stage": stage, "preset": preset, "aux_weight": aux_weight, "multi_frame": multi_frame,
-                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from)})  # fmt: skip
+                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from), "anchor_mask": model.anchor_mask})  # fmt: skip
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
     pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,

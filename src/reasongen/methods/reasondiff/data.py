@@ -165,8 +165,8 @@ def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_
 
 
 class PairLatents:
-    """The loop's dataset: (clip latents, condition latents, latent anchor indices, per-frame narratives,
-    clip captions)."""
+    """The loop's dataset: (clip latents, condition latents, anchor frames, per-frame narratives, clip
+    captions)."""
 
     def __init__(self, out_dir: str | Path):
         out_dir = Path(out_dir)
@@ -174,7 +174,7 @@ class PairLatents:
         self.clips, self.condition, temporal = lat["clips"], lat["condition"], int(lat["temporal"])
         self.clip_latents = stored_clip_latents(out_dir / "latents.safetensors")
         info = json.loads((out_dir / "pairs.json").read_text())
-        self.anchors = latent_index(torch.tensor(info["anchors"]), temporal)
+        self.anchors = torch.tensor(info["anchors"])  # pixel frames
         self.narratives, self.captions = info["frame_captions"], info["captions"]
         self.size, self.temporal = info["size"], temporal
 

@@ -8,8 +8,12 @@ condition image's true latent at the anchor frame. So the DiT takes C + temporal
 (36 for Wan2.1's 16 latent channels and stride 4).
 
 Choices where the released code and the paper differ or are silent (docs/reasondiff.md):
-- the mask marks the anchor latent frame (ones there, zeros elsewhere); the released code leaves it
-  all ones, which tells the DiT nothing, and keeps the anchor binary (first or last frame);
+- the mask marks the anchor frame as Wan2.1's image-to-video marks its first frame (`anchor_mask =
+  "frame"`): one mask value per pixel frame, frame 0's repeated `temporal` times, folded into
+  `temporal` channels per latent frame, so the channel says which frame of its latent frame the image
+  is. Models trained before this choice mark all `temporal` channels of the anchor's latent frame
+  (`"latent-frame"`), which leaves the frame within it unsaid. The released code leaves the mask all
+  ones, which tells the DiT nothing, and keeps the anchor binary (first or last frame);
 - the text context is the per-latent-frame narrative states concatenated along the sequence, as in
   the released code (no per-frame cross-attention mask); narratives are grouped per latent frame by
   `group_by_latent_frame`.
@@ -24,12 +28,17 @@ import torch
 from torch import nn
 
 from .alignformer import AlignFormer
+from .data import latent_index
+
+ANCHOR_MASKS = ("frame", "latent-frame")
 
 
 class ReasonDiffModel(nn.Module):
-    def __init__(self, transformer, alignformer: AlignFormer, temporal: int = 4):
+    def __init__(self, transformer, alignformer: AlignFormer, temporal: int = 4, anchor_mask: str = "frame"):
         super().__init__()
-        self.transformer, self.alignformer, self.temporal = transformer, alignformer, temporal
+        if anchor_mask not in ANCHOR_MASKS:
+            raise ValueError(f"anchor mask {anchor_mask!r}: choose frame (Wan's per-frame mask) or latent-frame (the anchor's whole latent frame)")
+        self.transformer, self.alignformer, self.temporal, self.anchor_mask = transformer, alignformer, temporal, anchor_mask
         c = alignformer.proj_out.out_features
         want = 2 * c + temporal
         if transformer.config.in_channels != want:
@@ -41,38 +50,52 @@ class ReasonDiffModel(nn.Module):
         return self.alignformer.proj_out.out_features
 
     def condition(self, anchor: torch.Tensor, narratives: torch.Tensor, narrative_mask: torch.Tensor,
-                  anchor_index: torch.Tensor, num_frames: int, enhanced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+                  anchor_frame: torch.Tensor, num_frames: int, enhanced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         """The DiT's `y` (B, temporal + C, F, h, w) and the per-frame latents c* (B, C, F, h, w).
-        anchor (B, C, h, w); narratives (B, F, L, D) per latent frame; anchor_index (B,) latent frames."""
+        anchor (B, C, h, w); narratives (B, F, L, D) per latent frame; anchor_frame (B,) pixel frames
+        of the clip's 1 + temporal * (F - 1)."""
         B, C, h, w = anchor.shape
-        if not ((0 <= anchor_index) & (anchor_index < num_frames)).all():
-            raise ValueError(f"anchor index {anchor_index.tolist()} lies outside the {num_frames} latent frames")
+        frames = 1 + self.temporal * (num_frames - 1)
+        if not ((0 <= anchor_frame) & (anchor_frame < frames)).all():
+            raise ValueError(f"anchor frame {anchor_frame.tolist()} lies outside the clip's {frames} frames")
+        anchor_index = latent_index(anchor_frame, self.temporal)
         at_anchor = (torch.arange(num_frames, device=anchor.device)[None] == anchor_index[:, None]).view(B, 1, num_frames, 1, 1)
         if enhanced:
             c_star = self.alignformer(anchor, narratives, narrative_mask, anchor_index)
         else:
             c_star = torch.where(at_anchor, anchor[:, :, None].expand(B, C, num_frames, h, w), torch.zeros((), device=anchor.device))
-        mask = at_anchor.to(c_star.dtype).expand(B, self.temporal, num_frames, h, w)
+        mask = self.mask(anchor_frame, num_frames).to(c_star.dtype)[..., None, None].expand(B, self.temporal, num_frames, h, w)
         return torch.cat([mask, c_star.to(mask.dtype)], dim=1), c_star
+
+    def mask(self, anchor_frame: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """(B, temporal, F): Wan's image-to-video mask with the anchor frame in place of frame 0: one
+        value per pixel frame, frame 0's repeated `temporal` times, then `temporal` per latent frame."""
+        frames = 1 + self.temporal * (num_frames - 1)
+        if self.anchor_mask == "latent-frame":
+            per_frame = torch.arange(num_frames, device=anchor_frame.device)[None] == latent_index(anchor_frame, self.temporal)[:, None]
+            return per_frame[:, None].expand(-1, self.temporal, -1)
+        per_frame = torch.arange(frames, device=anchor_frame.device)[None] == anchor_frame[:, None]  # (B, frames)
+        per_frame = torch.cat([per_frame[:, :1].expand(-1, self.temporal), per_frame[:, 1:]], dim=1)
+        return per_frame.view(-1, num_frames, self.temporal).transpose(1, 2)
 
     def velocity(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Velocity for noisy latents x (B, C, F, h, w) given the text context (B, S, D) and `y` (the
         sampler computes `y` once and calls this at every step)."""
         return self.transformer(torch.cat([x, y.to(x.dtype)], dim=1), timestep, context, return_dict=False)[0]
 
-    def forward(self, x, timestep, context, anchor, narratives, narrative_mask, anchor_index, enhanced: bool = True):
+    def forward(self, x, timestep, context, anchor, narratives, narrative_mask, anchor_frame, enhanced: bool = True):
         """Training: (velocity, c*) in one call, so that a DDP-wrapped model sees every parameter used."""
-        y, c_star = self.condition(anchor, narratives, narrative_mask, anchor_index, x.shape[2], enhanced)
+        y, c_star = self.condition(anchor, narratives, narrative_mask, anchor_frame, x.shape[2], enhanced)
         return self.velocity(x, timestep, context, y), c_star
 
 
-def build_reasondiff_model(preset, channels: int, temporal: int, text_dim: int) -> ReasonDiffModel:
+def build_reasondiff_model(preset, channels: int, temporal: int, text_dim: int, anchor_mask: str = "frame") -> ReasonDiffModel:
     """A fresh ReasonDiffModel: a Wan DiT of `preset` taking the noisy latents, the anchor mask and the
     condition latents (2 x channels + temporal input channels), and an AlignFormer for `channels`."""
     from ...backbones.wan import build_transformer
 
     dit = build_transformer(preset, in_channels=2 * channels + temporal, out_channels=channels)
-    return ReasonDiffModel(dit, AlignFormer(channels, text_dim), temporal=temporal)
+    return ReasonDiffModel(dit, AlignFormer(channels, text_dim), temporal=temporal, anchor_mask=anchor_mask)
 
 
 def narrative_context(states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
 from .. import read_model_index, save_weights
 from .alignformer import AlignFormer
-from .data import clip_latent_channels, decode_clips, encode_clips, encode_narratives, latent_index
+from .data import clip_latent_channels, decode_clips, encode_clips, encode_narratives
 from .model import ReasonDiffModel, narrative_context
 from .narrator import Narration
 
@@ -81,7 +81,7 @@ class ReasonDiffPipeline:
         save_file(state, path / "alignformer" / "model.safetensors")
         (path / "alignformer" / "config.json").write_text(json.dumps(af.config, indent=1) + "\n")
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
-        index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal,
+        index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal, "anchor_mask": self.model.anchor_mask,
                  "text_encoder": self.text_encoder.kind, "max_length": self.text_encoder.max_length}  # fmt: skip
         if self.text_encoder.kind != "minilm":
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
@@ -101,7 +101,8 @@ class ReasonDiffPipeline:
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw)
         kind = index.get("text_encoder", "minilm")
         text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(path), max_length=index.get("max_length"), device=device)
-        model = ReasonDiffModel(transformer, af.to(dtype), temporal=index["temporal"]).to(device)
+        # pipelines saved before the per-frame mask marked the anchor's whole latent frame
+        model = ReasonDiffModel(transformer, af.to(dtype), index["temporal"], index.get("anchor_mask", "latent-frame")).to(device)
         config = {k: v for k, v in index.items() if k in DEFAULTS}
         return cls(model, vae.to(device), text_encoder, **{**config, **overrides})
 
@@ -161,8 +162,8 @@ class ReasonDiffPipeline:
         F = 1 + (T - 1) // self.model.temporal
         states = encode_narratives(self.text_encoder, [n.narratives for n in narrations], self.model.temporal).to(device)
         cond, token_mask = narrative_context(states)
-        a = latent_index(torch.tensor([n.anchor for n in narrations], device=device), self.model.temporal)
-        y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, a, F, enhanced)
+        anchors = torch.tensor([n.anchor for n in narrations], device=device)
+        y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, anchors, F, enhanced)
         cond = cond.to(dtype)
         uncond = None
         if g > 1.0:  # the empty narrative in every frame

@@ -34,7 +34,7 @@ class ReasonDiffTask:
         self.multi_frame, self.enhanced = multi_frame, enhanced
 
     def loss(self, model, batch, generator):
-        clips, cond, anchor_index, narratives, captions = batch
+        clips, cond, anchor_frame, narratives, captions = batch
         if not self.multi_frame:
             narratives = [[c] * len(n) for c, n in zip(captions, narratives)]
         device = next(model.parameters()).device
@@ -43,11 +43,11 @@ class ReasonDiffTask:
         keep = (torch.rand(len(clips), generator=generator) >= self.drop_prob).to(device)
         empty = self.prompts([""]).to(device)[:, None]  # (1, 1, L, D): the empty prompt in every frame
         context, _ = narrative_context(torch.where(keep.view(-1, 1, 1, 1), grouped, empty))
-        clips, cond, anchor_index = clips.to(device), cond.to(device), anchor_index.to(device)
+        clips, cond, anchor_frame = clips.to(device), cond.to(device), anchor_frame.to(device)
         out = {}
 
         def velocity(x, t):
-            v, out["c_star"] = model(x, t, context, cond, grouped, token_mask, anchor_index, self.enhanced)
+            v, out["c_star"] = model(x, t, context, cond, grouped, token_mask, anchor_frame, self.enhanced)
             return v
 
         loss = flow_loss(velocity, clips, generator, self.shift, self.timesteps)

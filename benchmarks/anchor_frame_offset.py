@@ -1,0 +1,60 @@
+"""Does a sampled clip show the condition image at the very frame the narrator chose, or at a
+neighbour? Frame-packed latents hold four frames per latent frame, so a model that knows only the
+anchor's latent frame draws the image somewhere among those four.
+
+Per case, over the pixels where the condition image is not background: the mean absolute error of
+each frame of the anchor's latent frame against the image. It reports how often the anchor itself is
+the closest of them (or ties with it) (1/4 by chance for anchors past frame 0; frame 0 is alone in its latent frame,
+so it always counts), the mean distance from the anchor to the closest, and the error at the anchor.
+
+    python benchmarks/anchor_frame_offset.py out/rd1-oracle out/rd1-world
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from reasongen.methods.reasondiff.bench import read_cases, read_strip
+
+TEMPORAL = 4
+
+
+def folder_offsets(folder: Path) -> dict:
+    cases = read_cases(json.loads((folder / "info.json").read_text())["benchmark"])
+    records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
+    hits, offsets, errors = [], [], []
+    for r in records:
+        case, anchor = cases[r["index"]], r["anchor"]
+        frames = read_strip(folder / f"{r['index']:04d}.png", len(case.clip)).astype(np.float32) / 255
+        want = case.image(frames.shape[1]).astype(np.float32) / 255
+        objects = np.abs(want - want[0, 0]).max(-1) > 0.1  # off the background (a corner is background)
+        if not objects.any():
+            continue
+        latent = (anchor + TEMPORAL - 1) // TEMPORAL
+        group = [0] if latent == 0 else list(range(TEMPORAL * latent - TEMPORAL + 1, TEMPORAL * latent + 1))
+        error = {f: float(np.abs(frames[f] - want)[objects].mean()) for f in group}
+        closest = [f for f in group if error[f] <= min(error.values()) + 1e-6]  # ties: a state that lasts
+        hits.append(anchor in closest)
+        offsets.append(min(abs(f - anchor) for f in closest))
+        errors.append(error[anchor])
+    return {"cases": len(hits), "anchor_closest": float(np.mean(hits)), "mean_offset": float(np.mean(offsets)),
+            "error_at_anchor": float(np.mean(errors))}  # fmt: skip
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folders", nargs="+", type=Path, help="Folders written by `reasongen sample video`.")
+    args = ap.parse_args()
+    print("| folder | cases | anchor is the closest frame | mean offset (frames) | object-pixel error at the anchor |")
+    print("| --- | --- | --- | --- | --- |")
+    for folder in args.folders:
+        r = folder_offsets(folder)
+        print(f"| {folder.name} | {r['cases']} | {r['anchor_closest']:.3f} | {r['mean_offset']:.2f} | {r['error_at_anchor']:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
