@@ -68,8 +68,9 @@ class ReasonDiffModel(nn.Module):
         return torch.cat([mask, c_star.to(mask.dtype)], dim=1), c_star
 
     def mask(self, anchor_frame: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(B, temporal, F): Wan's image-to-video mask with the anchor frame in place of frame 0: one
-        value per pixel frame, frame 0's repeated `temporal` times, then `temporal` per latent frame."""
+        """(B, temporal, F). `frame`: Wan's image-to-video mask with the anchor frame in place of frame
+        0 (one value per pixel frame, frame 0's repeated `temporal` times, then `temporal` per latent
+        frame). `latent-frame`: every channel of the anchor's latent frame."""
         frames = 1 + self.temporal * (num_frames - 1)
         if self.anchor_mask == "latent-frame":
             per_frame = torch.arange(num_frames, device=anchor_frame.device)[None] == latent_index(anchor_frame, self.temporal)[:, None]
