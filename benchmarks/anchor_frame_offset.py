@@ -4,8 +4,9 @@ anchor's latent frame draws the image somewhere among those four.
 
 Per case, over the pixels where the condition image is not background: the mean absolute error of
 each frame of the anchor's latent frame against the image. It reports how often the anchor itself is
-the closest of them (or ties with it) (1/4 by chance for anchors past frame 0; frame 0 is alone in its latent frame,
-so it always counts), the mean distance from the anchor to the closest, and the error at the anchor.
+the closest of them or ties with it (1/4 by chance for anchors past frame 0; frame 0 is alone in its
+latent frame, so it always counts), the mean distance from the anchor to the closest, and the error
+at the anchor.
 
     python benchmarks/anchor_frame_offset.py out/rd1-oracle out/rd1-world
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from reasongen.methods.reasondiff.bench import read_cases, read_strip
+from reasongen.methods.reasondiff.data import latent_index
 
 TEMPORAL = 4
 
@@ -34,7 +36,7 @@ def folder_offsets(folder: Path) -> dict:
         objects = np.abs(want - want[0, 0]).max(-1) > 0.1  # off the background (a corner is background)
         if not objects.any():
             continue
-        latent = (anchor + TEMPORAL - 1) // TEMPORAL
+        latent = latent_index(anchor, TEMPORAL)
         group = [0] if latent == 0 else list(range(TEMPORAL * latent - TEMPORAL + 1, TEMPORAL * latent + 1))
         error = {f: float(np.abs(frames[f] - want)[objects].mean()) for f in group}
         closest = [f for f in group if error[f] <= min(error.values()) + 1e-6]  # ties: a state that lasts

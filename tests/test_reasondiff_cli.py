@@ -148,13 +148,11 @@ def test_the_benchmark_truth_scores_fully_and_a_first_frame_narrator_misses_anch
     assert res.exit_code != 0 and "unknown narrator 'psychic'" in res.output
 
 
-
 def test_the_shipped_model_draws_the_image_at_the_reasoned_anchor(tmp_path):
     """`reasongen video` with no --model runs the shipped model, narrated by the world's reasoner. Over
     the first 8 unpaired cases the trained model draws the image's objects at the anchor with a median
     error of 0.07 on their pixels (10 steps); random weights give 0.22, none under 0.16."""
     from reasongen.methods.reasondiff.bench import read_cases
-    from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
     from reasongen.methods.reasondiff.world_narrator import ShapesNarrator
 
     cases = read_cases("shapes-video-unpaired")[:8]

@@ -2,6 +2,7 @@
 into the DiT and the two stages' losses."""
 
 import json
+
 import numpy as np
 import pytest
 import torch

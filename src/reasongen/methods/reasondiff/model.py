@@ -71,10 +71,10 @@ class ReasonDiffModel(nn.Module):
         """(B, temporal, F). `frame`: Wan's image-to-video mask with the anchor frame in place of frame
         0 (one value per pixel frame, frame 0's repeated `temporal` times, then `temporal` per latent
         frame). `latent-frame`: every channel of the anchor's latent frame."""
-        frames = 1 + self.temporal * (num_frames - 1)
         if self.anchor_mask == "latent-frame":
             per_frame = torch.arange(num_frames, device=anchor_frame.device)[None] == latent_index(anchor_frame, self.temporal)[:, None]
             return per_frame[:, None].expand(-1, self.temporal, -1)
+        frames = 1 + self.temporal * (num_frames - 1)
         per_frame = torch.arange(frames, device=anchor_frame.device)[None] == anchor_frame[:, None]  # (B, frames)
         per_frame = torch.cat([per_frame[:, :1].expand(-1, self.temporal), per_frame[:, 1:]], dim=1)
         return per_frame.view(-1, num_frames, self.temporal).transpose(1, 2)
