@@ -54,7 +54,7 @@ def test_training_refuses_a_vae_other_than_the_datas(trained, tmp_path):
 def test_the_anchor_mask_is_saved_and_older_pipelines_keep_theirs(trained, tmp_path):
     path = trained / "stage1" / "pipeline"
     index = json.loads((path / "model_index.json").read_text())
-    assert index["anchor_mask"] == "frame" and ReasonDiffPipeline.from_pretrained(path).model.anchor_mask == "frame"
+    assert index["anchor_mask"] == "frame-slot" and ReasonDiffPipeline.from_pretrained(path).model.anchor_mask == "frame-slot"  # packed data's default
     old = tmp_path / "old"
     shutil.copytree(path, old)
     del index["anchor_mask"]  # as pipelines saved before the per-frame mask

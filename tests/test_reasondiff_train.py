@@ -15,6 +15,7 @@ from reasongen.methods.reasondiff.alignformer import AlignFormer
 from reasongen.methods.reasondiff.data import (PairLatents, build_pairs, encode_narratives, encode_pairs, group_by_latent_frame, latent_index,
                                                training_pair)  # fmt: skip
 from reasongen.methods.reasondiff.model import ReasonDiffModel, narrative_context
+from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
 from reasongen.methods.reasondiff.train import ReasonDiffTask
 
 C = 4  # the tiny VAE's latent channels
@@ -83,6 +84,35 @@ def test_injection_puts_the_image_at_the_anchor_and_marks_its_frame():
         tiny_model(anchor_mask="slot")
     with pytest.raises(ValueError, match="ReasonDiff needs 12"):
         ReasonDiffModel(build_transformer("tiny", in_channels=C, out_channels=C), AlignFormer(C, text_dim=32, dim=32, heads=4))
+
+
+def test_frame_slot_puts_the_image_in_the_channels_where_packing_puts_its_frame():
+    torch.manual_seed(0)
+    fvae = FrameVAE(build_vae("tiny")).eval()
+    packed = 4 * fvae.z_dim
+    dit = build_transformer("tiny", in_channels=2 * packed + 4, out_channels=packed)
+    model = ReasonDiffModel(dit, AlignFormer(packed, text_dim=32, dim=32, heads=4), anchor_mask="frame-slot").eval()
+    clip = torch.rand(1, 9, 3, 32, 32) * 2 - 1
+    narratives = torch.randn(1, 3, 6, 32)
+    with torch.no_grad():
+        clip_latents = fvae.encode_packed(clip)
+        for frame in (6, 0):
+            image = fvae.encode_packed(clip[:, frame : frame + 1])[:, :, 0]  # the image as a one-frame clip
+            y, c_star = model.condition(image, narratives, narrative_context(narratives)[1], torch.tensor([frame]), num_frames=3)
+            at = model.image_at(model.mask(torch.tensor([frame]), 3), latent_index(torch.tensor([frame])))[0]  # (channels, F)
+            torch.testing.assert_close(c_star[0][at], clip_latents[0][at], atol=1e-5, rtol=1e-5)  # the frame's own channels
+            f = latent_index(frame)
+            if frame:  # one slot of four; AlignFormer fills the other three of the anchor's latent frame
+                assert at.sum() == fvae.z_dim and at[fvae.z_dim : 2 * fvae.z_dim, f].all()  # frame 6 is slot 1 of frames 5..8
+                assert not torch.allclose(c_star[0, ~at[:, f], f], image[0, ~at[:, f]])
+            else:  # frame 0 fills latent frame 0, as packing repeats it
+                assert at[:, 0].all() and at.sum() == packed
+            assert torch.equal(y[0, 4:], c_star[0])
+    with pytest.raises(ValueError, match="6 channels do not split into 4"):
+        ReasonDiffModel(build_transformer("tiny", in_channels=16, out_channels=6), AlignFormer(6, text_dim=32, dim=32, heads=4), anchor_mask="frame-slot")
+    video = tiny_model(anchor_mask="frame-slot")  # 4 channels split into 4 slots, but video latents have no slots
+    with pytest.raises(ValueError, match="these are video latents: use frame"):
+        ReasonDiffPipeline(video, fvae, tiny_text_encoder(max_length=48), clip_latents="video", num_frames=9, height=32, width=32)
 
 
 def batch(B=2, T=5, seed=0):

@@ -156,7 +156,7 @@ def train_reasondiff(
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
     flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
-    anchor_mask: Optional[str] = typer.Option(None, help="How the DiT's mask marks the anchor: frame (Wan's per-frame mask; the default for a new model) or latent-frame (its whole latent frame, as models before it). With --init-from: the pipeline's own unless given."),
+    anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame-slot (Wan's per-frame mask, and the image in its own frame's slot of frame-packed latents: a new model's default on packed data), frame (the per-frame mask, the image in its whole latent frame: the default on video latents) or latent-frame (the mask on the whole latent frame, as the first models). With --init-from: the pipeline's own unless given."),
 ):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     import torch
@@ -173,7 +173,7 @@ def train_reasondiff(
     if stage == 2 and init_from is None:
         fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
     if anchor_mask is not None and anchor_mask not in ANCHOR_MASKS:
-        fail(ValueError(f"--anchor-mask {anchor_mask}: choose {' or '.join(ANCHOR_MASKS)}"))
+        fail(ValueError(f"--anchor-mask {anchor_mask}: choose {', '.join(ANCHOR_MASKS)}"))
     try:
         p = get_preset(preset)
         shift = p.flow_shift if flow_shift is None else flow_shift
@@ -183,6 +183,8 @@ def train_reasondiff(
         if channels != dataset.clips.shape[1]:  # refuse now, not after training
             raise ValueError(f"{vae} gives {channels}-channel {dataset.clip_latents} clip latents; "
                              f"{data} holds {dataset.clips.shape[1]}: pass the VAE the data was encoded with")  # fmt: skip
+        if anchor_mask == "frame-slot" and dataset.clip_latents != "packed":
+            raise ValueError(f"--anchor-mask frame-slot places the image in one frame of frame-packed latents; {data} holds {dataset.clip_latents} latents: use frame")
         text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
         task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift,
                               multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
@@ -200,7 +202,8 @@ def train_reasondiff(
             typer.echo(f"the anchor mask changes from {model.anchor_mask} to {anchor_mask}: the DiT learns it from here")
             model.anchor_mask = anchor_mask
     else:
-        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame")
+        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim,
+                                      anchor_mask or ("frame-slot" if dataset.clip_latents == "packed" else "frame"))  # fmt: skip
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),

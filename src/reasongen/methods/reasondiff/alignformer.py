@@ -12,6 +12,8 @@ narratives, plus the encoding of their frame. Two cascaded cross-attention stage
 Each stage is attention, then an MLP, with residuals and post-LayerNorm (as the released code
 arranges its stages); the output projection gives per-frame latents c*. The anchor frame keeps the
 true latent of the condition image (as the released code does), so c* is predicted everywhere else.
+With frame-packed latents the caller may keep the image in its own frame's channels only
+(`image_at`), so that c* also fills the other frames of the anchor's latent frame.
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ class AlignFormer(nn.Module):
         self.proj_out = nn.Linear(dim, latent_channels)
 
     def forward(self, anchor: torch.Tensor, narratives: torch.Tensor, narrative_mask: torch.Tensor,
-                anchor_index: torch.Tensor) -> torch.Tensor:  # fmt: skip
+                anchor_index: torch.Tensor, image_at: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """anchor (B, C, h, w): the condition image's latent; narratives (B, F, L, text_dim): token
         states of each frame's narrative, `narrative_mask` (B, F, L) marking real tokens; anchor_index
-        (B,). Returns c* (B, C, F, h, w), equal to `anchor` at the anchor index."""
+        (B,). Returns c* (B, C, F, h, w), equal to `anchor` where `image_at` (B, C, F) is set: by
+        default every channel at the anchor index."""
         B, C, h, w = anchor.shape
         F, L = narratives.shape[1:3]
         if not ((0 <= anchor_index) & (anchor_index < F)).all():
@@ -77,8 +80,9 @@ class AlignFormer(nn.Module):
         q = self.fine(q, text.reshape(B * F, L, self.dim), key_padding_mask=~mask.reshape(B * F, L))
 
         out = self.proj_out(q).reshape(B, F, h, w, C).permute(0, 4, 1, 2, 3)  # (B, C, F, h, w)
-        at_anchor = (frames[None] == anchor_index[:, None]).view(B, 1, F, 1, 1)
-        return torch.where(at_anchor, anchor[:, :, None].expand_as(out), out)
+        if image_at is None:
+            image_at = (frames[None] == anchor_index[:, None])[:, None].expand(B, C, F)
+        return torch.where(image_at[..., None, None], anchor[:, :, None].expand_as(out), out)
 
 
 def aux_latent_loss(predicted: torch.Tensor, target: torch.Tensor, weight: float = 0.2) -> torch.Tensor:

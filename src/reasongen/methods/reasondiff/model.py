@@ -14,6 +14,10 @@ Choices where the released code and the paper differ or are silent (docs/reasond
   is. Models trained before this choice mark all `temporal` channels of the anchor's latent frame
   (`"latent-frame"`), which leaves the frame within it unsaid. The released code leaves the mask all
   ones, which tells the DiT nothing, and keeps the anchor binary (first or last frame);
+- with frame-packed latents (ShapesWorld, data.py) `"frame-slot"` also puts the image's latent in its
+  own frame's slot of the anchor's latent frame only, where the mask is set, and c* in the other
+  slots: the image then sits in the very channels the DiT must reproduce it in. `"frame"` and
+  `"latent-frame"` put it in every slot (all a video VAE's latent frame allows);
 - the text context is the per-latent-frame narrative states concatenated along the sequence, as in
   the released code (no per-frame cross-attention mask); narratives are grouped per latent frame by
   `group_by_latent_frame`.
@@ -30,16 +34,20 @@ from torch import nn
 from .alignformer import AlignFormer
 from .data import latent_index
 
-ANCHOR_MASKS = ("frame", "latent-frame")
+ANCHOR_MASKS = ("frame-slot", "frame", "latent-frame")
 
 
 class ReasonDiffModel(nn.Module):
     def __init__(self, transformer, alignformer: AlignFormer, temporal: int = 4, anchor_mask: str = "frame"):
         super().__init__()
         if anchor_mask not in ANCHOR_MASKS:
-            raise ValueError(f"anchor mask {anchor_mask!r}: choose frame (Wan's per-frame mask) or latent-frame (the anchor's whole latent frame)")
+            raise ValueError(f"anchor mask {anchor_mask!r}: choose frame-slot (frame-packed latents), frame (Wan's per-frame mask) "
+                             "or latent-frame (the anchor's whole latent frame)")  # fmt: skip
         self.transformer, self.alignformer, self.temporal, self.anchor_mask = transformer, alignformer, temporal, anchor_mask
         c = alignformer.proj_out.out_features
+        if anchor_mask == "frame-slot" and c % temporal:
+            raise ValueError(f"anchor mask frame-slot needs frame-packed latents ({temporal} slots of equal channels); "
+                             f"{c} channels do not split into {temporal}: use frame")  # fmt: skip
         want = 2 * c + temporal
         if transformer.config.in_channels != want:
             raise ValueError(f"the DiT takes {transformer.config.in_channels} input channels; ReasonDiff needs {want} "
@@ -59,16 +67,17 @@ class ReasonDiffModel(nn.Module):
         if not ((0 <= anchor_frame) & (anchor_frame < frames)).all():
             raise ValueError(f"anchor frame {anchor_frame.tolist()} lies outside the clip's {frames} frames")
         anchor_index = latent_index(anchor_frame, self.temporal)
-        at_anchor = (torch.arange(num_frames, device=anchor.device)[None] == anchor_index[:, None]).view(B, 1, num_frames, 1, 1)
+        mask = self.mask(anchor_frame, num_frames)
+        image_at = self.image_at(mask, anchor_index)
         if enhanced:
-            c_star = self.alignformer(anchor, narratives, narrative_mask, anchor_index)
+            c_star = self.alignformer(anchor, narratives, narrative_mask, anchor_index, image_at)
         else:
-            c_star = torch.where(at_anchor, anchor[:, :, None].expand(B, C, num_frames, h, w), torch.zeros((), device=anchor.device))
-        mask = self.mask(anchor_frame, num_frames).to(c_star.dtype)[..., None, None].expand(B, self.temporal, num_frames, h, w)
+            c_star = torch.where(image_at[..., None, None], anchor[:, :, None].expand(B, C, num_frames, h, w), torch.zeros((), device=anchor.device))
+        mask = mask.to(c_star.dtype)[..., None, None].expand(B, self.temporal, num_frames, h, w)
         return torch.cat([mask, c_star.to(mask.dtype)], dim=1), c_star
 
     def mask(self, anchor_frame: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(B, temporal, F). `frame`: Wan's image-to-video mask with the anchor frame in place of frame
+        """(B, temporal, F). `frame` and `frame-slot`: Wan's image-to-video mask with the anchor frame in place of frame
         0 (one value per pixel frame, frame 0's repeated `temporal` times, then `temporal` per latent
         frame). `latent-frame`: every channel of the anchor's latent frame."""
         if self.anchor_mask == "latent-frame":
@@ -78,6 +87,16 @@ class ReasonDiffModel(nn.Module):
         per_frame = torch.arange(frames, device=anchor_frame.device)[None] == anchor_frame[:, None]  # (B, frames)
         per_frame = torch.cat([per_frame[:, :1].expand(-1, self.temporal), per_frame[:, 1:]], dim=1)
         return per_frame.view(-1, num_frames, self.temporal).transpose(1, 2)
+
+    def image_at(self, mask: torch.Tensor, anchor_index: torch.Tensor) -> torch.Tensor:
+        """(B, C, F) bool: where the condition latents hold the image's own latent. `frame-slot`: the
+        channels of the slots the mask sets (slot s is channels s * C/temporal onwards, as
+        `FrameVAE.encode_packed` stacks them); otherwise every channel of the anchor's latent frame."""
+        if self.anchor_mask == "frame-slot":
+            return mask.repeat_interleave(self.latent_channels // self.temporal, dim=1)
+        F = mask.shape[-1]
+        at_anchor = torch.arange(F, device=mask.device)[None] == anchor_index[:, None]
+        return at_anchor[:, None].expand(-1, self.latent_channels, -1)
 
     def velocity(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Velocity for noisy latents x (B, C, F, h, w) given the text context (B, S, D) and `y` (the

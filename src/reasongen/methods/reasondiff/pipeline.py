@@ -69,6 +69,8 @@ class ReasonDiffPipeline:
         if channels != model.latent_channels:
             raise ValueError(f"{self.config['clip_latents']} clip latents from this VAE have {channels} channels, the model takes "
                              f"{model.latent_channels}: set clip_latents to what the model was trained on")  # fmt: skip
+        if model.anchor_mask == "frame-slot" and self.config["clip_latents"] != "packed":
+            raise ValueError(f"anchor mask frame-slot places the image in one frame of frame-packed latents; these are {self.config['clip_latents']} latents: use frame")
 
     # -- loading and saving ------------------------------------------------------------------
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
