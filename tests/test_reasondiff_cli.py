@@ -54,7 +54,7 @@ def test_training_refuses_a_vae_other_than_the_datas(trained, tmp_path):
 def test_the_anchor_mask_is_saved_and_older_pipelines_keep_theirs(trained, tmp_path):
     path = trained / "stage1" / "pipeline"
     index = json.loads((path / "model_index.json").read_text())
-    assert index["anchor_mask"] == "frame-slot" and ReasonDiffPipeline.from_pretrained(path).model.anchor_mask == "frame-slot"  # packed data's default
+    assert index["anchor_mask"] == "frame" and ReasonDiffPipeline.from_pretrained(path).model.anchor_mask == "frame"
     old = tmp_path / "old"
     shutil.copytree(path, old)
     del index["anchor_mask"]  # as pipelines saved before the per-frame mask
@@ -66,6 +66,9 @@ def test_the_anchor_mask_is_saved_and_older_pipelines_keep_theirs(trained, tmp_p
     res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s1", "--anchor-mask", "frame")
     assert res.exit_code == 0 and "changes from latent-frame to frame" in res.output, res.output
     assert json.loads((tmp_path / "s1" / "pipeline" / "model_index.json").read_text())["anchor_mask"] == "frame"
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s4", "--anchor-mask", "frame-slot")
+    assert res.exit_code == 0 and "changes from latent-frame to frame-slot" in res.output, res.output
+    assert ReasonDiffPipeline.from_pretrained(tmp_path / "s4" / "pipeline").model.anchor_mask == "frame-slot"
     res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s3", "--anchor-mask", "slot")
     assert res.exit_code != 0 and "--anchor-mask slot" in res.output
 

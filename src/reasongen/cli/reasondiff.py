@@ -156,7 +156,7 @@ def train_reasondiff(
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
     flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
-    anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame-slot (Wan's per-frame mask, and the image in its own frame's slot of frame-packed latents: a new model's default on packed data), frame (the per-frame mask, the image in its whole latent frame: the default on video latents) or latent-frame (the mask on the whole latent frame, as the first models). With --init-from: the pipeline's own unless given."),
+    anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame (Wan's per-frame mask, the image in its whole latent frame; a new model's default), frame-slot (the same mask, the image in its own frame's slot of frame-packed latents; measured no better, docs/reasondiff.md) or latent-frame (the mask on the whole latent frame, as the first model). With --init-from: the pipeline's own unless given."),
 ):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     import torch
@@ -202,8 +202,7 @@ def train_reasondiff(
             typer.echo(f"the anchor mask changes from {model.anchor_mask} to {anchor_mask}: the DiT learns it from here")
             model.anchor_mask = anchor_mask
     else:
-        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim,
-                                      anchor_mask or ("frame-slot" if dataset.clip_latents == "packed" else "frame"))  # fmt: skip
+        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame")
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),

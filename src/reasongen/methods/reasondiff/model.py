@@ -17,7 +17,8 @@ Choices where the released code and the paper differ or are silent (docs/reasond
 - with frame-packed latents (ShapesWorld, data.py) `"frame-slot"` also puts the image's latent in its
   own frame's slot of the anchor's latent frame only, where the mask is set, and c* in the other
   slots: the image then sits in the very channels the DiT must reproduce it in. `"frame"` and
-  `"latent-frame"` put it in every slot (all a video VAE's latent frame allows);
+  `"latent-frame"` put it in every slot (all a video VAE's latent frame allows). Fine-tuned from a
+  `"frame"` model, `"frame-slot"` measured no better (docs/reasondiff.md), so it is an option;
 - the text context is the per-latent-frame narrative states concatenated along the sequence, as in
   the released code (no per-frame cross-attention mask); narratives are grouped per latent frame by
   `group_by_latent_frame`.
