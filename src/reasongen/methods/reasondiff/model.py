@@ -35,15 +35,15 @@ from torch import nn
 from .alignformer import AlignFormer
 from .data import latent_index
 
-ANCHOR_MASKS = ("frame-slot", "frame", "latent-frame")
+ANCHOR_MASKS = ("frame", "frame-slot", "latent-frame")
 
 
 class ReasonDiffModel(nn.Module):
     def __init__(self, transformer, alignformer: AlignFormer, temporal: int = 4, anchor_mask: str = "frame"):
         super().__init__()
         if anchor_mask not in ANCHOR_MASKS:
-            raise ValueError(f"anchor mask {anchor_mask!r}: choose frame-slot (frame-packed latents), frame (Wan's per-frame mask) "
-                             "or latent-frame (the anchor's whole latent frame)")  # fmt: skip
+            raise ValueError(f"anchor mask {anchor_mask!r}: choose frame (Wan's per-frame mask), frame-slot (the same, "
+                             "frame-packed latents) or latent-frame (the anchor's whole latent frame)")  # fmt: skip
         self.transformer, self.alignformer, self.temporal, self.anchor_mask = transformer, alignformer, temporal, anchor_mask
         c = alignformer.proj_out.out_features
         if anchor_mask == "frame-slot" and c % temporal:
@@ -78,9 +78,9 @@ class ReasonDiffModel(nn.Module):
         return torch.cat([mask, c_star.to(mask.dtype)], dim=1), c_star
 
     def mask(self, anchor_frame: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(B, temporal, F). `frame` and `frame-slot`: Wan's image-to-video mask with the anchor frame in place of frame
-        0 (one value per pixel frame, frame 0's repeated `temporal` times, then `temporal` per latent
-        frame). `latent-frame`: every channel of the anchor's latent frame."""
+        """(B, temporal, F). `frame` and `frame-slot`: Wan's image-to-video mask with the anchor frame in
+        place of frame 0 (one value per pixel frame, frame 0's repeated `temporal` times, then
+        `temporal` per latent frame). `latent-frame`: every channel of the anchor's latent frame."""
         if self.anchor_mask == "latent-frame":
             per_frame = torch.arange(num_frames, device=anchor_frame.device)[None] == latent_index(anchor_frame, self.temporal)[:, None]
             return per_frame[:, None].expand(-1, self.temporal, -1)
