@@ -32,6 +32,12 @@ def frame_encoding(index: torch.Tensor, dim: int, max_period: float = 64.0) -> t
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
+def at_anchor_frame(anchor_index: torch.Tensor, channels: int, num_frames: int) -> torch.Tensor:
+    """(B, channels, F) bool: every channel of the anchor's latent frame, where c* keeps the image."""
+    frames = torch.arange(num_frames, device=anchor_index.device)
+    return (frames[None] == anchor_index[:, None])[:, None].expand(-1, channels, -1)
+
+
 class _Stage(nn.Module):
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -81,7 +87,7 @@ class AlignFormer(nn.Module):
 
         out = self.proj_out(q).reshape(B, F, h, w, C).permute(0, 4, 1, 2, 3)  # (B, C, F, h, w)
         if image_at is None:
-            image_at = (frames[None] == anchor_index[:, None])[:, None].expand(B, C, F)
+            image_at = at_anchor_frame(anchor_index, C, F)
         return torch.where(image_at[..., None, None], anchor[:, :, None].expand_as(out), out)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .alignformer import AlignFormer
+from .alignformer import AlignFormer, at_anchor_frame
 from .data import latent_index
 
 ANCHOR_MASKS = ("frame", "frame-slot", "latent-frame")
@@ -95,9 +95,7 @@ class ReasonDiffModel(nn.Module):
         `FrameVAE.encode_packed` stacks them); otherwise every channel of the anchor's latent frame."""
         if self.anchor_mask == "frame-slot":
             return mask.repeat_interleave(self.latent_channels // self.temporal, dim=1)
-        F = mask.shape[-1]
-        at_anchor = torch.arange(F, device=mask.device)[None] == anchor_index[:, None]
-        return at_anchor[:, None].expand(-1, self.latent_channels, -1)
+        return at_anchor_frame(anchor_index, self.latent_channels, mask.shape[-1])
 
     def velocity(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Velocity for noisy latents x (B, C, F, h, w) given the text context (B, S, D) and `y` (the
