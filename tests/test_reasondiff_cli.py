@@ -131,6 +131,51 @@ def test_video_command_writes_the_clip_and_what_the_narrator_said(trained, tmp_p
     assert res.exit_code != 0 and "no narrator checkpoint" in res.output
 
 
+def test_an_ablated_model_is_sampled_as_it_was_trained(trained, tmp_path):
+    common = ["--data", trained / "data", "--vae", trained / "vae", "--preset", "tiny", "--steps", 1, "--batch-size", 2]
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "ablated", "--single-prompt", "--no-enhanced")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    pipe = ReasonDiffPipeline.from_pretrained(tmp_path / "ablated" / "pipeline")
+    assert pipe.config["multi_frame"] is False and pipe.config["enhanced"] is False
+    full = ReasonDiffPipeline.from_pretrained(trained / "stage1" / "pipeline").config
+    assert full["multi_frame"] is True and full["enhanced"] is True
+    clip = sample_clip(np.random.default_rng(0), 5)
+    image = clip.scenes[2].render(32)
+    with pytest.raises(ValueError, match="one prompt in every frame"):
+        pipe(image, Narration(2, list(clip.frame_captions)), num_inference_steps=2)
+    told = Narration(2, [clip.caption] * 5)
+
+    def frames(**kw):
+        return pipe(image, told, num_inference_steps=2, generator=torch.Generator().manual_seed(0), **kw).frames
+
+    assert np.array_equal(frames(), frames(enhanced=False)) and not np.array_equal(frames(), frames(enhanced=True))
+    Image.fromarray(image).save(tmp_path / "cond.png")
+    res = invoke("video", "--text", clip.caption, "--image", tmp_path / "cond.png", "-o", tmp_path / "clip.gif",
+                 "--model", tmp_path / "ablated" / "pipeline", "--steps", 1)  # fmt: skip
+    assert res.exit_code == 0 and "one prompt in every frame" in res.output, res.output + repr(res.exception)
+    assert json.loads((tmp_path / "clip.json").read_text())["narratives"] == [clip.caption] * 5
+
+
+def test_a_single_prompt_model_reads_the_narrators_anchor_and_the_text_in_every_frame(tmp_path):
+    from reasongen.methods.reasondiff.bench import read_cases, sample_benchmark
+
+    cases = read_cases("shapes-video-unpaired")[:3]
+    seen = []
+
+    def generate(images, told, chunk, seeds):
+        seen.extend(told)
+        return [case.clip.render(64) for case in chunk]
+
+    sample_benchmark(generate, cases, tmp_path / "one", "world", {}, single_prompt=True)
+    world = [json.loads(line) for line in (tmp_path / "one" / "records.jsonl").read_text().splitlines()]
+    sample_benchmark(generate, cases, tmp_path / "many", "world", {})
+    multi = [json.loads(line) for line in (tmp_path / "many" / "records.jsonl").read_text().splitlines()]
+    for case, one, many in zip(cases, world, multi):
+        assert one["narratives"] == [case.text] * len(case.clip) and one["anchor"] == many["anchor"]
+        assert len(set(many["narratives"])) > 1
+    assert [t.narratives for t in seen[:3]] == [r["narratives"] for r in world]
+
+
 def test_stage_two_needs_a_stage_one_model(trained, tmp_path):
     res = invoke("train", "reasondiff", "--data", trained / "data", "--vae", trained / "vae", "--output-dir", tmp_path, "--stage", 2)
     assert res.exit_code != 0 and "--init-from" in res.output

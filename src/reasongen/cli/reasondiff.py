@@ -34,7 +34,7 @@ def video(
 
     from ..methods import model_path
     from ..methods.cof.pipeline import save_chain
-    from ..methods.reasondiff.narrator import ChatNarrator, openai_chat, parse_narration, transformers_chat, world_examples
+    from ..methods.reasondiff.narrator import ChatNarrator, one_prompt, openai_chat, parse_narration, transformers_chat, world_examples
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.world_narrator import ShapesNarrator
 
@@ -58,6 +58,9 @@ def video(
             told = load_trained_narrator(trained_narrator, device)(text, cond, T)
         else:
             told = ShapesNarrator()(text, cond, T)
+        if not pipe.config["multi_frame"]:
+            told = one_prompt(told, text)
+            typer.echo("the model was trained with one prompt in every frame: the narrator's anchor, the text in every frame")
         out = pipe(cond, told, steps, guidance, generator=torch.Generator().manual_seed(seed))
     except (ValueError, OSError) as e:
         fail(e)
@@ -81,7 +84,7 @@ def sample_video(
     limit: Optional[int] = typer.Option(None, help="Only the first N cases."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
-    enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
+    enhanced: Optional[bool] = typer.Option(None, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation). Default: as the model was trained."),
     batch_size: int = typer.Option(8, help="Clips sampled together (each from its own seed, so the clips do not depend on it)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
@@ -92,6 +95,7 @@ def sample_video(
 
     try:
         cases = read_cases(benchmark)[:limit]
+        trained_as = {"multi_frame": True, "enhanced": enhanced}
         if model == "oracle":
             def generate(images, told, chunk, seeds):
                 return [case.clip.render(image.shape[0]) for image, case in zip(images, chunk)]
@@ -99,13 +103,15 @@ def sample_video(
             from ..methods.reasondiff.pipeline import ReasonDiffPipeline
 
             pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
+            trained_as = {"multi_frame": pipe.config["multi_frame"], "enhanced": pipe.config["enhanced"] if enhanced is None else enhanced}
 
             def generate(images, told, chunk, seeds):
                 generators = [torch.Generator().manual_seed(s) for s in seeds]
                 return [out.frames for out in pipe.many(images, told, steps, guidance, generators, enhanced)]
-        info = {"benchmark": benchmark, "model": model, "enhanced": enhanced, "steps": steps, "guidance": guidance,
+        info = {"benchmark": benchmark, "model": model, **trained_as, "steps": steps, "guidance": guidance,
                 "trained_narrator": str(trained_narrator) if trained_narrator else None}  # fmt: skip
-        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size)
+        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size,
+                         single_prompt=not trained_as["multi_frame"])  # fmt: skip
     except (ValueError, OSError) as e:
         fail(e)
     typer.echo(f"{outdir}: {len(cases)} clips")
@@ -213,7 +219,8 @@ def train_reasondiff(
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
     pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
-                              height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents)  # fmt: skip
+                              height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents,
+                              multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
@@ -269,7 +276,7 @@ def eval_video(
         rows, summary = score_folder(folder, read_cases(info["benchmark"]))
     except (ValueError, OSError) as e:
         fail(e)
-    summary = {**{k: info[k] for k in ("benchmark", "model", "narrator", "enhanced")}, **summary}
+    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary}
     typer.echo(json.dumps(summary, indent=1))
     if out:
         out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ...eval.video import anchor_correct, dynamic_degree, image_consistency, motion_smoothness, palette_fidelity, text_consistency
 from ...world.benchmarks import VIDEO_BENCHMARKS, shipped_path
 from ...world.video import VideoCase
-from .narrator import Narration, oracle_narration
+from .narrator import Narration, one_prompt, oracle_narration
 from .world_narrator import ShapesNarrator
 
 NARRATORS = ("oracle", "world", "trained", "first-frame", "rewrite")
@@ -69,9 +69,12 @@ def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) 
 
 
 def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | Path, narrator: str, info: dict,
-                     size: int = 64, trained_narrator: str | Path | None = None, batch_size: int = 8) -> Path:  # fmt: skip
+                     size: int = 64, trained_narrator: str | Path | None = None, batch_size: int = 8,
+                     single_prompt: bool = False) -> Path:  # fmt: skip
     """`generate(images, narrations, cases, seeds) -> [uint8 (T, H, W, 3)]`, called on up to
-    `batch_size` cases at a time; a case's seed is its index."""
+    `batch_size` cases at a time; a case's seed is its index. `single_prompt` (a model trained with
+    one prompt per clip): the narrator's anchor, the case's text in every frame, unless the narrator
+    already gives one prompt (first-frame, rewrite)."""
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size}: need at least 1")
     narrate = make_narrator(narrator, trained_narrator, size)
@@ -84,6 +87,8 @@ def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | P
             chunk = cases[start : start + batch_size]
             seeds = list(range(start, start + len(chunk)))
             told = [narrate(case) for case in chunk]
+            if single_prompt:
+                told = [t if len(set(t.narratives)) == 1 else one_prompt(t, case.text) for t, case in zip(told, chunk)]
             clips = generate([case.image(size) for case in chunk], told, chunk, seeds)
             for i, t, frames in zip(seeds, told, clips):
                 write_strip(frames, outdir / f"{i:04d}.png")

@@ -83,6 +83,12 @@ def parse_narration(text: str, num_frames: int, fallback_text: str = "") -> Narr
     return Narration(anchor, narratives, problems)
 
 
+def one_prompt(narration: Narration, text: str) -> Narration:
+    """The narration with `text` in every frame and its anchor kept: what a model trained with one
+    prompt for the whole clip (the paper's ablation without multi-frame prompts) reads."""
+    return Narration(narration.anchor, [text] * len(narration.narratives), list(narration.problems))
+
+
 def oracle_narration(clip, anchor: int) -> Narration:
     """The exact narration of a ShapesWorld clip (`world/video.py`) whose frame `anchor` is the image."""
     if not 0 <= anchor < len(clip):

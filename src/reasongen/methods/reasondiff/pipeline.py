@@ -42,6 +42,9 @@ DEFAULTS = {
     "num_inference_steps": 50,  # the released code's inference: 50 steps, guidance 5
     "guidance_scale": 5.0,
     "clip_latents": "video",  # or "packed": frames through the image VAE, four per latent frame (data.py)
+    # how the model was trained (the paper's ablations), so that it is sampled the same way
+    "multi_frame": True,  # False: one prompt in every frame (narrator.one_prompt)
+    "enhanced": True,  # False: no c*, the image at the anchor only
 }
 
 
@@ -128,15 +131,16 @@ class ReasonDiffPipeline:
 
     @torch.no_grad()
     def __call__(self, image, narration: Narration, num_inference_steps: int | None = None, guidance_scale: float | None = None,
-                 generator: torch.Generator | None = None, enhanced: bool = True, progress: bool = False) -> ReasonDiffOutput:  # fmt: skip
+                 generator: torch.Generator | None = None, enhanced: bool | None = None, progress: bool = False) -> ReasonDiffOutput:  # fmt: skip
         return self.many([image], [narration], num_inference_steps, guidance_scale, [generator], enhanced, progress)[0]
 
     @torch.no_grad()
     def many(self, images: list, narrations: list[Narration], num_inference_steps: int | None = None,
              guidance_scale: float | None = None, generators: list[torch.Generator | None] | None = None,
-             enhanced: bool = True, progress: bool = False) -> list[ReasonDiffOutput]:  # fmt: skip
+             enhanced: bool | None = None, progress: bool = False) -> list[ReasonDiffOutput]:  # fmt: skip
         """Clips for several (image, narration) pairs, sampled together. Each clip's noise comes from its
-        own generator, so a clip does not depend on the batch it is drawn in."""
+        own generator, so a clip does not depend on the batch it is drawn in. `enhanced` (AlignFormer's
+        c*, or the image at the anchor only) defaults to how the model was trained."""
         from diffusers.utils.torch_utils import randn_tensor
 
         from ...train.data import to_tensor, to_uint8
@@ -144,6 +148,7 @@ class ReasonDiffPipeline:
         cfg = self.config
         T, B = cfg["num_frames"], len(images)
         steps = cfg["num_inference_steps"] if num_inference_steps is None else num_inference_steps
+        enhanced = cfg["enhanced"] if enhanced is None else enhanced
         g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
         generators = [None] * B if generators is None else list(generators)
         if steps < 1:
@@ -156,6 +161,9 @@ class ReasonDiffPipeline:
                 raise ValueError(f"{len(narration.narratives)} narratives for a {T}-frame clip; read the narrator's answer with parse_narration, which repairs the count")
             if not 0 <= narration.anchor < T:
                 raise ValueError(f"anchor frame {narration.anchor} lies outside frames 0..{T - 1}")
+            if not cfg["multi_frame"] and len(set(narration.narratives)) > 1:
+                raise ValueError("this model was trained with one prompt in every frame (--single-prompt) and was given "
+                                 f"{len(set(narration.narratives))} different narratives: pass narrator.one_prompt(narration, text)")  # fmt: skip
         device = next(self.model.parameters()).device
         dtype = next(self.model.transformer.parameters()).dtype
 
