@@ -58,13 +58,13 @@ def folder_offsets(folder: Path) -> dict:
 
 
 def pairs_on_frame(data: Path) -> dict:
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     meta = json.loads((data / "pairs.json").read_text())
-    pixels = load_file(data / "pairs.safetensors")
     anchors, strides = np.array(meta["anchors"]), np.array(meta["strides"])
-    at_anchor = pixels["frames"].numpy()[np.arange(len(anchors)), anchors]
-    same = (at_anchor == pixels["condition"].numpy()).reshape(len(anchors), -1).all(1)
+    with safe_open(data / "pairs.safetensors", "pt") as f:  # one frame a pair, not every clip's frames
+        frames, condition = f.get_slice("frames"), f.get_tensor("condition").numpy()
+        same = np.array([np.array_equal(frames[i, int(a)].numpy(), condition[i]) for i, a in enumerate(anchors)])
     return {"all": (float(same.mean()), len(same)), **{f"stride {k}": (float(same[strides == k].mean()), int((strides == k).sum()))
                                                           for k in sorted(set(strides.tolist()))}}  # fmt: skip
 
