@@ -181,7 +181,7 @@ def test_stage_two_needs_a_stage_one_model(trained, tmp_path):
     assert res.exit_code != 0 and "--init-from" in res.output
 
 
-def test_the_benchmark_truth_scores_fully_and_a_first_frame_narrator_misses_anchors(tmp_path):
+def test_the_benchmark_truth_scores_fully_a_first_frame_narrator_misses_anchors_and_a_still_image_does_not_move(tmp_path):
     for narrator in ("oracle", "first-frame"):
         res = invoke("sample", "video", "--outdir", tmp_path / narrator, "--model", "oracle", "--narrator", narrator, "--limit", 6)
         assert res.exit_code == 0, res.output + repr(res.exception)
@@ -192,6 +192,11 @@ def test_the_benchmark_truth_scores_fully_and_a_first_frame_narrator_misses_anch
     assert truth["anchor_correct"] == 1.0 and truth["motion_smoothness"] > 0.98
     first = json.loads((tmp_path / "first-frame.json").read_text())["summary"]
     assert first["anchor_correct"] < 1.0 and first["image_at_anchor"] < 1.0  # the unpaired images are rarely frame 0
+    res = invoke("sample", "video", "--outdir", tmp_path / "still", "--model", "still", "--narrator", "oracle", "--limit", 6)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert invoke("eval", "video", tmp_path / "still", "--out", tmp_path / "still.json").exit_code == 0
+    still = json.loads((tmp_path / "still.json").read_text())["summary"]  # the image in every frame: no motion, the image at any anchor
+    assert still["image_at_anchor"] == 1.0 and still["dynamic"] == 0.0 and still["text_consistency"] < truth["text_consistency"]
     res = invoke("sample", "video", "--outdir", tmp_path / "x", "--model", "oracle", "--narrator", "psychic")
     assert res.exit_code != 0 and "unknown narrator 'psychic'" in res.output
 

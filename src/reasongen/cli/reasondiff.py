@@ -77,7 +77,7 @@ def video(
 @sample_app.command("video")
 def sample_video(
     outdir: Path = typer.Option(..., help="Output folder: info.json, records.jsonl and one PNG strip per case."),
-    model: str = typer.Option(..., help="A ReasonDiff pipeline folder, or `oracle` (the benchmark's own clips: the reference)."),
+    model: str = typer.Option(..., help="A ReasonDiff pipeline folder, `oracle` (the benchmark's own clips: the reference) or `still` (the condition image in every frame: the floor a generator must beat)."),
     benchmark: str = typer.Option("shapes-video-unpaired", help="shapes-video-unpaired, shapes-video-paired, or a JSONL file of cases."),
     narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone), trained (the anchor read by a network trained on clips, the world's narratives around it) first-frame (frame 0 and the text in every frame: plain image-to-video) or rewrite (the paper's rewrite-prompt baseline: frame 0 and one prompt rewritten by the world's reasoner in every frame)."),
     trained_narrator: Optional[Path] = typer.Option(None, help="With --narrator trained: a folder from `reasongen train narrator` (RUN/narrator); default: the shipped one."),
@@ -89,6 +89,7 @@ def sample_video(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Sample ReasonDiff over a ShapesWorld video benchmark (each case's seed is its index)."""
+    import numpy as np
     import torch
 
     from ..methods.reasondiff.bench import read_cases, sample_benchmark
@@ -99,6 +100,9 @@ def sample_video(
         if model == "oracle":
             def generate(images, told, chunk, seeds):
                 return [case.clip.render(image.shape[0]) for image, case in zip(images, chunk)]
+        elif model == "still":
+            def generate(images, told, chunk, seeds):
+                return [np.repeat(image[None], len(case.clip), axis=0) for image, case in zip(images, chunk)]
         else:
             from ..methods.reasondiff.pipeline import ReasonDiffPipeline
 
