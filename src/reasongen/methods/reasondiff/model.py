@@ -82,8 +82,7 @@ class ReasonDiffModel(nn.Module):
         place of frame 0 (one value per pixel frame, frame 0's repeated `temporal` times, then
         `temporal` per latent frame). `latent-frame`: every channel of the anchor's latent frame."""
         if self.anchor_mask == "latent-frame":
-            per_frame = torch.arange(num_frames, device=anchor_frame.device)[None] == latent_index(anchor_frame, self.temporal)[:, None]
-            return per_frame[:, None].expand(-1, self.temporal, -1)
+            return at_anchor_frame(latent_index(anchor_frame, self.temporal), self.temporal, num_frames)
         frames = 1 + self.temporal * (num_frames - 1)
         per_frame = torch.arange(frames, device=anchor_frame.device)[None] == anchor_frame[:, None]  # (B, frames)
         per_frame = torch.cat([per_frame[:, :1].expand(-1, self.temporal), per_frame[:, 1:]], dim=1)
