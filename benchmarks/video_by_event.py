@@ -20,7 +20,8 @@ def by_event(path: Path, key: str) -> dict[str, tuple[float, int]]:
         raise SystemExit(f"{path} has no per-clip {key!r}; it has {', '.join(k for k in rows[0] if k not in ('index', 'event'))}")
     groups = defaultdict(list)
     for row in rows:
-        groups[row["event"]].append(float(row[key]))
+        if row[key] is not None:  # event consistency: a clip whose scene never changes has none
+            groups[row["event"]].append(float(row[key]))
     return {event: (float(np.mean(v)), len(v)) for event, v in groups.items()}
 
 

@@ -190,6 +190,7 @@ def test_the_benchmark_truth_scores_fully_a_first_frame_narrator_misses_anchors_
     truth = json.loads((tmp_path / "oracle.json").read_text())["summary"]
     assert truth["clips"] == 6 and truth["text_consistency"] == 1.0 and truth["image_at_anchor"] == 1.0
     assert truth["anchor_correct"] == 1.0 and truth["motion_smoothness"] > 0.98
+    assert truth["clips_with_event"] == 6 and truth["event_consistency"] > 0.9
     first = json.loads((tmp_path / "first-frame.json").read_text())["summary"]
     assert first["anchor_correct"] < 1.0 and first["image_at_anchor"] < 1.0  # the unpaired images are rarely frame 0
     res = invoke("sample", "video", "--outdir", tmp_path / "still", "--model", "still", "--narrator", "oracle", "--limit", 6)
@@ -197,6 +198,7 @@ def test_the_benchmark_truth_scores_fully_a_first_frame_narrator_misses_anchors_
     assert invoke("eval", "video", tmp_path / "still", "--out", tmp_path / "still.json").exit_code == 0
     still = json.loads((tmp_path / "still.json").read_text())["summary"]  # the image in every frame: no motion, the image at any anchor
     assert still["image_at_anchor"] == 1.0 and still["dynamic"] == 0.0 and still["text_consistency"] < truth["text_consistency"]
+    assert still["event_consistency"] < 0.1  # it shows none of the change
     res = invoke("sample", "video", "--outdir", tmp_path / "x", "--model", "oracle", "--narrator", "psychic")
     assert res.exit_code != 0 and "unknown narrator 'psychic'" in res.output
 

@@ -5,7 +5,16 @@ dynamic degree, an imaging-quality proxy, anchor accuracy). Clips are uint8 (T, 
   narrative describes (the benchmark clip's frame). An object of the scene counts when the frame
   shows one of its class and colour at the same place word (3 x 3 grid, as the captions say it);
   a frame scores matched / max(objects described, objects shown), so extra objects cost too. The clip
-  scores the mean over frames.
+  scores the mean over frames. A still image scores well on it: most of a frame is what the
+  condition image already shows (the event changes one object, in part of the clip).
+- **Event consistency** (ours; the part of text consistency that a still image cannot earn): only
+  the frames whose scene differs from the scene at the anchor count, and each scores how much of
+  that change it shows, as a product of three shares: the objects the change brings (a class and
+  colour at a place word, or an object's new size, credited 1 at the new side and 0 at the old side
+  or as far beyond the new), the objects it takes away being gone, and the objects it leaves being
+  kept. The condition image held still scores 0, a blank frame 0, the true clip 1 (less the
+  detector's misreadings). A clip scores the mean over its changed frames; a clip with none has no
+  score.
 - **Image consistency** (the role of CLIP-I): the same score between the condition image and the
   frame at the anchor, and the best over all frames (VBench-I2V's max over frames).
 - **Motion smoothness** (VBench's rule with its AMT interpolator replaced by optical flow): from each
@@ -23,28 +32,38 @@ dynamic degree, an imaging-quality proxy, anchor accuracy). Clips are uint8 (T, 
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from ..world.describe import object_place, place_words
 from ..world.detector import ShapesDetector
-from ..world.edit import instances
+from ..world.edit import implied_box, instances
 from ..world.scene import Scene
 from ..world.vocab import COLORS, GROUND
 
 MIN_CONFIDENCE = 0.3  # GenEval's detection threshold
+SIZE_CHANGE = 0.05  # canvas units (3 px at 64): a smaller change of side is not read as a change
 _PALETTE = np.array([GROUND, *COLORS.values()], dtype=np.float32)
 
 
-def read_objects(image: np.ndarray, detector: ShapesDetector | None = None) -> list[tuple[str, str, str]]:
-    """(class, colour, place words) of each object the detector finds in an image (its best class)."""
+def read_sized_objects(image: np.ndarray, detector: ShapesDetector | None = None) -> list[tuple[tuple[str, str, str], float]]:
+    """((class, colour, place words), side in canvas units) of each object the detector finds."""
     detector = detector or ShapesDetector()
     size = image.shape[0]
     found = []
     for det in instances(image, detector, MIN_CONFIDENCE):
         x1, y1, x2, y2 = det.box
         colour = detector.classify_colors(image, [det], det.cls)[0]
-        found.append((det.cls, colour, place_words((x1 + x2) / 2 / size, (y1 + y2) / 2 / size)))
+        key = (det.cls, colour, place_words((x1 + x2) / 2 / size, (y1 + y2) / 2 / size))
+        found.append((key, implied_box(det.cls, det.box, size)[2]))
     return found
+
+
+def read_objects(image: np.ndarray, detector: ShapesDetector | None = None) -> list[tuple[str, str, str]]:
+    """(class, colour, place words) of each object the detector finds in an image (its best class)."""
+    return [key for key, _ in read_sized_objects(image, detector)]
 
 
 def scene_objects(scene: Scene) -> list[tuple[str, str, str]]:
@@ -69,6 +88,75 @@ def text_consistency(frames: np.ndarray, scenes: list[Scene], detector: ShapesDe
         raise ValueError(f"{len(frames)} frames against {len(scenes)} described frames")
     detector = detector or ShapesDetector()
     return float(np.mean([match_score(read_objects(f, detector), scene_objects(s)) for f, s in zip(frames, scenes)]))
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a scene differs from the scene at the anchor: objects (class, colour, place) it adds,
+    removes and keeps (counts), and kept objects whose side changed: (object, old side, new side)."""
+
+    added: Counter
+    removed: Counter
+    kept: Counter
+    resized: tuple[tuple[tuple[str, str, str], float, float], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.resized)
+
+
+def scene_change(before: Scene, after: Scene) -> Change:
+    old, new = Counter(scene_objects(before)), Counter(scene_objects(after))
+    kept = old & new
+    resized = []
+    for key in kept:  # objects that keep their class, colour and place, paired by size order
+        sides = [sorted(o.box[2] for o in s.objects if (o.cls, o.color, object_place(o)) == key) for s in (before, after)]
+        for a, b in list(zip(*sides))[: kept[key]]:
+            if abs(b - a) >= SIZE_CHANGE:
+                resized.append((key, a, b))
+    return Change(new - old, old - new, kept, tuple(resized))
+
+
+def change_shown(shown: list[tuple[tuple[str, str, str], float]], change: Change) -> float:
+    """How much of `change` a frame shows (its detected sized objects): the share of the added objects
+    shown (a new size counts 1 - |shown side - new| / |new - old|, at least 0), times the share of the
+    removed ones gone, times the share of the kept ones kept. Counts are per object kind, on top of
+    the scene at the anchor."""
+    count = Counter(key for key, _ in shown)
+    before = change.kept + change.removed
+    brought = sum(min(max(count[k] - before[k], 0), n) for k, n in change.added.items())
+    for key, a, b in change.resized:  # the shown object of this kind whose side is nearest the new one:
+        sides = [side for k, side in shown if k == key]  # 1 at the new side, 0 at the old or as far past the new
+        brought += max(1.0 - abs(min(sides, key=lambda s: abs(s - b)) - b) / abs(b - a), 0.0) if sides else 0.0
+    to_bring = sum(change.added.values()) + len(change.resized)
+    gone = sum(min(max(before[k] - count[k], 0), n) for k, n in change.removed.items())
+    left = sum(min(count[k], n) for k, n in change.kept.items())
+    shares = [brought / to_bring if to_bring else 1.0, gone / sum(change.removed.values()) if change.removed else 1.0,
+              left / sum(change.kept.values()) if change.kept else 1.0]  # fmt: skip
+    return float(np.prod(shares))
+
+
+def event_consistency(frames: np.ndarray, scenes: list[Scene], anchor: int, detector: ShapesDetector | None = None) -> float | None:
+    """Mean over the frames whose scene differs from the scene at `anchor` of the share of that change
+    the frame shows (`change_shown`); None when no frame differs."""
+    if len(frames) != len(scenes):
+        raise ValueError(f"{len(frames)} frames against {len(scenes)} described frames")
+    detector = detector or ShapesDetector()
+    size = frames.shape[1]
+    scores = []
+    for frame, scene in zip(frames, scenes):
+        change = scene_change(scenes[anchor], scene)
+        if change.resized:  # sides as the detector reads the true renders, so its bias cancels
+            change = replace(change, resized=tuple((key, _read_side(scenes[anchor], key, a, size, detector), _read_side(scene, key, b, size, detector))
+                                                   for key, a, b in change.resized))  # fmt: skip
+        if change:
+            scores.append(change_shown(read_sized_objects(frame, detector), change))
+    return float(np.mean(scores)) if scores else None
+
+
+def _read_side(scene: Scene, key: tuple, side: float, size: int, detector: ShapesDetector) -> float:
+    """The side the detector reads, in the render of `scene`, for its object `key` of true `side`."""
+    read = [s for k, s in read_sized_objects(scene.render(size), detector) if k == key]
+    return min(read, key=lambda s: abs(s - side)) if read else side
 
 
 def image_consistency(frames: np.ndarray, image: np.ndarray, anchor: int, detector: ShapesDetector | None = None) -> dict:

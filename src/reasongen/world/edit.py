@@ -66,12 +66,16 @@ def instances(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -
 def parse_scene(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> Scene:
     """The scene an image shows, as the detector reads it: one object per instance (its most
     confident class above `threshold`), its colour, and the square box its class implies."""
-    size = image.shape[0]
     objs = []
     for d in sorted(instances(image, detector, threshold), key=lambda d: (d.box[1], d.box[0])):
-        ex0, ey0, ex1, ey1 = extent(d.cls)
-        x1, y1, x2, y2 = (v / size for v in d.box)
-        side = ((x2 - x1) / (ex1 - ex0) + (y2 - y1) / (ey1 - ey0)) / 2
-        box = (x1 - ex0 * side, y1 - ey0 * side, side)
+        box = implied_box(d.cls, d.box, image.shape[0])
         objs.append(Obj(d.cls, detector.classify_colors(image, [d], d.cls)[0], box))
     return Scene(tuple(objs))
+
+
+def implied_box(cls: str, pixel_box, size: int) -> tuple[float, float, float]:
+    """The square box (x, y, side in canvas units) whose drawn `cls` has the tight `pixel_box`."""
+    ex0, ey0, ex1, ey1 = extent(cls)
+    x1, y1, x2, y2 = (v / size for v in pixel_box)
+    side = ((x2 - x1) / (ex1 - ex0) + (y2 - y1) / (ey1 - ey0)) / 2
+    return (x1 - ex0 * side, y1 - ey0 * side, side)

@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from ...eval.video import anchor_correct, dynamic_degree, image_consistency, motion_smoothness, palette_fidelity, text_consistency
+from ...eval.video import (anchor_correct, dynamic_degree, event_consistency, image_consistency, motion_smoothness, palette_fidelity,
+                           text_consistency)  # fmt: skip
 from ...world.benchmarks import VIDEO_BENCHMARKS, shipped_path
 from ...world.video import VideoCase
 from .narrator import Narration, one_prompt, oracle_narration
@@ -121,13 +122,18 @@ def score_folder(outdir: str | Path, cases: list[VideoCase], size: int = 64) -> 
         case = cases[r["index"]]
         frames = read_strip(outdir / f"{r['index']:04d}.png", len(case.clip))
         image = image_consistency(frames, case.image(size), r["anchor"])
+        scenes = list(case.clip.scenes)
+        # the event is judged against the image's true state: the case's anchor, not the narrator's
         rows.append({"index": r["index"], "event": case.clip.event,
-                     "text_consistency": text_consistency(frames, list(case.clip.scenes)),
+                     "text_consistency": text_consistency(frames, scenes),
+                     "event_consistency": event_consistency(frames, scenes, case.anchor),
                      "image_at_anchor": image["at_anchor"], "image_best_frame": image["best_frame"],
                      "motion_smoothness": motion_smoothness(frames), "dynamic": dynamic_degree(frames),
                      "palette_fidelity": palette_fidelity(frames),
                      "anchor_correct": anchor_correct(r["anchor"], case.anchors)})  # fmt: skip
     keys = [k for k in rows[0] if k not in ("index", "event")]
-    summary = {k: float(np.mean([row[k] for row in rows])) for k in keys}
+    # a clip whose scene never changes from the image's state has no event score (None)
+    summary = {k: float(np.mean([row[k] for row in rows if row[k] is not None])) for k in keys}
     summary["clips"] = len(rows)
+    summary["clips_with_event"] = sum(row["event_consistency"] is not None for row in rows)
     return rows, summary
