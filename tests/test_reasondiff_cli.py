@@ -73,6 +73,27 @@ def test_the_anchor_mask_is_saved_and_older_pipelines_keep_theirs(trained, tmp_p
     assert res.exit_code != 0 and "--anchor-mask slot" in res.output
 
 
+def test_the_text_attention_is_saved_and_older_pipelines_read_every_narrative(trained, tmp_path):
+    path = trained / "stage1" / "pipeline"
+    assert json.loads((path / "model_index.json").read_text())["text_attention"] == "all"
+    common = ["--data", trained / "data", "--vae", trained / "vae", "--preset", "tiny", "--steps", 1, "--batch-size", 2, "--init-from", path]
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s1", "--text-attention", "frame")
+    assert res.exit_code == 0 and "changes from all to frame" in res.output, res.output
+    framed = ReasonDiffPipeline.from_pretrained(tmp_path / "s1" / "pipeline")
+    assert framed.model.text_attention == "frame"
+    assert framed(np.zeros((32, 32, 3), np.uint8), Narration(2, ["a red circle"] * 5), num_inference_steps=2).frames.shape == (5, 32, 32, 3)
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s2", "--stage", 2, "--text-attention", "frame")
+    assert res.exit_code != 0 and "change it in stage 1" in res.output and not (tmp_path / "s2").exists()
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s3", "--text-attention", "token")
+    assert res.exit_code != 0 and "--text-attention token: choose all, frame" in res.output
+    index = json.loads((path / "model_index.json").read_text())
+    del index["text_attention"]  # as pipelines saved before the option
+    (tmp_path / "old").mkdir()
+    shutil.copytree(path, tmp_path / "old" / "p")
+    (tmp_path / "old" / "p" / "model_index.json").write_text(json.dumps(index))
+    assert ReasonDiffPipeline.from_pretrained(tmp_path / "old" / "p").model.text_attention == "all"
+
+
 def test_stage_two_changes_only_the_alignformer(trained):
     one = ReasonDiffPipeline.from_pretrained(trained / "stage1" / "pipeline")
     two = ReasonDiffPipeline.from_pretrained(trained / "stage2" / "pipeline")

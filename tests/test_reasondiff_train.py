@@ -86,6 +86,30 @@ def test_injection_puts_the_image_at_the_anchor_and_marks_its_frame():
         ReasonDiffModel(build_transformer("tiny", in_channels=C, out_channels=C), AlignFormer(C, text_dim=32, dim=32, heads=4))
 
 
+def test_frame_text_attention_gives_each_latent_frame_its_own_narrative():
+    torch.manual_seed(0)
+    dit = build_transformer("tiny", in_channels=2 * C + 4, out_channels=C, num_layers=1)  # one block: no self-attention after the text
+    model = ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4), text_attention="frame").eval()
+    x, y, t = torch.randn(1, C, 3, 4, 4), torch.randn(1, 4 + C, 3, 4, 4), torch.tensor([500.0])
+    context = torch.randn(1, 3 * 6, 32)
+    other = context.clone()
+    other[:, 6:12] = torch.randn(1, 6, 32)  # latent frame 1's narrative changed
+
+    def change_per_frame():
+        with torch.no_grad():
+            return (model.velocity(x, t, other, y) - model.velocity(x, t, context, y)).abs().amax(dim=(0, 1, 3, 4))
+
+    frame = change_per_frame()
+    assert frame[1] > 1e-3 and frame[0] == 0 and frame[2] == 0
+    model.text_attention = "all"  # the released code's: every frame reads every narrative
+    assert (change_per_frame() > 1e-3).all()
+    with pytest.raises(ValueError, match="text attention 'token'"):
+        ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4), text_attention="token")
+    model.text_attention = "frame"
+    with pytest.raises(ValueError, match="19 tokens does not split into 3 frames"):
+        model.velocity(x, t, torch.randn(1, 19, 32), y)
+
+
 def test_frame_slot_puts_the_image_in_the_channels_where_packing_puts_its_frame():
     torch.manual_seed(0)
     fvae = FrameVAE(build_vae("tiny")).eval()

@@ -167,6 +167,7 @@ def train_reasondiff(
     seed: int = typer.Option(0, help="Seed."),
     flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
     anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame (Wan's per-frame mask, the image in its whole latent frame; a new model's default), frame-slot (the same mask, the image in its own frame's slot of frame-packed latents; measured no better, docs/reasondiff.md) or latent-frame (the mask on the whole latent frame, as the first model). With --init-from: the pipeline's own unless given."),
+    text_attention: Optional[str] = typer.Option(None, help="Which narratives the DiT's cross-attention reads: all (every frame reads every frame's narrative, the released code's; a new model's default) or frame (each latent frame its own). With --init-from: the pipeline's own unless given."),
 ):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     import torch
@@ -175,7 +176,7 @@ def train_reasondiff(
     from ..backbones.wan import get_preset, load_vae
     from ..methods.cof.train import PromptCache
     from ..methods.reasondiff.data import PairLatents, clip_latent_channels
-    from ..methods.reasondiff.model import ANCHOR_MASKS, build_reasondiff_model
+    from ..methods.reasondiff.model import ANCHOR_MASKS, TEXT_ATTENTIONS, build_reasondiff_model
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.train import ReasonDiffTask
     from ..train.loop import TrainConfig, train
@@ -184,6 +185,8 @@ def train_reasondiff(
         fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
     if anchor_mask is not None and anchor_mask not in ANCHOR_MASKS:
         fail(ValueError(f"--anchor-mask {anchor_mask}: choose {', '.join(ANCHOR_MASKS)}"))
+    if text_attention is not None and text_attention not in TEXT_ATTENTIONS:
+        fail(ValueError(f"--text-attention {text_attention}: choose {', '.join(TEXT_ATTENTIONS)}"))
     try:
         p = get_preset(preset)
         shift = p.flow_shift if flow_shift is None else flow_shift
@@ -211,15 +214,22 @@ def train_reasondiff(
                 fail(ValueError(f"--anchor-mask {anchor_mask}: stage 2 keeps the DiT that {init_from} trained with its {model.anchor_mask} mask; change the mask in stage 1"))
             typer.echo(f"the anchor mask changes from {model.anchor_mask} to {anchor_mask}: the DiT learns it from here")
             model.anchor_mask = anchor_mask
+        if text_attention is not None and text_attention != model.text_attention:
+            if stage == 2:
+                fail(ValueError(f"--text-attention {text_attention}: stage 2 keeps the DiT that {init_from} trained with {model.text_attention} text attention; change it in stage 1"))
+            typer.echo(f"the text attention changes from {model.text_attention} to {text_attention}: the DiT learns it from here")
+            model.text_attention = text_attention
     else:
-        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame")
+        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame",
+                                       text_attention or "all")  # fmt: skip
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
                       lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True,
                       extra={"stage": stage, "preset": preset, "aux_weight": aux_weight, "multi_frame": multi_frame,
-                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from), "anchor_mask": model.anchor_mask})  # fmt: skip
+                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from), "anchor_mask": model.anchor_mask,
+                             "text_attention": model.text_attention})  # fmt: skip
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
     pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
@@ -270,7 +280,7 @@ def eval_video(
     folder: Path = typer.Argument(..., help="A folder written by `reasongen sample video`."),
     out: Optional[Path] = typer.Option(None, help="Write the summary and per-clip rows as JSON here."),
 ):
-    """Score sampled clips: text and image consistency, motion smoothness, dynamic degree, palette fidelity, anchor accuracy (eval/video.py)."""
+    """Score sampled clips: text, event and image consistency, motion smoothness, dynamic degree, palette fidelity, anchor accuracy (eval/video.py)."""
     from ..methods.reasondiff.bench import read_cases, score_folder
 
     if not (folder / "info.json").is_file():

@@ -20,8 +20,11 @@ Choices where the released code and the paper differ or are silent (docs/reasond
   `"latent-frame"` put it in every slot (all a video VAE's latent frame allows). Fine-tuned from a
   `"frame"` model, `"frame-slot"` measured no better (docs/reasondiff.md), so it is an option;
 - the text context is the per-latent-frame narrative states concatenated along the sequence, as in
-  the released code (no per-frame cross-attention mask); narratives are grouped per latent frame by
-  `group_by_latent_frame`.
+  the released code; narratives are grouped per latent frame by `group_by_latent_frame`. With
+  `text_attention = "all"` (the released code's) every video token reads every frame's narrative, so
+  the DiT is not told which narrative is whose. `"frame"` masks the DiT's cross-attention so that
+  each latent frame's tokens read only their own frame's narrative, as WanAnimate gives each frame
+  its own face features (our option; the paper is silent).
 
 Ablation switches (the paper's): `enhanced=False` drops c* (the condition latent at the anchor only,
 zeros elsewhere: plain image-to-video at the anchor).
@@ -36,15 +39,39 @@ from .alignformer import AlignFormer, at_anchor_frame
 from .data import latent_index
 
 ANCHOR_MASKS = ("frame", "frame-slot", "latent-frame")
+TEXT_ATTENTIONS = ("all", "frame")
+
+
+def _wan_processor():
+    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
+
+    return WanAttnProcessor()
+
+
+class FrameTextAttnProcessor:
+    """Wan's attention with a mask that the model sets for each call (`mask`, bool (B or 1, 1, Sq, Sk),
+    True where a video token may read a text token); placed on every block's cross-attention."""
+
+    def __init__(self):
+        self.wan, self.mask = _wan_processor(), None
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        return self.wan(attn, hidden_states, encoder_hidden_states, self.mask, rotary_emb)
 
 
 class ReasonDiffModel(nn.Module):
-    def __init__(self, transformer, alignformer: AlignFormer, temporal: int = 4, anchor_mask: str = "frame"):
+    def __init__(self, transformer, alignformer: AlignFormer, temporal: int = 4, anchor_mask: str = "frame",
+                 text_attention: str = "all"):  # fmt: skip
         super().__init__()
         if anchor_mask not in ANCHOR_MASKS:
             raise ValueError(f"anchor mask {anchor_mask!r}: choose frame (Wan's per-frame mask), frame-slot (the same, "
                              "frame-packed latents) or latent-frame (the anchor's whole latent frame)")  # fmt: skip
+        if text_attention not in TEXT_ATTENTIONS:
+            raise ValueError(f"text attention {text_attention!r}: choose all (every frame reads every narrative, the released code's) "
+                             "or frame (each latent frame reads its own narrative)")  # fmt: skip
         self.transformer, self.alignformer, self.temporal, self.anchor_mask = transformer, alignformer, temporal, anchor_mask
+        self.text_processor = FrameTextAttnProcessor()
+        self.text_attention = text_attention
         c = alignformer.proj_out.out_features
         if anchor_mask == "frame-slot" and c % temporal:
             raise ValueError(f"anchor mask frame-slot needs frame-packed latents ({temporal} slots of equal channels); "
@@ -53,6 +80,30 @@ class ReasonDiffModel(nn.Module):
         if transformer.config.in_channels != want:
             raise ValueError(f"the DiT takes {transformer.config.in_channels} input channels; ReasonDiff needs {want} "
                              f"({c} noisy + {temporal} mask + {c} condition latents)")  # fmt: skip
+
+    @property
+    def text_attention(self) -> str:
+        return self._text_attention
+
+    @text_attention.setter
+    def text_attention(self, value: str) -> None:
+        """`frame` puts the masking processor on every block's cross-attention; `all` leaves the DiT's
+        own (or puts Wan's back)."""
+        if value == "frame" or getattr(self, "_text_attention", "all") == "frame":
+            for block in self.transformer.blocks:
+                block.attn2.set_processor(self.text_processor if value == "frame" else _wan_processor())
+        self._text_attention = value
+
+    def text_mask(self, num_frames: int, height: int, width: int, context_length: int, device) -> torch.Tensor:
+        """(1, 1, Sq, Sk) bool: the video token of latent frame f (frame-major order, as Wan patches
+        the latents) reads the text tokens of frame f's narrative, the f-th of F equal groups."""
+        if context_length % num_frames:
+            raise ValueError(f"a text context of {context_length} tokens does not split into {num_frames} frames' narratives")
+        _, ph, pw = self.transformer.config.patch_size
+        per_frame = (height // ph) * (width // pw)
+        video_frame = torch.arange(num_frames * per_frame, device=device) // per_frame
+        text_frame = torch.arange(context_length, device=device) // (context_length // num_frames)
+        return (video_frame[:, None] == text_frame[None])[None, None]
 
     @property
     def latent_channels(self) -> int:
@@ -99,7 +150,12 @@ class ReasonDiffModel(nn.Module):
     def velocity(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Velocity for noisy latents x (B, C, F, h, w) given the text context (B, S, D) and `y` (the
         sampler computes `y` once and calls this at every step)."""
-        return self.transformer(torch.cat([x, y.to(x.dtype)], dim=1), timestep, context, return_dict=False)[0]
+        if self.text_attention == "frame":
+            self.text_processor.mask = self.text_mask(*x.shape[2:], context.shape[1], x.device)
+        try:
+            return self.transformer(torch.cat([x, y.to(x.dtype)], dim=1), timestep, context, return_dict=False)[0]
+        finally:
+            self.text_processor.mask = None
 
     def forward(self, x, timestep, context, anchor, narratives, narrative_mask, anchor_frame, enhanced: bool = True):
         """Training: (velocity, c*) in one call, so that a DDP-wrapped model sees every parameter used."""
@@ -107,13 +163,14 @@ class ReasonDiffModel(nn.Module):
         return self.velocity(x, timestep, context, y), c_star
 
 
-def build_reasondiff_model(preset, channels: int, temporal: int, text_dim: int, anchor_mask: str = "frame") -> ReasonDiffModel:
+def build_reasondiff_model(preset, channels: int, temporal: int, text_dim: int, anchor_mask: str = "frame",
+                           text_attention: str = "all") -> ReasonDiffModel:  # fmt: skip
     """A fresh ReasonDiffModel: a Wan DiT of `preset` taking the noisy latents, the anchor mask and the
     condition latents (2 x channels + temporal input channels), and an AlignFormer for `channels`."""
     from ...backbones.wan import build_transformer
 
     dit = build_transformer(preset, in_channels=2 * channels + temporal, out_channels=channels)
-    return ReasonDiffModel(dit, AlignFormer(channels, text_dim), temporal=temporal, anchor_mask=anchor_mask)
+    return ReasonDiffModel(dit, AlignFormer(channels, text_dim), temporal=temporal, anchor_mask=anchor_mask, text_attention=text_attention)
 
 
 def narrative_context(states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

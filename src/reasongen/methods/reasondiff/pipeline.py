@@ -87,7 +87,8 @@ class ReasonDiffPipeline:
         (path / "alignformer" / "config.json").write_text(json.dumps(af.config, indent=1) + "\n")
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal, "anchor_mask": self.model.anchor_mask,
-                 "text_encoder": self.text_encoder.kind, "max_length": self.text_encoder.max_length}  # fmt: skip
+                 "text_attention": self.model.text_attention, "text_encoder": self.text_encoder.kind,
+                 "max_length": self.text_encoder.max_length}  # fmt: skip
         if self.text_encoder.kind != "minilm":
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
             self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
@@ -106,8 +107,10 @@ class ReasonDiffPipeline:
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw)
         kind = index.get("text_encoder", "minilm")
         text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(path), max_length=index.get("max_length"), device=device)
-        # pipelines saved before the per-frame mask marked the anchor's whole latent frame
-        model = ReasonDiffModel(transformer, af.to(dtype), index["temporal"], index.get("anchor_mask", "latent-frame")).to(device)
+        # pipelines saved before the per-frame mask marked the anchor's whole latent frame, and every
+        # frame read every narrative before the per-frame text attention
+        model = ReasonDiffModel(transformer, af.to(dtype), index["temporal"], index.get("anchor_mask", "latent-frame"),
+                                index.get("text_attention", "all")).to(device)  # fmt: skip
         config = {k: v for k, v in index.items() if k in DEFAULTS}
         return cls(model, vae.to(device), text_encoder, **{**config, **overrides})
 
