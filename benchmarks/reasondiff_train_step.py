@@ -4,6 +4,7 @@ clips: 5 latent frames of 32 x 16 x 16 frame-packed, or 8 x 16 x 16 through a vi
 depend on the latents' values. Stage 2 freezes the DiT, as `train reasondiff --stage 2` does.
 
     python benchmarks/reasondiff_train_step.py [--batch 16] [--steps 5] [--stage 1] [--clip-latents packed]
+    python benchmarks/reasondiff_train_step.py --text-attention both   # all against frame, steps interleaved
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--stage", type=int, default=1)
     ap.add_argument("--clip-latents", choices=["packed", "video"], default="packed")
+    ap.add_argument("--text-attention", choices=["all", "frame", "both"], default="all",
+                    help="the DiT's cross-attention; both: the two in turn on one model, and their ratio")
     args = ap.parse_args()
+    modes = ["all", "frame"] if args.text_attention == "both" else [args.text_attention]
     CHANNELS = Z_DIM * (TEMPORAL if args.clip_latents == "packed" else 1)
     torch.manual_seed(0)
     preset = get_preset("shapes")
@@ -46,18 +50,24 @@ def main():
     captions = [f"a red circle {i} moves right" for i in range(args.batch)]
     params = [p for p in model.parameters() if p.requires_grad]
     opt, g = torch.optim.AdamW(params, 5e-4), torch.Generator().manual_seed(0)
-    times = []
+    times = {mode: [] for mode in modes}
     for _ in range(args.steps):
-        t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss, _ = task.loss(model, (clips, cond, anchors, narratives, captions), g)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        times.append(time.perf_counter() - t0)
+        for mode in modes:  # interleaved, so that both see the same machine
+            model.text_attention = mode
+            t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss, _ = task.loss(model, (clips, cond, anchors, narratives, captions), g)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            times[mode].append(time.perf_counter() - t0)
     n = sum(p.numel() for p in params)
-    print(f"stage {args.stage}, batch {args.batch}, {FRAMES} frames, {args.clip_latents} latents, {n / 1e6:.1f}M trained parameters, bf16 autocast, "
-          f"{torch.get_num_threads()} threads: {statistics.median(times[1:]):.2f} s/step (median of {args.steps - 1})")  # fmt: skip
+    median = {mode: statistics.median(t[1:]) for mode, t in times.items()}
+    for mode in modes:
+        print(f"stage {args.stage}, batch {args.batch}, {FRAMES} frames, {args.clip_latents} latents, {n / 1e6:.1f}M trained parameters, bf16 autocast, "
+              f"text attention {mode}, {torch.get_num_threads()} threads: {median[mode]:.2f} s/step (median of {args.steps - 1})")  # fmt: skip
+    if len(modes) == 2:
+        print(f"frame / all: {median['frame'] / median['all']:.3f}")
 
 
 if __name__ == "__main__":
