@@ -105,6 +105,8 @@ def test_frame_text_attention_gives_each_latent_frame_its_own_narrative():
     assert (change_per_frame() > 1e-3).all()
     with pytest.raises(ValueError, match="text attention 'token'"):
         ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4), text_attention="token")
+    with pytest.raises(ValueError, match="text attention 'token'"):
+        model.text_attention = "token"
     model.text_attention = "frame"
     with pytest.raises(ValueError, match="19 tokens does not split into 3 frames"):
         model.velocity(x, t, torch.randn(1, 19, 32), y)

@@ -66,9 +66,6 @@ class ReasonDiffModel(nn.Module):
         if anchor_mask not in ANCHOR_MASKS:
             raise ValueError(f"anchor mask {anchor_mask!r}: choose frame (Wan's per-frame mask), frame-slot (the same, "
                              "frame-packed latents) or latent-frame (the anchor's whole latent frame)")  # fmt: skip
-        if text_attention not in TEXT_ATTENTIONS:
-            raise ValueError(f"text attention {text_attention!r}: choose all (every frame reads every narrative, the released code's) "
-                             "or frame (each latent frame reads its own narrative)")  # fmt: skip
         self.transformer, self.alignformer, self.temporal, self.anchor_mask = transformer, alignformer, temporal, anchor_mask
         self.text_processor = FrameTextAttnProcessor()
         self.text_attention = text_attention
@@ -89,6 +86,9 @@ class ReasonDiffModel(nn.Module):
     def text_attention(self, value: str) -> None:
         """`frame` puts the masking processor on every block's cross-attention; `all` leaves the DiT's
         own (or puts Wan's back)."""
+        if value not in TEXT_ATTENTIONS:
+            raise ValueError(f"text attention {value!r}: choose all (every frame reads every narrative, the released code's) "
+                             "or frame (each latent frame reads its own narrative)")  # fmt: skip
         if value == "frame" or getattr(self, "_text_attention", "all") == "frame":
             for block in self.transformer.blocks:
                 block.attn2.set_processor(self.text_processor if value == "frame" else _wan_processor())
