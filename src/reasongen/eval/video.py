@@ -142,21 +142,25 @@ def event_consistency(frames: np.ndarray, scenes: list[Scene], anchor: int, dete
         raise ValueError(f"{len(frames)} frames against {len(scenes)} described frames")
     detector = detector or ShapesDetector()
     size = frames.shape[1]
+    anchor_read = None  # the anchor's true render as the detector reads it, read once
     scores = []
     for frame, scene in zip(frames, scenes):
         change = scene_change(scenes[anchor], scene)
         if change.resized:  # sides as the detector reads the true renders, so its bias cancels
-            change = replace(change, resized=tuple((key, _read_side(scenes[anchor], key, a, size, detector), _read_side(scene, key, b, size, detector))
+            if anchor_read is None:
+                anchor_read = read_sized_objects(scenes[anchor].render(size), detector)
+            scene_read = read_sized_objects(scene.render(size), detector)
+            change = replace(change, resized=tuple((key, _nearest_side(anchor_read, key, a), _nearest_side(scene_read, key, b))
                                                    for key, a, b in change.resized))  # fmt: skip
         if change:
             scores.append(change_shown(read_sized_objects(frame, detector), change))
     return float(np.mean(scores)) if scores else None
 
 
-def _read_side(scene: Scene, key: tuple, side: float, size: int, detector: ShapesDetector) -> float:
-    """The side the detector reads, in the render of `scene`, for its object `key` of true `side`."""
-    read = [s for k, s in read_sized_objects(scene.render(size), detector) if k == key]
-    return min(read, key=lambda s: abs(s - side)) if read else side
+def _nearest_side(read: list[tuple[tuple[str, str, str], float]], key: tuple, side: float) -> float:
+    """Of the sides read for objects `key`, the one nearest the true `side` (itself if none was read)."""
+    sides = [s for k, s in read if k == key]
+    return min(sides, key=lambda s: abs(s - side)) if sides else side
 
 
 def image_consistency(frames: np.ndarray, image: np.ndarray, anchor: int, detector: ShapesDetector | None = None) -> dict:
