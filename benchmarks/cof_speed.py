@@ -2,7 +2,8 @@
 
 1. a 3-frame CoF image against a direct 1-frame image from the same model (same steps, guidance);
 2. our `CoFPipeline` against diffusers' `WanPipeline` at the same config (1 frame, same scheduler,
-   same weights and text encoder): the overhead of our wrapper;
+   same weights and text encoder): the overhead of our wrapper, timed with the guided and unguided
+   passes batched (our default) and as two calls a step (as `WanPipeline` runs them);
 3. the latency of one image from a model at its own defaults (load excluded).
 
     python benchmarks/cof_speed.py [--model DIR] [--repeats 5] [--steps 50]
@@ -40,8 +41,13 @@ def main():
     steps = args.steps or pipe.config["num_inference_steps"]
     g, size = pipe.config["guidance_scale"], pipe.config["height"]
 
-    def ours(frames):
-        return lambda: pipe(PROMPT, num_frames=frames, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
+    def ours(frames, batch_guidance=True):
+        def run():
+            pipe.config["batch_guidance"] = batch_guidance
+            pipe(PROMPT, num_frames=frames, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
+            pipe.config["batch_guidance"] = True
+
+        return run
 
     wan = WanPipeline(tokenizer=pipe.text_encoder.tokenizer, text_encoder=pipe.text_encoder.model, vae=pipe.vae.vae,
                       scheduler=pipe.scheduler, transformer=pipe.transformer)  # fmt: skip
@@ -54,10 +60,12 @@ def main():
 
     cof = median_time(ours(pipe.config["num_frames"]), args.repeats)
     direct = median_time(ours(1), args.repeats)
+    unbatched = median_time(ours(1, batch_guidance=False), args.repeats)
     wan_t = median_time(theirs, args.repeats)
     print(f"{torch.get_num_threads()} threads, {size} px, {steps} steps, guidance {g}, batch 1, median of {args.repeats}")
     print(f"CoF {pipe.config['num_frames']}-frame image: {cof:.3f} s; direct 1-frame image, same model: {direct:.3f} s ({cof / direct:.2f}x)")
-    print(f"CoFPipeline 1 frame: {direct:.3f} s; diffusers WanPipeline 1 frame: {wan_t:.3f} s (ours / theirs {direct / wan_t:.3f})")
+    print(f"CoFPipeline 1 frame: {direct:.3f} s; with two calls a step: {unbatched:.3f} s; diffusers WanPipeline 1 frame: "
+          f"{wan_t:.3f} s (ours / theirs {direct / wan_t:.3f}; two calls / theirs {unbatched / wan_t:.3f})")
     if steps == pipe.config["num_inference_steps"]:
         print(f"latency of one image at the model's defaults: {cof:.3f} s")
 

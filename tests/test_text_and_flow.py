@@ -69,3 +69,20 @@ def test_guidance_combines_conditional_and_unconditional():
     out = sample(model, torch.zeros(1, 2), sch, 4, guidance_scale=3.0, cond="c", uncond="u")
     assert calls == ["c", "u"] * 4
     assert torch.allclose(out, torch.full((1, 2), -3.0))  # v = 0 + 3 (1 - 0), integrated from s=1 to 0
+
+
+def test_batched_guidance_is_one_call_a_step_with_the_same_result():
+    calls = []
+
+    def model(x, t, ctx):  # a velocity that depends on x, t and the context, row by row
+        calls.append(x.shape[0])
+        return x * ctx[:, :1] + t[:, None] / 1000
+
+    cond, uncond = torch.tensor([[2.0], [3.0]]), torch.tensor([[0.5], [0.5]])
+    x = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    apart = sample(model, x, make_scheduler("euler", 1.0), 4, guidance_scale=3.0, cond=cond, uncond=uncond)
+    assert calls == [2] * 8
+    calls.clear()
+    together = sample(model, x, make_scheduler("euler", 1.0), 4, guidance_scale=3.0, cond=cond, uncond=uncond, batch_guidance=True)
+    assert calls == [4] * 4
+    assert torch.allclose(together, apart, atol=1e-6)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from reasongen.backbones.wan import build_vae, load_vae
 from reasongen.cli import app
 from reasongen.train.data import ShapesImages
-from reasongen.train.vae import PatchPCA, VAETask, init_for_training, keep_frame_path, psnr
+from reasongen.train.vae import PatchPCA, VAETask, freeze_encoder, init_for_training, keep_frame_path, psnr
 
 
 def test_patch_pca_code_keeps_shapesworld_frames():
@@ -109,6 +109,36 @@ def test_keep_frame_path_trains_clips_and_leaves_single_frames_exactly_as_they_w
     assert torch.equal(frame_after, frame_before)
     assert torch.equal(clip_after[:, :, :1], frame_before)  # a clip's first frame is the single-frame path
     assert (clip_after[:, :, 1:] - clip_before[:, :, 1:]).abs().max() > 1e-3  # the later frames did learn
+
+
+def test_freeze_encoder_keeps_every_latent_and_trains_the_decoder():
+    torch.manual_seed(0)
+    vae = build_vae("tiny")
+    frames = (torch.rand(2, 1, 3, 64, 64) * 2 - 1)
+
+    def latents_and_images():
+        with torch.no_grad():
+            z = vae.encode(frames.transpose(1, 2)).latent_dist.mean
+            return z, vae.decode(z).sample
+
+    z_before, images_before = latents_and_images()
+    trainable = freeze_encoder(vae)
+    assert trainable == sum(p.numel() for n, p in vae.named_parameters() if n.startswith(("decoder.", "post_quant_conv.")))
+    optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=1e-2, weight_decay=0.0)
+    for _ in range(3):
+        loss, _ = VAETask().loss(vae, frames[:, 0], torch.Generator())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    z_after, images_after = latents_and_images()
+    assert torch.equal(z_after, z_before)
+    assert (images_after - images_before).abs().max() > 1e-3
+
+
+def test_decoder_only_needs_a_trained_vae_and_single_frames(tmp_path):
+    for args, says in [([], "--init-from"), (["--clip-frames", "5", "--init-from", str(tmp_path)], "--clip-frames")]:
+        bad = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "bad"), "--steps", "1", "--decoder-only", *args])
+        assert bad.exit_code != 0 and says in bad.output, bad.output
 
 
 def test_teacher_warm_up_refuses_clips():

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import eval_app, train_app, cof_app, fail, comma_list, load_transformer_weights
+from .common import eval_app, train_app, cof_app, fail, comma_list
 
 
 @cof_app.command("data")
@@ -51,12 +51,16 @@ def train_cof(
     mixed_precision: str = typer.Option("no", help="no, or bf16 (GPUs, and CPUs with bf16 support; docs/cof.md gives the speed-up)."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer (e.g. to train a saved model further); a resumable checkpoint in --output-dir wins."),
-    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and in the saved pipeline's sampling (default: the preset's)."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer and text encoder: a CoF pipeline (to train a saved model further) or a local diffusers Wan2.1-T2V folder (real scale; --preset is then unused). A resumable checkpoint in --output-dir wins."),
+    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and in the saved pipeline's sampling (default: --init-from's, else the preset's)."),
+    lora_rank: int = typer.Option(0, help="0: train the whole DiT. R > 0: freeze it and train a rank-R LoRA through PEFT (needs --init-from; the pipeline saves the adapter and the base's path)."),
+    lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha (default: the rank, a scale of 1)."),
+    gradient_checkpointing: bool = typer.Option(False, help="Recompute the DiT's blocks in the backward pass: less memory, about a third more time (large models)."),
 ):
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
     import torch
 
+    from ..backbones.lora import add_lora, has_lora, train_only_lora
     from ..backbones.text import load_text_encoder
     from ..backbones.wan import build_transformer, get_preset, load_vae
     from ..methods.cof.data import VARIANTS, ChainLatents
@@ -67,27 +71,56 @@ def train_cof(
     if variant not in VARIANTS:
         fail(ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}"))
     p = get_preset(preset)
-    shift = p.flow_shift if flow_shift is None else flow_shift
-    if shift <= 0:
-        fail(ValueError(f"--flow-shift {shift}: must be positive (1 = no shift)"))
+    if flow_shift is not None and flow_shift <= 0:
+        fail(ValueError(f"--flow-shift {flow_shift}: must be positive (1 = no shift)"))
     dataset = ChainLatents(data, variant)
-    text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
+    text_device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(seed)
+    channels = dataset.latents.shape[1]
+    base_model, shift = None, p.flow_shift
+    if init_from is None:
+        if lora_rank:
+            fail(ValueError(f"--lora-rank {lora_rank} adapts a trained DiT: pass --init-from (a CoF pipeline or a diffusers Wan2.1-T2V folder)"))
+        transformer = build_transformer(p, in_channels=channels, out_channels=channels)
+        try:
+            text_encoder = load_text_encoder(p.text_encoder, device=text_device)
+        except ValueError as e:
+            fail(e)
+    else:
+        # a frozen base under a LoRA can sit in bf16; a DiT trained whole keeps fp32 master weights
+        dtype = torch.bfloat16 if lora_rank and mixed_precision == "bf16" else torch.float32
+        try:
+            start = CoFPipeline.from_pretrained(init_from, dtype=dtype)
+        except (ValueError, OSError) as e:
+            fail(ValueError(f"--init-from {init_from}: {e}"))
+        transformer, text_encoder, base_model, shift = start.transformer, start.text_encoder, start.base_model, start.config["flow_shift"]
+        text_encoder.model.to(text_device)
+        if transformer.config.in_channels != channels:
+            fail(ValueError(f"--init-from {init_from}: its DiT takes {transformer.config.in_channels} latent channels, the data in {data} has "
+                            f"{channels}: encode the data with that checkpoint's VAE (reasongen cof data --vae {init_from}/vae)"))  # fmt: skip
+    shift = shift if flow_shift is None else flow_shift
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
                       lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision,
-                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt, "flow_shift": shift})  # fmt: skip
-    torch.manual_seed(seed)
-    transformer = build_transformer(p, in_channels=dataset.latents.shape[1], out_channels=dataset.latents.shape[1])
-    if init_from is not None:
+                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt, "flow_shift": shift,
+                             "init_from": str(init_from), "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
+    if lora_rank:
         try:
-            load_transformer_weights(transformer, init_from)
+            add_lora(transformer, lora_rank, lora_alpha)
         except ValueError as e:
             fail(e)
+        base_model = init_from
+    elif has_lora(transformer):
+        train_only_lora(transformer)  # a LoRA pipeline trains on as a LoRA over the same base
+    if gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
     task = CoFTask(PromptCache(text_encoder, system_prompt), shift=shift)
     transformer = train(transformer, task, dataset, cfg)
-    pipe = CoFPipeline(transformer.float().cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
+    if not has_lora(transformer):
+        transformer = transformer.float()
+    pipe = CoFPipeline(transformer.cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
                        encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
-                       flow_shift=shift, height=dataset.size, width=dataset.size)  # fmt: skip
+                       flow_shift=shift, height=dataset.size, width=dataset.size, base_model=base_model)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
@@ -106,6 +139,7 @@ def train_vae(
     clip_frames: int = typer.Option(1, help="1: single frames. 1 + 4k (e.g. 17): fine-tune on whole ShapesWorld event clips, which trains the temporal layers (needs --init-from)."),
     init_from: Optional[Path] = typer.Option(None, help="A trained VAE folder to start from (e.g. src/reasongen/models/shapes-vae)."),
     keep_frame_path: bool = typer.Option(True, help="With --clip-frames: train only the weights a single frame never reads, so single frames and every clip's first frame decode exactly as before (train/vae.py)."),
+    decoder_only: bool = typer.Option(False, help="Train the decoder alone (needs --init-from): every latent stays exactly as it was, so models trained on this VAE's latents keep working."),
     checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed of the data order, noise and images."),
 ):
@@ -115,10 +149,14 @@ def train_vae(
     from ..backbones.wan import FrameVAE, build_vae, load_vae
     from ..train.data import ShapesClips, ShapesImages
     from ..train.loop import TrainConfig, train
-    from ..train.vae import PatchPCA, VAETask, finish_vae, init_for_training, keep_frame_path as freeze_frame_path
+    from ..train.vae import PatchPCA, VAETask, finish_vae, freeze_encoder, init_for_training, keep_frame_path as freeze_frame_path
 
     if clip_frames != 1 and init_from is None:
         raise typer.BadParameter(f"--clip-frames {clip_frames} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
+    if decoder_only and init_from is None:
+        raise typer.BadParameter("--decoder-only fine-tunes a trained VAE's decoder: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
+    if decoder_only and clip_frames != 1:
+        raise typer.BadParameter("--decoder-only trains on single frames; drop --clip-frames (clips train the temporal layers, both halves)")
     if init_from is not None:
         teacher_steps = 0  # the warm-up only exists to start from scratch
     if not 0 <= teacher_steps <= steps:
@@ -127,7 +165,8 @@ def train_vae(
                       checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
                       extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps,
                              "clip_frames": clip_frames, "init_from": str(init_from),
-                             "keep_frame_path": keep_frame_path and clip_frames > 1, "object_weight": object_weight})  # fmt: skip
+                             "keep_frame_path": keep_frame_path and clip_frames > 1, "object_weight": object_weight,
+                             "decoder_only": decoder_only})  # fmt: skip
     torch.manual_seed(seed)
     try:
         if clip_frames == 1:
@@ -147,6 +186,8 @@ def train_vae(
         task = VAETask(kl_weight=kl_weight, object_weight=object_weight)
     if keep_frame_path and clip_frames > 1:
         freeze_frame_path(vae)
+    if decoder_only:
+        freeze_encoder(vae)
     vae = train(vae, task, data, cfg)
     report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), output_dir / "vae")
     (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -68,17 +68,23 @@ def make_scheduler(name: str = "unipc", shift: float = 5.0):
 
 @torch.no_grad()
 def sample(model_fn: Callable, latents: torch.Tensor, scheduler, steps: int, guidance_scale: float = 1.0,
-           cond=None, uncond=None, progress: Callable | None = None) -> torch.Tensor:  # fmt: skip
+           cond=None, uncond=None, progress: Callable | None = None, batch_guidance: bool = False) -> torch.Tensor:  # fmt: skip
     """Integrate from noise `latents` to data. `model_fn(x, timestep, context)` predicts velocity;
     with guidance > 1 it is called on the conditional and unconditional contexts, combined as
-    v_u + g (v_c - v_u)."""
+    v_u + g (v_c - v_u). With `batch_guidance` the two contexts (tensors of one shape) go through
+    `model_fn` as one batch of twice the size: one call a step instead of two, the same result up
+    to float rounding, and twice the activation memory."""
     scheduler.set_timesteps(steps, device=latents.device)
     x = latents
     for t in scheduler.timesteps:
         ts = t.expand(x.shape[0]).to(x.device)
-        v = model_fn(x, ts, cond)
-        if guidance_scale != 1.0:
-            v_u = model_fn(x, ts, uncond)
+        if guidance_scale == 1.0:
+            v = model_fn(x, ts, cond)
+        else:
+            if batch_guidance:
+                v, v_u = model_fn(torch.cat([x, x]), torch.cat([ts, ts]), torch.cat([cond, uncond])).chunk(2)
+            else:
+                v, v_u = model_fn(x, ts, cond), model_fn(x, ts, uncond)
             v = v_u + guidance_scale * (v - v_u)
         x = scheduler.step(v, t, x, return_dict=False)[0]
         if progress:

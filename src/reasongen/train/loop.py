@@ -8,6 +8,10 @@ multi-process run draws its own disjoint slice of the global batch.
 A task supplies the loss: `task.loss(model, batch, generator) -> (loss, {name: float})`, and may
 have `set_step(step)`, called before each step; a dataset
 supplies batches: `len(dataset)` and `dataset.batch(indices)`.
+
+A checkpoint holds what training changes: the trainable parameters (and the buffers), not the
+frozen ones, which the run rebuilds from its own start (`--init-from`) when it resumes. A LoRA over
+a 14B DiT checkpoints its adapter, not 28 GB of base weights.
 """
 
 from __future__ import annotations
@@ -85,6 +89,12 @@ def step_generator(seed: int, step: int, rank: int, device="cpu") -> torch.Gener
     g = torch.Generator(device=device)
     g.manual_seed(int(np.random.SeedSequence([seed, step, rank, 7]).generate_state(1, dtype=np.uint64)[0] >> 1))
     return g
+
+
+def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The part of the state dict a checkpoint needs: trainable parameters and buffers."""
+    frozen = {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k not in frozen}
 
 
 def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> torch.nn.Module:
@@ -173,7 +183,7 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
             acc.wait_for_everyone()
             if acc.is_main_process:
                 save_checkpoint(
-                    ckpt_dir, done, raw.state_dict(), optimizer.state_dict(), ema,
+                    ckpt_dir, done, trained_state(raw), optimizer.state_dict(), ema,
                     {"config": asdict(cfg)}, keep_last=cfg.keep_last,
                 )  # fmt: skip
             acc.wait_for_everyone()

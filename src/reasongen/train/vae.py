@@ -31,6 +31,10 @@ frame never touches. A one-frame clip meets each causal 3-D conv through its las
 (the earlier taps see the zero padding), and skips the resample layers' `time_conv`; so training only
 the earlier taps and the `time_conv`s leaves every single-frame encoding and decoding, and the first
 frame of every clip, exactly as they were.
+
+`freeze_encoder` trains the decoder alone (`--decoder-only`): every latent stays exactly what it
+was, so the models trained in the VAE's latent space (CoF, ReasonDiff) keep working with the
+improved decoder.
 """
 
 from __future__ import annotations
@@ -67,6 +71,15 @@ def keep_frame_path(vae) -> int:
         else:
             p.requires_grad_(False)
     return trainable
+
+
+def freeze_encoder(vae) -> int:
+    """Freeze the encoder and its `quant_conv`, so every latent (and the latent statistics) stays
+    as it was; returns the number of values left to train (the decoder's)."""
+    for name, p in vae.named_parameters():
+        if name.startswith(("encoder.", "quant_conv.")):
+            p.requires_grad_(False)
+    return sum(p.numel() for p in vae.parameters() if p.requires_grad)
 
 
 class PatchPCA:

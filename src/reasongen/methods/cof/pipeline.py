@@ -8,7 +8,9 @@ what diffusers' `WanPipeline` computes with `num_frames=1`.
 On disk (Hugging Face layout): `model_index.json`, `transformer/`, `vae/`, `scheduler/`, and
 `text_encoder/` + `tokenizer/` unless the text encoder is the packaged MiniLM (`"text_encoder":
 "minilm"` in `model_index.json`: no copy of its weights). A diffusers Wan2.1 T2V folder (its
-`model_index.json` names `WanPipeline`) loads too, with umT5 from its own sub-folders.
+`model_index.json` names `WanPipeline`) loads too, with umT5 from its own sub-folders. A pipeline
+trained with a LoRA (`reasongen train cof --lora-rank`) holds `transformer_lora/` and the path of
+its base (`base_model`), whose DiT and text encoder it reads (backbones/lora.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ...backbones.lora import LORA_FOLDER, base_folder, has_lora, load_lora, save_lora
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
@@ -34,6 +37,7 @@ DEFAULTS = {
     "flow_shift": 5.0,
     "num_inference_steps": 50,  # Wan2.1's defaults (the paper does not give its own)
     "guidance_scale": 5.0,
+    "batch_guidance": True,  # the guided and unguided passes as one batch (flow.sample); False halves activation memory
     "height": 64,
     "width": 64,
 }
@@ -47,7 +51,8 @@ class CoFOutput:
 
 
 class CoFPipeline:
-    def __init__(self, transformer, vae, text_encoder: TextEncoder, scheduler=None, **config):
+    def __init__(self, transformer, vae, text_encoder: TextEncoder, scheduler=None, base_model: str | Path | None = None, **config):
+        """`base_model`: with a LoRA on the transformer, the checkpoint folder it adapts (saved as a path)."""
         unknown = set(config) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown CoFPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
@@ -58,6 +63,7 @@ class CoFPipeline:
         self.vae = vae if isinstance(vae, FrameVAE) else FrameVAE(vae)
         self.vae.eval()
         self.scheduler = scheduler or make_scheduler(self.config["sampler"], self.config["flow_shift"])
+        self.base_model = Path(base_model).resolve() if base_model is not None else None
         if text_encoder.dim != transformer.config.text_dim:
             raise ValueError(f"text encoder gives {text_encoder.dim}-dim states, the transformer takes {transformer.config.text_dim}")
 
@@ -68,8 +74,12 @@ class CoFPipeline:
 
         path = Path(path)
         index = read_model_index(path, "cof")  # a CoFPipeline folder, or a diffusers Wan2.1 T2V one
+        base = base_folder(path, index)  # the folder itself, or the base checkpoint a LoRA adapts
         kw = dict(local_files_only=True, use_safetensors=True, torch_dtype=dtype)
-        transformer = WanTransformer3DModel.from_pretrained(path, subfolder="transformer", **kw).to(device)
+        transformer = WanTransformer3DModel.from_pretrained(base, subfolder="transformer", **kw)
+        if base != path:
+            load_lora(transformer, path / LORA_FOLDER)
+        transformer.to(device)
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **{**kw, "torch_dtype": torch.float32}).to(device)
         if index.get("_class_name") == "WanPipeline":  # a real Wan2.1 checkpoint
             config = {"height": 1024, "width": 1024}
@@ -77,23 +87,31 @@ class CoFPipeline:
         else:
             config = {k: v for k, v in index.items() if k in DEFAULTS}
             kind = index.get("text_encoder", "minilm")
-            text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(path), max_length=index.get("max_length"), device=device)
+            text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(base), max_length=index.get("max_length"),
+                                             device=device, dtype=dtype if kind == "umt5" else torch.float32)  # fmt: skip
         scheduler = None
         if (path / "scheduler").is_dir() and index.get("_class_name") == "WanPipeline":
             from diffusers import UniPCMultistepScheduler
 
             scheduler = UniPCMultistepScheduler.from_pretrained(path, subfolder="scheduler")
-        return cls(transformer, vae, text_encoder, scheduler, **{**config, **overrides})
+        return cls(transformer, vae, text_encoder, scheduler, base_model=base if base != path else None, **{**config, **overrides})
 
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
-        """Weights as safetensors (`dtype=torch.float16` halves them)."""
+        """Weights as safetensors (`dtype=torch.float16` halves them). With a LoRA: the adapter and
+        the base's path, not the base's weights."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_weights(self.transformer, path / "transformer", dtype)
-        self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         index = {"_class_name": "CoFPipeline", **self.config, "text_encoder": self.text_encoder.kind,
                  "max_length": self.text_encoder.max_length}  # fmt: skip
-        if self.text_encoder.kind != "minilm":
+        if has_lora(self.transformer):
+            if self.base_model is None:
+                raise ValueError("the transformer carries a LoRA but the pipeline has no base_model: pass the checkpoint folder it adapts")
+            save_lora(self.transformer, path / LORA_FOLDER)
+            index["base_model"] = str(self.base_model)
+        else:
+            save_weights(self.transformer, path / "transformer", dtype)
+        self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
+        if self.text_encoder.kind != "minilm" and "base_model" not in index:  # a LoRA reads its base's
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
             self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
         (path / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
@@ -157,7 +175,8 @@ class CoFPipeline:
             return self.transformer(x.to(dtype), t, ctx, return_dict=False)[0].float()
 
         bar = tqdm(total=steps, desc="cof", disable=not progress)
-        latents = sample(velocity, latents, self.scheduler, steps, g, cond, uncond, progress=bar.update)
+        latents = sample(velocity, latents, self.scheduler, steps, g, cond, uncond, progress=bar.update,
+                         batch_guidance=cfg["batch_guidance"])
         bar.close()
 
         # 4. Decode only the last frame, or the whole chain.
