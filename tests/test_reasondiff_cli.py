@@ -104,6 +104,33 @@ def test_stage_two_changes_only_the_alignformer(trained):
     assert log[-1]["aux"] > 0
 
 
+def test_stage_one_as_a_lora_then_stage_two_keep_the_base_and_train_the_adapter(trained, tmp_path):
+    base = trained / "stage1" / "pipeline"
+    common = ["--data", trained / "data", "--vae", trained / "vae", "--preset", "tiny", "--steps", 2, "--batch-size", 2]
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "lora", "--init-from", base, "--lora-rank", 2,
+                 "--gradient-checkpointing")  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    lora = tmp_path / "lora" / "pipeline"
+    assert json.loads((lora / "model_index.json").read_text())["base_model"] == str(base.resolve())
+    assert (lora / "transformer_lora").is_dir() and not (lora / "transformer").exists()
+    start, tuned = ReasonDiffPipeline.from_pretrained(base), ReasonDiffPipeline.from_pretrained(lora)
+    adapter = {n: p for n, p in tuned.model.transformer.named_parameters() if ".lora_B" in n}
+    assert adapter and any(p.abs().max() > 0 for p in adapter.values())  # B starts at zero: it trained
+    assert any(not torch.equal(a, b) for a, b in zip(start.model.alignformer.parameters(), tuned.model.alignformer.parameters()))
+    image, narration = np.zeros((32, 32, 3), np.uint8), Narration(2, ["a red circle"] * 5)
+    assert tuned(image, narration, num_inference_steps=2).frames.shape == (5, 32, 32, 3)
+
+    res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "two", "--stage", 2, "--init-from", lora)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    two = ReasonDiffPipeline.from_pretrained(tmp_path / "two" / "pipeline")
+    assert two.base_model == base.resolve()
+    after = dict(two.model.transformer.named_parameters())
+    assert all(torch.equal(p, after[n]) for n, p in adapter.items())  # stage 2 leaves the adapter
+    for bad in (["--lora-rank", 2], ["--lora-rank", 2, "--stage", 2, "--init-from", base]):
+        res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "bad", *bad)
+        assert res.exit_code != 0 and "--lora-rank 2 adapts" in res.output, res.output
+
+
 def test_pipeline_makes_a_clip_from_an_image_and_a_narration(trained):
     pipe = ReasonDiffPipeline.from_pretrained(trained / "stage2" / "pipeline")
     clip = sample_clip(np.random.default_rng(0), 5)

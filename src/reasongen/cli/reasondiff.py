@@ -167,11 +167,15 @@ def train_reasondiff(
     seed: int = typer.Option(0, help="Seed."),
     flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
     anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame (Wan's per-frame mask, the image in its whole latent frame; a new model's default), frame-slot (the same mask, the image in its own frame's slot of frame-packed latents; measured no better, docs/reasondiff.md) or latent-frame (the mask on the whole latent frame, as the first model). With --init-from: the pipeline's own unless given."),
+    lora_rank: int = typer.Option(0, help="Stage 1: 0 trains the whole DiT; R > 0 freezes it and trains a rank-R LoRA through PEFT beside AlignFormer, as the released code (rank 16); needs --init-from. The pipeline saves the adapter and the base's path."),
+    lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha (default: the rank, as the released code's 16/16)."),
+    gradient_checkpointing: bool = typer.Option(False, help="Recompute the DiT's blocks in the backward pass: less memory, more time (large models)."),
     text_attention: Optional[str] = typer.Option(None, help="Which narratives the DiT's cross-attention reads: all (every frame reads every frame's narrative, the released code's; a new model's default) or frame (each latent frame its own). With --init-from: the pipeline's own unless given."),
 ):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     import torch
 
+    from ..backbones.lora import add_lora, has_lora, train_only_lora
     from ..backbones.text import load_text_encoder
     from ..backbones.wan import get_preset, load_vae
     from ..methods.cof.train import PromptCache
@@ -183,6 +187,8 @@ def train_reasondiff(
 
     if stage == 2 and init_from is None:
         fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
+    if lora_rank and (stage == 2 or init_from is None):
+        fail(ValueError(f"--lora-rank {lora_rank} adapts the DiT of a trained pipeline in stage 1: pass --init-from and --stage 1 (stage 2 freezes the DiT)"))
     if anchor_mask is not None and anchor_mask not in ANCHOR_MASKS:
         fail(ValueError(f"--anchor-mask {anchor_mask}: choose {', '.join(ANCHOR_MASKS)}"))
     if text_attention is not None and text_attention not in TEXT_ATTENTIONS:
@@ -204,11 +210,13 @@ def train_reasondiff(
     except (ValueError, OSError) as e:
         fail(e)
     torch.manual_seed(seed)
+    base_model = None
     if init_from is not None:
         try:
-            model = ReasonDiffPipeline.from_pretrained(init_from).model.float()
+            start = ReasonDiffPipeline.from_pretrained(init_from)
         except (ValueError, OSError) as e:
-            fail(e)
+            fail(ValueError(f"--init-from {init_from}: {e}"))
+        model, base_model = start.model.float(), start.base_model
         if anchor_mask is not None and anchor_mask != model.anchor_mask:
             if stage == 2:
                 fail(ValueError(f"--anchor-mask {anchor_mask}: stage 2 keeps the DiT that {init_from} trained with its {model.anchor_mask} mask; change the mask in stage 1"))
@@ -222,19 +230,29 @@ def train_reasondiff(
     else:
         model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame",
                                        text_attention or "all")  # fmt: skip
+    if lora_rank:
+        try:
+            add_lora(model.transformer, lora_rank, lora_alpha)
+        except ValueError as e:
+            fail(e)
+        base_model = init_from
+    elif has_lora(model.transformer):
+        train_only_lora(model.transformer)  # a LoRA pipeline trains on as a LoRA over the same base
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
+    if gradient_checkpointing:
+        model.transformer.enable_gradient_checkpointing()
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
                       lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True,
                       extra={"stage": stage, "preset": preset, "aux_weight": aux_weight, "multi_frame": multi_frame,
                              "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from), "anchor_mask": model.anchor_mask,
-                             "text_attention": model.text_attention})  # fmt: skip
+                             "text_attention": model.text_attention, "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
     pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
                               height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents,
-                              multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
+                              multi_frame=multi_frame, enhanced=enhanced, base_model=base_model)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 

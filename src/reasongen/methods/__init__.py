@@ -58,6 +58,36 @@ def save_weights(model, folder: Path, dtype=None) -> None:
             model.float()
 
 
+def save_transformer(transformer, path: Path, index: dict, base_model: Path | None, dtype=None) -> None:
+    """A pipeline's Wan DiT into `path/transformer`, or with a LoRA its adapter into
+    `path/transformer_lora` and the base's folder into `index["base_model"]` (backbones/lora.py)."""
+    from ..backbones.lora import LORA_FOLDER, has_lora, save_lora
+
+    if has_lora(transformer):
+        if base_model is None:
+            raise ValueError("the transformer carries a LoRA but the pipeline has no base_model: pass the checkpoint folder it adapts")
+        save_lora(transformer, path / LORA_FOLDER)
+        index["base_model"] = str(base_model)
+    else:
+        save_weights(transformer, path / "transformer", dtype)
+
+
+def load_transformer(path: Path, index: dict, dtype) -> tuple[object, Path | None]:
+    """The Wan DiT of a pipeline folder, with its LoRA on the base's weights if it is one; returns
+    (transformer, the base folder or None)."""
+    from diffusers import WanTransformer3DModel
+
+    from ..backbones.lora import LORA_FOLDER, base_folder, load_lora
+
+    base = base_folder(path, index)
+    transformer = WanTransformer3DModel.from_pretrained(base, subfolder="transformer", local_files_only=True,
+                                                        use_safetensors=True, torch_dtype=dtype)  # fmt: skip
+    if base == path:
+        return transformer, None
+    load_lora(transformer, path / LORA_FOLDER)
+    return transformer, base
+
+
 def model_path(model: str | None, shipped: str, train_command: str) -> Path:
     """The model folder to load: `model`, or the shipped `models/<shipped>`; a clear error if there is none."""
     path = Path(model) if model else SHIPPED_MODELS / shipped

@@ -23,11 +23,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ...backbones.lora import LORA_FOLDER, base_folder, has_lora, load_lora, save_lora
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
-from .. import read_model_index, save_weights
+from .. import load_transformer, read_model_index, save_transformer
 
 DEFAULTS = {
     "num_frames": 3,  # CoF-T2I: F1 -> F2 -> F3
@@ -70,17 +69,15 @@ class CoFPipeline:
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "CoFPipeline":
-        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+        from diffusers import AutoencoderKLWan
 
         path = Path(path)
         index = read_model_index(path, "cof")  # a CoFPipeline folder, or a diffusers Wan2.1 T2V one
-        base = base_folder(path, index)  # the folder itself, or the base checkpoint a LoRA adapts
-        kw = dict(local_files_only=True, use_safetensors=True, torch_dtype=dtype)
-        transformer = WanTransformer3DModel.from_pretrained(base, subfolder="transformer", **kw)
-        if base != path:
-            load_lora(transformer, path / LORA_FOLDER)
+        transformer, base_model = load_transformer(path, index, dtype)
+        base = base_model or path  # a LoRA reads its base's text encoder too
         transformer.to(device)
-        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **{**kw, "torch_dtype": torch.float32}).to(device)
+        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", local_files_only=True, use_safetensors=True,
+                                               torch_dtype=torch.float32).to(device)
         if index.get("_class_name") == "WanPipeline":  # a real Wan2.1 checkpoint
             config = {"height": 1024, "width": 1024}
             text_encoder = load_text_encoder("umt5", str(path), device=device, dtype=dtype)
@@ -94,7 +91,7 @@ class CoFPipeline:
             from diffusers import UniPCMultistepScheduler
 
             scheduler = UniPCMultistepScheduler.from_pretrained(path, subfolder="scheduler")
-        return cls(transformer, vae, text_encoder, scheduler, base_model=base if base != path else None, **{**config, **overrides})
+        return cls(transformer, vae, text_encoder, scheduler, base_model=base_model, **{**config, **overrides})
 
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
         """Weights as safetensors (`dtype=torch.float16` halves them). With a LoRA: the adapter and
@@ -103,13 +100,7 @@ class CoFPipeline:
         path.mkdir(parents=True, exist_ok=True)
         index = {"_class_name": "CoFPipeline", **self.config, "text_encoder": self.text_encoder.kind,
                  "max_length": self.text_encoder.max_length}  # fmt: skip
-        if has_lora(self.transformer):
-            if self.base_model is None:
-                raise ValueError("the transformer carries a LoRA but the pipeline has no base_model: pass the checkpoint folder it adapts")
-            save_lora(self.transformer, path / LORA_FOLDER)
-            index["base_model"] = str(self.base_model)
-        else:
-            save_weights(self.transformer, path / "transformer", dtype)
+        save_transformer(self.transformer, path, index, self.base_model, dtype)
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         if self.text_encoder.kind != "minilm" and "base_model" not in index:  # a LoRA reads its base's
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)

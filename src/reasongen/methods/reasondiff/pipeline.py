@@ -9,7 +9,9 @@ on the narratives (the unconditional branch: the empty narrative in every frame,
 Wan's image-to-video keeps its image); the clip decoded as it was encoded.
 
 On disk: `model_index.json` (the settings, and the text encoder kind), `transformer/`, `alignformer/`
-(safetensors and its config), `vae/`.
+(safetensors and its config), `vae/`. A pipeline whose DiT was trained as a LoRA (`reasongen train
+reasondiff --lora-rank`) holds `transformer_lora/` and the path of its base (`base_model`) instead of
+`transformer/` (backbones/lora.py).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
-from .. import read_model_index, save_weights
+from .. import load_transformer, read_model_index, save_transformer
 from .alignformer import AlignFormer
 from .data import clip_latent_channels, decode_clips, encode_clips, encode_narratives
 from .model import ReasonDiffModel, narrative_context
@@ -58,13 +60,15 @@ class ReasonDiffOutput:
 
 
 class ReasonDiffPipeline:
-    def __init__(self, model: ReasonDiffModel, vae, text_encoder: TextEncoder, **config):
+    def __init__(self, model: ReasonDiffModel, vae, text_encoder: TextEncoder, base_model: str | Path | None = None, **config):
+        """`base_model`: with a LoRA on the DiT, the pipeline folder whose DiT it adapts (saved as a path)."""
         unknown = set(config) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown ReasonDiffPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
         self.config = {**DEFAULTS, **config}
         check_clip_length(self.config["num_frames"])
         self.model, self.text_encoder = model.eval(), text_encoder
+        self.base_model = Path(base_model).resolve() if base_model is not None else None
         self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
         if self.vae.temporal != model.temporal:
             raise ValueError(f"the VAE folds {self.vae.temporal} frames per latent frame, the model's mask expects {model.temporal}")
@@ -79,40 +83,40 @@ class ReasonDiffPipeline:
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_weights(self.model.transformer, path / "transformer", dtype)
+        index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal, "anchor_mask": self.model.anchor_mask,
+                 "text_attention": self.model.text_attention, "text_encoder": self.text_encoder.kind,
+                 "max_length": self.text_encoder.max_length}  # fmt: skip
+        save_transformer(self.model.transformer, path, index, self.base_model, dtype)
         af = self.model.alignformer
         (path / "alignformer").mkdir(exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in af.state_dict().items()}
         save_file(state, path / "alignformer" / "model.safetensors")
         (path / "alignformer" / "config.json").write_text(json.dumps(af.config, indent=1) + "\n")
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
-        index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal, "anchor_mask": self.model.anchor_mask,
-                 "text_attention": self.model.text_attention, "text_encoder": self.text_encoder.kind,
-                 "max_length": self.text_encoder.max_length}  # fmt: skip
-        if self.text_encoder.kind != "minilm":
+        if self.text_encoder.kind != "minilm" and "base_model" not in index:  # a LoRA reads its base's
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
             self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
         (path / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "ReasonDiffPipeline":
-        from diffusers import AutoencoderKLWan, WanTransformer3DModel
+        from diffusers import AutoencoderKLWan
 
         path = Path(path)
         index = read_model_index(path, "reasondiff")
         kw = dict(local_files_only=True, use_safetensors=True)
-        transformer = WanTransformer3DModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype, **kw)
+        transformer, base_model = load_transformer(path, index, dtype)
         af = AlignFormer(**json.loads((path / "alignformer" / "config.json").read_text()))
         af.load_state_dict({k: v.float() for k, v in load_file(path / "alignformer" / "model.safetensors").items()})
         vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw)
         kind = index.get("text_encoder", "minilm")
-        text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(path), max_length=index.get("max_length"), device=device)
+        text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(base_model or path), max_length=index.get("max_length"), device=device)
         # pipelines saved before the per-frame mask marked the anchor's whole latent frame, and every
         # frame read every narrative before the per-frame text attention
         model = ReasonDiffModel(transformer, af.to(dtype), index["temporal"], index.get("anchor_mask", "latent-frame"),
                                 index.get("text_attention", "all")).to(device)  # fmt: skip
         config = {k: v for k, v in index.items() if k in DEFAULTS}
-        return cls(model, vae.to(device), text_encoder, **{**config, **overrides})
+        return cls(model, vae.to(device), text_encoder, base_model=base_model, **{**config, **overrides})
 
     # -- generation --------------------------------------------------------------------------
     def check_image(self, image) -> tuple[np.ndarray, list[str]]:
