@@ -3,6 +3,8 @@ folder (here a tiny one written by diffusers' own `WanPipeline.save_pretrained`,
 the base of `reasongen train cof --lora-rank`."""
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +13,14 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from reasongen.backbones.lora import add_lora, has_lora
-from reasongen.backbones.text import shapes_tokenizer, tiny_text_encoder
+from reasongen.backbones.text import tiny_text_encoder
 from reasongen.backbones.wan import build_transformer, build_vae
 from reasongen.cli import app
 from reasongen.methods.cof.pipeline import CoFPipeline
 from reasongen.train.checkpoint import latest_checkpoint
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from wan_folders import tiny_wan_t2v_folder  # noqa: E402
 
 runner = CliRunner()
 
@@ -92,24 +97,10 @@ def test_a_lora_pipeline_saves_its_adapter_and_base_and_loads_back(tmp_path):
         CoFPipeline.from_pretrained(tmp_path / "lora")
 
 
-def tiny_wan_folder(path):
-    """A diffusers Wan2.1 T2V folder as diffusers writes one: umT5 (tiny), VAE, DiT, scheduler."""
-    from diffusers import UniPCMultistepScheduler, WanPipeline
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    tokenizer = shapes_tokenizer()
-    torch.manual_seed(0)
-    umt5 = UMT5EncoderModel(UMT5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                                       relative_attention_num_buckets=8, pad_token_id=tokenizer.pad_token_id))  # fmt: skip
-    scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
-    WanPipeline(tokenizer=tokenizer, text_encoder=umt5, vae=build_vae("tiny"), transformer=build_transformer("tiny"),
-                scheduler=scheduler).save_pretrained(path, safe_serialization=True)  # fmt: skip
-
-
 @pytest.mark.slow
 def test_train_cof_lora_over_a_diffusers_wan_folder(tmp_path):
     wan = tmp_path / "wan"
-    tiny_wan_folder(wan)
+    tiny_wan_t2v_folder(wan)
     run("cof", "data", "--out", tmp_path / "data", "--vae", wan / "vae", "--n", 8, "--workers", 1, "--variants", "cof")
     args = ["train", "cof", "--data", tmp_path / "data", "--vae", wan / "vae", "--output-dir", tmp_path / "run", "--steps", 3,
             "--batch-size", 4, "--checkpoint-every", 2, "--init-from", wan, "--lora-rank", 2, "--lora-alpha", 4,

@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,9 @@ from reasongen.methods import model_path
 from reasongen.methods.reasondiff.narrator import Narration
 from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
 from reasongen.world.video import sample_clip
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from wan_folders import tiny_wan_i2v_folder  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -129,6 +134,38 @@ def test_stage_one_as_a_lora_then_stage_two_keep_the_base_and_train_the_adapter(
     for bad in (["--lora-rank", 2], ["--lora-rank", 2, "--stage", 2, "--init-from", base]):
         res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "bad", *bad)
         assert res.exit_code != 0 and "--lora-rank 2 adapts" in res.output, res.output
+
+
+def test_the_real_path_a_diffusers_wan_i2v_folder_trained_as_a_lora(tmp_path):
+    wan = tmp_path / "wan-i2v"
+    tiny_wan_i2v_folder(wan)
+    fresh = ReasonDiffPipeline.from_pretrained(wan, num_frames=5, height=32, width=32)
+    assert fresh.model.image_context and fresh.text_encoder.kind == "umt5" and fresh.config["clip_latents"] == "video"
+    image, narration = np.full((32, 32, 3), 128, np.uint8), Narration(4, ["a red circle"] * 5)
+    assert fresh(image, narration, num_inference_steps=2).frames.shape == (5, 32, 32, 3)
+
+    common = ["--vae", wan / "vae", "--clip-latents", "video", "--n", 4, "--frames", 5, "--size", 32, "--workers", 1]
+    res = invoke("reasondiff", "data", "--out", tmp_path / "data", *common, "--image-encoder", wan)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    from safetensors.torch import load_file
+
+    assert load_file(tmp_path / "data" / "image_states.safetensors")["image_states"].shape == (4, 17, 16)  # 16 patches + class token
+    train = ["train", "reasondiff", "--data", tmp_path / "data", "--vae", wan / "vae", "--steps", 2, "--batch-size", 2,
+             "--init-from", wan, "--lora-rank", 2]  # fmt: skip
+    res = invoke(*train, "--output-dir", tmp_path / "run")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    pipeline = tmp_path / "run" / "pipeline"
+    index = json.loads((pipeline / "model_index.json").read_text())
+    assert index["base_model"] == str(wan.resolve()) and index["image_encoder"] and index["flow_shift"] == 5.0
+    assert not (pipeline / "image_encoder").exists() and not (pipeline / "transformer").exists()  # read from the base
+    tuned = ReasonDiffPipeline.from_pretrained(pipeline)
+    assert tuned.config["num_frames"] == 5 and tuned.image_encoder is not None
+    assert tuned(image, narration, num_inference_steps=2).frames.shape == (5, 32, 32, 3)
+
+    res = invoke("reasondiff", "data", "--out", tmp_path / "plain", *common)  # no image features
+    assert res.exit_code == 0, res.output
+    res = invoke(*train[:3], tmp_path / "plain", *train[4:], "--output-dir", tmp_path / "bad")
+    assert res.exit_code != 0 and "CLIP features, which" in res.output and "--image-encoder" in res.output, res.output
 
 
 def test_pipeline_makes_a_clip_from_an_image_and_a_narration(trained):

@@ -112,6 +112,34 @@ def test_frame_text_attention_gives_each_latent_frame_its_own_narrative():
         model.velocity(x, t, torch.randn(1, 19, 32), y)
 
 
+def test_an_image_to_video_dit_reads_the_image_features_and_every_frames_narrative():
+    torch.manual_seed(0)
+    dit = build_transformer("tiny", in_channels=2 * C + 4, out_channels=C, num_layers=1, image_dim=16, added_kv_proj_dim=24)
+    x, y, t = torch.randn(1, C, 3, 4, 4), torch.randn(1, 4 + C, 3, 4, 4), torch.tensor([500.0])
+    image = torch.randn(1, 5, 16)  # 5 CLIP tokens of the condition image
+
+    def wan(context):  # diffusers' own processor, right when the text is exactly 512 tokens
+        with torch.no_grad():
+            return dit(torch.cat([x, y], 1), t, context, encoder_hidden_states_image=image, return_dict=False)[0]
+
+    text = torch.randn(1, 512, 32)
+    reference = wan(text)
+    model = ReasonDiffModel(dit, AlignFormer(C, text_dim=32, dim=32, heads=4)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.velocity(x, t, text, y, image), reference, atol=1e-5, rtol=1e-4)
+        # a context of 3 frames' narratives: the image tokens are still the first 5, whatever the text's length
+        three = torch.randn(1, 3 * 6, 32)
+        moved = model.velocity(x, t, three, y, image) - model.velocity(x, t, three, y, torch.randn(1, 5, 16))
+        assert moved.abs().max() > 1e-3
+        model.text_attention = "frame"
+        other = three.clone()
+        other[:, 6:12] = torch.randn(1, 6, 32)
+        change = (model.velocity(x, t, other, y, image) - model.velocity(x, t, three, y, image)).abs().amax(dim=(0, 1, 3, 4))
+        assert change[1] > 1e-3 and change[0] == 0 and change[2] == 0
+    with pytest.raises(ValueError, match="pass image_states"):
+        model.velocity(x, t, three, y)
+
+
 def test_frame_slot_puts_the_image_in_the_channels_where_packing_puts_its_frame():
     torch.manual_seed(0)
     fvae = FrameVAE(build_vae("tiny")).eval()
@@ -148,7 +176,7 @@ def batch(B=2, T=5, seed=0):
     F = 1 + (T - 1) // 4
     return (torch.randn(B, C, F, 4, 4, generator=g), torch.randn(B, C, 4, 4, generator=g),
             torch.tensor([p.anchor for p in pairs]), [list(p.clip.frame_captions) for p in pairs],
-            [p.clip.caption for p in pairs])  # fmt: skip
+            [p.clip.caption for p in pairs], None)  # fmt: skip
 
 
 def test_stage_one_trains_both_and_stage_two_adds_the_auxiliary_loss():
@@ -187,10 +215,10 @@ def test_pairs_are_built_and_encoded_once(tmp_path):
     build_pairs(tmp_path, n=6, num_frames=5, size=32, workers=1)
     encode_pairs(tmp_path, fvae, batch_size=4)  # frame-packed by default
     data = PairLatents(tmp_path)
-    clips, cond, anchors, narratives, captions = data.batch([0, 5])
+    clips, cond, anchors, narratives, captions, image_states = data.batch([0, 5])
     assert data.clip_latents == "packed" and clips.shape == (2, 4 * C, 2, 4, 4) and cond.shape == (2, 4 * C, 4, 4)
     assert anchors.tolist() == [json.loads((tmp_path / "pairs.json").read_text())["anchors"][i] for i in (0, 5)]  # pixel frames
-    assert len(narratives[1]) == 5 and isinstance(captions[0], str)
+    assert len(narratives[1]) == 5 and isinstance(captions[0], str) and image_states is None  # no image encoder given
     pairs = load_file(tmp_path / "pairs.safetensors")
     frames = pairs["frames"][[0, 5]].float() / 127.5 - 1  # the fp16 latents are each frame through the VAE alone
     assert torch.allclose(clips, fvae.encode_packed(frames.permute(0, 1, 4, 2, 3)), atol=2e-2)

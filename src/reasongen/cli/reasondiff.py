@@ -132,16 +132,20 @@ def reasondiff_data(
     size: int = typer.Option(64, help="Canvas size."),
     seed: int = typer.Option(0, help="Seed."),
     workers: int = typer.Option(2, help="Processes for building pairs."),
+    image_encoder: Optional[Path] = typer.Option(None, help="A diffusers Wan2.1-I2V folder: also store each condition image's CLIP features, which its DiT reads (the released code caches them too)."),
 ):
     """Build ReasonDiff training pairs (event clips at widened intervals, a condition frame each) and encode them."""
+    from ..backbones.image_encoder import load_image_encoder
     from ..backbones.wan import load_vae
-    from ..methods.reasondiff.data import build_pairs, check_clip_latents, encode_pairs
+    from ..methods.reasondiff.data import build_pairs, check_clip_latents, encode_image_states, encode_pairs
 
     try:
         check_clip_latents(clip_latents)
         build_pairs(out, n, frames, max_stride, size, seed, workers)
         fvae = load_vae(vae)
         encode_pairs(out, fvae, clip_latents)
+        if image_encoder is not None:
+            encode_image_states(out, load_image_encoder(image_encoder))
     except (ValueError, OSError) as e:
         fail(e)
     typer.echo(f"{out}: {n} pairs of {frames} frames, encoded")
@@ -153,7 +157,7 @@ def train_reasondiff(
     vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
     stage: int = typer.Option(1, help="1: the DiT and AlignFormer jointly on the flow loss; 2: AlignFormer alone, plus the auxiliary loss."),
-    init_from: Optional[Path] = typer.Option(None, help="A ReasonDiff pipeline to start from (stage 2 starts from stage 1's)."),
+    init_from: Optional[Path] = typer.Option(None, help="A ReasonDiff pipeline to start from (stage 2 starts from stage 1's), or a local diffusers Wan2.1-I2V folder (the real path: its DiT, VAE, umT5 and CLIP, a new AlignFormer; use with --lora-rank 16)."),
     preset: str = typer.Option("shapes", help="Transformer preset (its input channels become 2 x latent + mask)."),
     steps: int = typer.Option(4000, help="Optimiser steps."),
     batch_size: int = typer.Option(16, help="Global batch of clips."),
@@ -165,7 +169,7 @@ def train_reasondiff(
     mixed_precision: str = typer.Option("no", help="no, or bf16."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed."),
-    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: the preset's)."),
+    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: --init-from's, else the preset's)."),
     anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame (Wan's per-frame mask, the image in its whole latent frame; a new model's default), frame-slot (the same mask, the image in its own frame's slot of frame-packed latents; measured no better, docs/reasondiff.md) or latent-frame (the mask on the whole latent frame, as the first model). With --init-from: the pipeline's own unless given."),
     lora_rank: int = typer.Option(0, help="Stage 1: 0 trains the whole DiT; R > 0 freezes it and trains a rank-R LoRA through PEFT beside AlignFormer, as the released code (rank 16); needs --init-from. The pipeline saves the adapter and the base's path."),
     lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha (default: the rank, as the released code's 16/16)."),
@@ -195,7 +199,6 @@ def train_reasondiff(
         fail(ValueError(f"--text-attention {text_attention}: choose {', '.join(TEXT_ATTENTIONS)}"))
     try:
         p = get_preset(preset)
-        shift = p.flow_shift if flow_shift is None else flow_shift
         dataset = PairLatents(data)
         fvae = load_vae(vae)
         channels = clip_latent_channels(fvae, dataset.clip_latents)
@@ -204,19 +207,28 @@ def train_reasondiff(
                              f"{data} holds {dataset.clips.shape[1]}: pass the VAE the data was encoded with")  # fmt: skip
         if anchor_mask == "frame-slot" and dataset.clip_latents != "packed":
             raise ValueError(f"--anchor-mask frame-slot places the image in one frame of frame-packed latents; {data} holds {dataset.clip_latents} latents: use frame")
-        text_encoder = load_text_encoder(p.text_encoder, device="cuda" if torch.cuda.is_available() else "cpu")
-        task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift,
-                              multi_frame=multi_frame, enhanced=enhanced)  # fmt: skip
     except (ValueError, OSError) as e:
         fail(e)
+    text_device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(seed)
-    base_model = None
+    base_model, image_encoder, shift = None, None, p.flow_shift
     if init_from is not None:
+        # a frozen DiT under a LoRA can sit in bf16; AlignFormer, and a DiT trained whole, keep fp32 master weights
+        dtype = torch.bfloat16 if lora_rank and mixed_precision == "bf16" else torch.float32
         try:
-            start = ReasonDiffPipeline.from_pretrained(init_from)
+            start = ReasonDiffPipeline.from_pretrained(init_from, dtype=dtype)  # a ReasonDiff pipeline, or a diffusers Wan2.1-I2V folder
         except (ValueError, OSError) as e:
             fail(ValueError(f"--init-from {init_from}: {e}"))
-        model, base_model = start.model.float(), start.base_model
+        model, base_model, image_encoder = start.model, start.base_model, start.image_encoder
+        model.alignformer.float()
+        text_encoder, shift = start.text_encoder, start.config["flow_shift"]
+        text_encoder.model.to(text_device)
+        if model.latent_channels != dataset.clips.shape[1]:
+            fail(ValueError(f"--init-from {init_from}: its model takes {model.latent_channels}-channel latents, {data} holds "
+                            f"{dataset.clips.shape[1]}: encode the data with its VAE (reasongen reasondiff data --vae {init_from}/vae)"))  # fmt: skip
+        if model.image_context and dataset.image_states is None:
+            fail(ValueError(f"--init-from {init_from}: its DiT reads the condition image's CLIP features, which {data} lacks: "
+                            f"add them with reasongen reasondiff data --out {data} --image-encoder {base_model or init_from} ..."))  # fmt: skip
         if anchor_mask is not None and anchor_mask != model.anchor_mask:
             if stage == 2:
                 fail(ValueError(f"--anchor-mask {anchor_mask}: stage 2 keeps the DiT that {init_from} trained with its {model.anchor_mask} mask; change the mask in stage 1"))
@@ -228,8 +240,14 @@ def train_reasondiff(
             typer.echo(f"the text attention changes from {model.text_attention} to {text_attention}: the DiT learns it from here")
             model.text_attention = text_attention
     else:
+        try:
+            text_encoder = load_text_encoder(p.text_encoder, device=text_device)
+        except ValueError as e:
+            fail(e)
         model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame",
                                        text_attention or "all")  # fmt: skip
+    shift = shift if flow_shift is None else flow_shift
+    task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift, multi_frame=multi_frame, enhanced=enhanced)
     if lora_rank:
         try:
             add_lora(model.transformer, lora_rank, lora_alpha)
@@ -250,9 +268,12 @@ def train_reasondiff(
                              "text_attention": model.text_attention, "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
-    pipe = ReasonDiffPipeline(model.float().cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
+    model.alignformer.float()
+    if not has_lora(model.transformer):
+        model.transformer.float()
+    pipe = ReasonDiffPipeline(model.cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
                               height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents,
-                              multi_frame=multi_frame, enhanced=enhanced, base_model=base_model)  # fmt: skip
+                              multi_frame=multi_frame, enhanced=enhanced, base_model=base_model, image_encoder=image_encoder)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 

@@ -28,7 +28,7 @@ METHODS = ("oracle", "cof", "mcot", "bicot")
 
 # Which method a saved pipeline folder belongs to, by the class named in its model_index.json.
 PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot", "BiCoTPipeline": "bicot",
-                    "ReasonDiffPipeline": "reasondiff"}  # fmt: skip
+                    "ReasonDiffPipeline": "reasondiff", "WanImageToVideoPipeline": "reasondiff"}  # fmt: skip
 
 
 def read_model_index(path: Path, method: str) -> dict:

@@ -164,12 +164,30 @@ def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_
     return path
 
 
+def encode_image_states(out_dir: str | Path, image_encoder, batch_size: int = 16) -> Path:
+    """`image_states.safetensors`: each pair's condition image through the image-to-video DiT's CLIP
+    encoder (N, tokens, dim), fp16, as the released code caches them."""
+    out_dir = Path(out_dir)
+    path = out_dir / "image_states.safetensors"
+    if path.is_file():
+        return path
+    frames = load_file(out_dir / "pairs.safetensors")["condition"].numpy()
+    states = [image_encoder(frames[i : i + batch_size]).half().cpu()
+              for i in tqdm(range(0, len(frames), batch_size), desc="encode images", unit="batch")]  # fmt: skip
+    tmp = path.with_suffix(".tmp")
+    save_file({"image_states": torch.cat(states).contiguous()}, tmp)
+    tmp.replace(path)
+    return path
+
+
 class PairLatents:
     """The loop's dataset: (clip latents, condition latents, anchor frames, per-frame narratives, clip
-    captions)."""
+    captions, the condition images' CLIP states or None)."""
 
     def __init__(self, out_dir: str | Path):
         out_dir = Path(out_dir)
+        states = out_dir / "image_states.safetensors"
+        self.image_states = load_file(states)["image_states"] if states.is_file() else None
         lat = load_file(out_dir / "latents.safetensors")
         self.clips, self.condition, temporal = lat["clips"], lat["condition"], int(lat["temporal"])
         self.clip_latents = stored_clip_latents(out_dir / "latents.safetensors")
@@ -184,4 +202,5 @@ class PairLatents:
     def batch(self, indices):
         idx = torch.tensor(list(indices))
         return (self.clips[idx].float(), self.condition[idx].float(), self.anchors[idx],
-                [self.narratives[i] for i in indices], [self.captions[i] for i in indices])  # fmt: skip
+                [self.narratives[i] for i in indices], [self.captions[i] for i in indices],
+                None if self.image_states is None else self.image_states[idx].float())  # fmt: skip

@@ -26,6 +26,12 @@ Choices where the released code and the paper differ or are silent (docs/reasond
   each latent frame's tokens read only their own frame's narrative, as WanAnimate gives each frame
   its own face features (our option; the paper is silent).
 
+On Wan2.1's image-to-video DiT (the real path: a diffusers Wan2.1-I2V folder) every block's
+cross-attention also reads CLIP features of the condition image (`add_k_proj`, `add_v_proj`), as the
+released code feeds it. diffusers' processor finds those tokens by assuming 512 text tokens after
+them, which the per-frame context (F x 512 tokens) breaks; `CrossAttnProcessor` is told how many
+image tokens lead the context instead, and applies the per-frame text mask to the text alone.
+
 Ablation switches (the paper's): `enhanced=False` drops c* (the condition latent at the anchor only,
 zeros elsewhere: plain image-to-video at the anchor).
 """
@@ -48,15 +54,28 @@ def _wan_processor():
     return WanAttnProcessor()
 
 
-class FrameTextAttnProcessor:
-    """Wan's attention with a mask that the model sets for each call (`mask`, bool (B or 1, 1, Sq, Sk),
-    True where a video token may read a text token); placed on every block's cross-attention."""
+class CrossAttnProcessor:
+    """Wan's cross-attention with what the model sets for each call: `image_tokens`, how many CLIP
+    image tokens lead the context (0 without), and `mask`, bool (B or 1, 1, Sq, S_text), True where a
+    video token may read a text token (None: every one). Computes what diffusers' `WanAttnProcessor`
+    computes (text attention plus image attention, summed, then the output projection)."""
 
     def __init__(self):
-        self.wan, self.mask = _wan_processor(), None
+        self.image_tokens, self.mask = 0, None
+
+    @staticmethod
+    def _attend(attn, query, key, value, mask=None):
+        key, value = key.unflatten(2, (attn.heads, -1)).transpose(1, 2), value.unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask)
+        return out.transpose(1, 2).flatten(2, 3).type_as(query)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        return self.wan(attn, hidden_states, encoder_hidden_states, self.mask, rotary_emb)
+        image, text = encoder_hidden_states[:, : self.image_tokens], encoder_hidden_states[:, self.image_tokens :]
+        query = attn.norm_q(attn.to_q(hidden_states)).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        out = self._attend(attn, query, attn.norm_k(attn.to_k(text)), attn.to_v(text), self.mask)
+        if self.image_tokens:
+            out = out + self._attend(attn, query, attn.norm_added_k(attn.add_k_proj(image)), attn.add_v_proj(image))
+        return attn.to_out[1](attn.to_out[0](out))
 
 
 class ReasonDiffModel(nn.Module):
@@ -67,7 +86,8 @@ class ReasonDiffModel(nn.Module):
             raise ValueError(f"anchor mask {anchor_mask!r}: choose frame (Wan's per-frame mask), frame-slot (the same, "
                              "frame-packed latents) or latent-frame (the anchor's whole latent frame)")  # fmt: skip
         self.transformer, self.alignformer, self.temporal, self.anchor_mask = transformer, alignformer, temporal, anchor_mask
-        self.text_processor = FrameTextAttnProcessor()
+        self.image_context = transformer.config.image_dim is not None  # Wan2.1 I2V: CLIP features of the image
+        self.cross_processor = CrossAttnProcessor()
         self.text_attention = text_attention
         c = alignformer.proj_out.out_features
         if anchor_mask == "frame-slot" and c % temporal:
@@ -84,14 +104,15 @@ class ReasonDiffModel(nn.Module):
 
     @text_attention.setter
     def text_attention(self, value: str) -> None:
-        """`frame` puts the masking processor on every block's cross-attention; `all` leaves the DiT's
-        own (or puts Wan's back)."""
+        """`frame`, or a DiT that reads image features, puts `CrossAttnProcessor` on every block's
+        cross-attention; otherwise the DiT keeps its own (or gets Wan's back)."""
         if value not in TEXT_ATTENTIONS:
             raise ValueError(f"text attention {value!r}: choose all (every frame reads every narrative, the released code's) "
                              "or frame (each latent frame reads its own narrative)")  # fmt: skip
-        if value == "frame" or getattr(self, "_text_attention", "all") == "frame":
+        ours = value == "frame" or self.image_context
+        if ours or getattr(self, "_text_attention", "all") == "frame":
             for block in self.transformer.blocks:
-                block.attn2.set_processor(self.text_processor if value == "frame" else _wan_processor())
+                block.attn2.set_processor(self.cross_processor if ours else _wan_processor())
         self._text_attention = value
 
     def text_mask(self, num_frames: int, height: int, width: int, context_length: int, device) -> torch.Tensor:
@@ -147,20 +168,28 @@ class ReasonDiffModel(nn.Module):
             return mask.repeat_interleave(self.latent_channels // self.temporal, dim=1)
         return at_anchor_frame(anchor_index, self.latent_channels, mask.shape[-1])
 
-    def velocity(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def velocity(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor, y: torch.Tensor,
+                 image_states: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Velocity for noisy latents x (B, C, F, h, w) given the text context (B, S, D) and `y` (the
-        sampler computes `y` once and calls this at every step)."""
+        sampler computes `y` once and calls this at every step); `image_states` (B, N, image_dim): the
+        condition image's CLIP features, for an image-to-video DiT only."""
+        if self.image_context != (image_states is not None):
+            raise ValueError("this DiT reads the condition image's CLIP features (Wan2.1 image-to-video): pass image_states"
+                             if self.image_context else "this DiT has no image cross-attention: image_states must be None")  # fmt: skip
         if self.text_attention == "frame":
-            self.text_processor.mask = self.text_mask(*x.shape[2:], context.shape[1], x.device)
+            self.cross_processor.mask = self.text_mask(*x.shape[2:], context.shape[1], x.device)
+        self.cross_processor.image_tokens = 0 if image_states is None else image_states.shape[1]
         try:
-            return self.transformer(torch.cat([x, y.to(x.dtype)], dim=1), timestep, context, return_dict=False)[0]
+            return self.transformer(torch.cat([x, y.to(x.dtype)], dim=1), timestep, context, return_dict=False,
+                                    encoder_hidden_states_image=None if image_states is None else image_states.to(x.dtype))[0]  # fmt: skip
         finally:
-            self.text_processor.mask = None
+            self.cross_processor.mask, self.cross_processor.image_tokens = None, 0
 
-    def forward(self, x, timestep, context, anchor, narratives, narrative_mask, anchor_frame, enhanced: bool = True):
+    def forward(self, x, timestep, context, anchor, narratives, narrative_mask, anchor_frame, enhanced: bool = True,
+                image_states: torch.Tensor | None = None):  # fmt: skip
         """Training: (velocity, c*) in one call, so that a DDP-wrapped model sees every parameter used."""
         y, c_star = self.condition(anchor, narratives, narrative_mask, anchor_frame, x.shape[2], enhanced)
-        return self.velocity(x, timestep, context, y), c_star
+        return self.velocity(x, timestep, context, y, image_states), c_star
 
 
 def build_reasondiff_model(preset, channels: int, temporal: int, text_dim: int, anchor_mask: str = "frame",

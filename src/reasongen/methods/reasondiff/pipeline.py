@@ -12,6 +12,12 @@ On disk: `model_index.json` (the settings, and the text encoder kind), `transfor
 (safetensors and its config), `vae/`. A pipeline whose DiT was trained as a LoRA (`reasongen train
 reasondiff --lora-rank`) holds `transformer_lora/` and the path of its base (`base_model`) instead of
 `transformer/` (backbones/lora.py).
+
+The real path: a diffusers Wan2.1-I2V folder (`WanImageToVideoPipeline`: umT5, the video VAE, the
+DiT, the CLIP image encoder) loads as a ReasonDiff pipeline with a new, untrained AlignFormer, to be
+trained from (`reasongen train reasondiff --init-from FOLDER --lora-rank 16`). Its DiT also reads the
+condition image's CLIP features (backbones/image_encoder.py), in both guidance branches, as Wan's
+image-to-video keeps its image.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from ...backbones.image_encoder import ImageEncoder, load_image_encoder
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
@@ -60,8 +67,10 @@ class ReasonDiffOutput:
 
 
 class ReasonDiffPipeline:
-    def __init__(self, model: ReasonDiffModel, vae, text_encoder: TextEncoder, base_model: str | Path | None = None, **config):
-        """`base_model`: with a LoRA on the DiT, the pipeline folder whose DiT it adapts (saved as a path)."""
+    def __init__(self, model: ReasonDiffModel, vae, text_encoder: TextEncoder, base_model: str | Path | None = None,
+                 image_encoder: ImageEncoder | None = None, **config):  # fmt: skip
+        """`base_model`: with a LoRA on the DiT, the pipeline folder whose DiT it adapts (saved as a path).
+        `image_encoder`: the CLIP encoder an image-to-video DiT reads the condition image through."""
         unknown = set(config) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"unknown ReasonDiffPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
@@ -69,6 +78,9 @@ class ReasonDiffPipeline:
         check_clip_length(self.config["num_frames"])
         self.model, self.text_encoder = model.eval(), text_encoder
         self.base_model = Path(base_model).resolve() if base_model is not None else None
+        if model.image_context and image_encoder is None:
+            raise ValueError("this DiT reads the condition image's CLIP features (Wan2.1 image-to-video): pass its image_encoder")
+        self.image_encoder = image_encoder
         self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
         if self.vae.temporal != model.temporal:
             raise ValueError(f"the VAE folds {self.vae.temporal} frames per latent frame, the model's mask expects {model.temporal}")
@@ -85,8 +97,10 @@ class ReasonDiffPipeline:
         path.mkdir(parents=True, exist_ok=True)
         index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal, "anchor_mask": self.model.anchor_mask,
                  "text_attention": self.model.text_attention, "text_encoder": self.text_encoder.kind,
-                 "max_length": self.text_encoder.max_length}  # fmt: skip
+                 "max_length": self.text_encoder.max_length, "image_encoder": self.image_encoder is not None}  # fmt: skip
         save_transformer(self.model.transformer, path, index, self.base_model, dtype)
+        if self.image_encoder is not None and "base_model" not in index:  # a LoRA reads its base's
+            self.image_encoder.save_pretrained(path)
         af = self.model.alignformer
         (path / "alignformer").mkdir(exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in af.state_dict().items()}
@@ -103,20 +117,36 @@ class ReasonDiffPipeline:
         from diffusers import AutoencoderKLWan
 
         path = Path(path)
-        index = read_model_index(path, "reasondiff")
+        index = read_model_index(path, "reasondiff")  # a ReasonDiffPipeline folder, or a diffusers Wan2.1-I2V one
         kw = dict(local_files_only=True, use_safetensors=True)
         transformer, base_model = load_transformer(path, index, dtype)
+        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw).to(device)
+        if index.get("_class_name") == "WanImageToVideoPipeline":
+            return cls._from_wan_i2v(path, transformer, vae, device, dtype, overrides)
         af = AlignFormer(**json.loads((path / "alignformer" / "config.json").read_text()))
         af.load_state_dict({k: v.float() for k, v in load_file(path / "alignformer" / "model.safetensors").items()})
-        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw)
+        source = base_model or path  # a LoRA reads its base's encoders
         kind = index.get("text_encoder", "minilm")
-        text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(base_model or path), max_length=index.get("max_length"), device=device)
+        text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(source), max_length=index.get("max_length"), device=device)
+        image_encoder = load_image_encoder(source, device, dtype) if index.get("image_encoder") else None
         # pipelines saved before the per-frame mask marked the anchor's whole latent frame, and every
         # frame read every narrative before the per-frame text attention
         model = ReasonDiffModel(transformer, af.to(dtype), index["temporal"], index.get("anchor_mask", "latent-frame"),
                                 index.get("text_attention", "all")).to(device)  # fmt: skip
         config = {k: v for k, v in index.items() if k in DEFAULTS}
-        return cls(model, vae.to(device), text_encoder, base_model=base_model, **{**config, **overrides})
+        return cls(model, vae, text_encoder, base_model=base_model, image_encoder=image_encoder, **{**config, **overrides})
+
+    @classmethod
+    def _from_wan_i2v(cls, path: Path, transformer, vae, device, dtype, overrides: dict) -> "ReasonDiffPipeline":
+        """ReasonDiff over a Wan2.1-I2V checkpoint: its DiT, VAE, umT5 and CLIP, and a new AlignFormer of
+        the released code's width (2048, 4 heads; narrower if the DiT is), to be trained."""
+        text_encoder = load_text_encoder("umt5", str(path), device=device, dtype=dtype)
+        fvae = FrameVAE(vae)
+        width = transformer.config.num_attention_heads * transformer.config.attention_head_dim
+        af = AlignFormer(fvae.z_dim, text_encoder.dim, dim=min(2048, width), heads=4)
+        model = ReasonDiffModel(transformer, af.to(dtype), fvae.temporal).to(device)
+        config = {"num_frames": 81, "height": 480, "width": 832, "flow_shift": 5.0}  # the released inference settings
+        return cls(model, fvae, text_encoder, image_encoder=load_image_encoder(path, device, dtype), **{**config, **overrides})
 
     # -- generation --------------------------------------------------------------------------
     def check_image(self, image) -> tuple[np.ndarray, list[str]]:
@@ -181,6 +211,7 @@ class ReasonDiffPipeline:
         cond, token_mask = narrative_context(states)
         anchors = torch.tensor([n.anchor for n in narrations], device=device)
         y, _ = self.model.condition(anchor_latent.to(dtype), states.to(dtype), token_mask, anchors, F, enhanced)
+        image_states = self.image_encoder([image for image, _ in checked]).to(device, dtype) if self.model.image_context else None
         cond = cond.to(dtype)
         uncond = None
         if g > 1.0:  # the empty narrative in every frame
@@ -192,7 +223,7 @@ class ReasonDiffPipeline:
         latents = torch.cat([randn_tensor(shape, generator=gen, device=device, dtype=torch.float32) for gen in generators])
 
         def velocity(x, t, ctx):
-            return self.model.velocity(x.to(dtype), t, ctx, y).float()
+            return self.model.velocity(x.to(dtype), t, ctx, y, image_states).float()
 
         scheduler = make_scheduler(cfg["sampler"], cfg["flow_shift"])
         bar = tqdm(total=steps, desc="reasondiff", disable=not progress)

@@ -34,7 +34,7 @@ class ReasonDiffTask:
         self.multi_frame, self.enhanced = multi_frame, enhanced
 
     def loss(self, model, batch, generator):
-        clips, cond, anchor_frame, narratives, captions = batch
+        clips, cond, anchor_frame, narratives, captions, image_states = batch
         if not self.multi_frame:
             narratives = [[c] * len(n) for c, n in zip(captions, narratives)]
         device = next(model.parameters()).device
@@ -44,10 +44,11 @@ class ReasonDiffTask:
         empty = self.prompts([""]).to(device)[:, None]  # (1, 1, L, D): the empty prompt in every frame
         context, _ = narrative_context(torch.where(keep.view(-1, 1, 1, 1), grouped, empty))
         clips, cond, anchor_frame = clips.to(device), cond.to(device), anchor_frame.to(device)
+        image_states = None if image_states is None else image_states.to(device)  # an image-to-video DiT's CLIP input
         out = {}
 
         def velocity(x, t):
-            v, out["c_star"] = model(x, t, context, cond, grouped, token_mask, anchor_frame, self.enhanced)
+            v, out["c_star"] = model(x, t, context, cond, grouped, token_mask, anchor_frame, self.enhanced, image_states)
             return v
 
         loss = flow_loss(velocity, clips, generator, self.shift, self.timesteps)
