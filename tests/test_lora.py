@@ -69,7 +69,7 @@ def test_a_lora_pipeline_saves_its_adapter_and_base_and_loads_back(tmp_path):
     base = tiny_cof()
     base.save_pretrained(tmp_path / "base")
     pipe = CoFPipeline.from_pretrained(tmp_path / "base")
-    add_lora(pipe.transformer, rank=2)
+    add_lora(pipe.transformer, rank=2, alpha=6)  # alpha != rank: the scale must survive the round trip
     with torch.no_grad():
         for name, p in pipe.transformer.named_parameters():
             if ".lora_B" in name:
@@ -81,7 +81,7 @@ def test_a_lora_pipeline_saves_its_adapter_and_base_and_loads_back(tmp_path):
     index = json.loads((tmp_path / "lora" / "model_index.json").read_text())
     assert index["base_model"] == str((tmp_path / "base").resolve()) and not (tmp_path / "lora" / "transformer").exists()
     adapter = load_file(tmp_path / "lora" / "transformer_lora" / "pytorch_lora_weights.safetensors")
-    assert adapter and all("lora" in k for k in adapter)
+    assert adapter and all(k.startswith("transformer.") and ".lora_" in k for k in adapter)  # diffusers' pipeline LoRA format
 
     back = CoFPipeline.from_pretrained(tmp_path / "lora")
     assert has_lora(back.transformer) and back.base_model == (tmp_path / "base").resolve()
@@ -116,6 +116,16 @@ def test_train_cof_lora_over_a_diffusers_wan_folder(tmp_path):
     out = tmp_path / "img.png"
     run("generate", "a photo of a red circle", "-o", out, "--model", pipeline, "--steps", 2)
     assert out.is_file()
+    # diffusers' own pipeline takes the adapter as it is, and then computes what ours does
+    from diffusers import WanPipeline
+
+    wan_pipe = WanPipeline.from_pretrained(wan)
+    wan_pipe.load_lora_weights(pipeline / "transformer_lora", weight_name="pytorch_lora_weights.safetensors")
+    ours = CoFPipeline.from_pretrained(pipeline).transformer
+    x, t, ctx = torch.randn(1, 4, 1, 8, 8), torch.tensor([500.0]), torch.randn(1, 5, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wan_pipe.transformer(x, t, ctx, return_dict=False)[0], ours(x, t, ctx, return_dict=False)[0])
+        assert (ours(x, t, ctx, return_dict=False)[0] - WanPipeline.from_pretrained(wan).transformer(x, t, ctx, return_dict=False)[0]).abs().max() > 0
     # a second LoRA on a LoRA pipeline is refused; training it further keeps it a LoRA over the same base
     res = runner.invoke(app, [str(a) for a in args[:6]] + ["--output-dir", str(tmp_path / "two"), "--steps", "1", "--batch-size", "4",
                                                            "--init-from", str(pipeline), "--lora-rank", "2"])  # fmt: skip

@@ -49,14 +49,21 @@ def train_only_lora(transformer) -> None:
 
 
 def save_lora(transformer, folder: Path) -> None:
-    transformer.save_lora_adapter(folder, weight_name=LORA_WEIGHTS, safe_serialization=True)
+    """The adapter as diffusers saves a pipeline's LoRA (keys under `transformer.`, rank and alpha in
+    the metadata), so that `WanPipeline.load_lora_weights` reads the file as well."""
+    from diffusers import WanPipeline
+    from peft.utils import get_peft_model_state_dict
+
+    config = transformer.peft_config["default"]
+    WanPipeline.save_lora_weights(folder, transformer_lora_layers=get_peft_model_state_dict(transformer), weight_name=LORA_WEIGHTS,
+                                  transformer_lora_adapter_metadata=config.to_dict())  # fmt: skip
 
 
 def load_lora(transformer, folder: Path) -> None:
     """Put a saved adapter on the base DiT (unfused)."""
     if not (folder / LORA_WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder}: no {LORA_WEIGHTS}; pass a pipeline folder written by a LoRA run")
-    transformer.load_lora_adapter(folder, prefix=None, weight_name=LORA_WEIGHTS, use_safetensors=True, local_files_only=True,
+    transformer.load_lora_adapter(folder, prefix="transformer", weight_name=LORA_WEIGHTS, use_safetensors=True, local_files_only=True,
                                   adapter_name="default")
 
 
