@@ -59,6 +59,22 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert log("b") == log("a")
 
 
+def test_a_checkpoint_leaves_out_frozen_weights_and_the_resumed_run_is_still_exact(tmp_path):
+    def half_frozen(seed=0):
+        model = tiny_model(seed)
+        model.blocks.requires_grad_(False)  # as a LoRA base or stage 2's DiT: rebuilt from its start on resume
+        return model
+
+    whole = train(half_frozen(), TinyFlowTask(), TinyFlowData(32), config(tmp_path / "a"), progress=False)
+    with pytest.raises(Killed):
+        train(half_frozen(), TinyFlowTask(), KilledAfter(32, 3), config(tmp_path / "b"), progress=False)
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "b" / "checkpoints"))["model"]
+    assert saved and not any(k.startswith("blocks.") for k in saved) and "proj_out.weight" in saved
+    resumed = train(half_frozen(), TinyFlowTask(), TinyFlowData(32), config(tmp_path / "b"), progress=False)
+    assert torch.equal(weights(whole), weights(resumed))
+    assert torch.equal(weights(whole.blocks), weights(tiny_model().blocks))  # the frozen part never moved
+
+
 def test_training_moves_the_loss(tmp_path):
     cfg = TrainConfig(str(tmp_path), steps=40, batch_size=8, lr=3e-3, checkpoint_every=100, log_every=10)
     train(tiny_model(), TinyFlowTask(), TinyFlowData(8), cfg, progress=False)
