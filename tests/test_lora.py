@@ -132,6 +132,7 @@ def test_train_cof_lora_over_a_diffusers_wan_folder(tmp_path):
     assert res.exit_code == 2 and "already carries a LoRA" in res.output, res.output
     run(*args[:6], "--output-dir", tmp_path / "more", "--steps", 1, "--batch-size", 4, "--init-from", pipeline)
     assert json.loads((tmp_path / "more" / "pipeline" / "model_index.json").read_text())["base_model"] == str(wan.resolve())
-    for bad, says in ((["--lora-rank", "2"], "--init-from"), (["--init-from", str(tmp_path / "data")], "--init-from")):
+    for bad, says in ((["--lora-rank", "2"], "--init-from"), (["--init-from", str(tmp_path / "data")], "--init-from"),
+                      (["--lora-alpha", "4"], "add --lora-rank"), (["--init-from", str(wan), "--lora-rank", "-1"], "rank -1")):
         res = runner.invoke(app, [str(a) for a in args[:6]] + ["--output-dir", str(tmp_path / "bad"), "--steps", "1", *bad])
         assert res.exit_code == 2 and says in res.output, res.output

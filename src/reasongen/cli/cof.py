@@ -71,6 +71,8 @@ def train_cof(
     if variant not in VARIANTS:
         fail(ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}"))
     p = get_preset(preset)
+    if lora_alpha is not None and not lora_rank:
+        fail(ValueError(f"--lora-alpha {lora_alpha} scales a LoRA: add --lora-rank"))
     if flow_shift is not None and flow_shift <= 0:
         fail(ValueError(f"--flow-shift {flow_shift}: must be positive (1 = no shift)"))
     dataset = ChainLatents(data, variant)

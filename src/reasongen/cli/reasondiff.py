@@ -191,6 +191,8 @@ def train_reasondiff(
 
     if stage == 2 and init_from is None:
         fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
+    if lora_alpha is not None and not lora_rank:
+        fail(ValueError(f"--lora-alpha {lora_alpha} scales a LoRA: add --lora-rank"))
     if lora_rank and (stage == 2 or init_from is None):
         fail(ValueError(f"--lora-rank {lora_rank} adapts the DiT of a trained pipeline in stage 1: pass --init-from and --stage 1 (stage 2 freezes the DiT)"))
     if anchor_mask is not None and anchor_mask not in ANCHOR_MASKS:
