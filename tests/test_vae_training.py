@@ -135,6 +135,21 @@ def test_freeze_encoder_keeps_every_latent_and_trains_the_decoder():
     assert (images_after - images_before).abs().max() > 1e-3
 
 
+def test_a_decoder_only_run_keeps_the_latents_and_their_statistics(tmp_path):
+    torch.manual_seed(0)
+    start = build_vae("shapes")
+    start.register_to_config(latents_mean=[0.1 * i for i in range(8)], latents_std=[1.0 + 0.1 * i for i in range(8)])
+    start.save_pretrained(tmp_path / "start", safe_serialization=True)
+    res = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "run"), "--steps", "2", "--batch-size", "2",
+                                   "--init-from", str(tmp_path / "start"), "--decoder-only", "--seed", "5"])  # fmt: skip
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    before, after = load_vae(tmp_path / "start"), load_vae(tmp_path / "run" / "vae")
+    assert after.vae.config.latents_mean == before.vae.config.latents_mean and after.vae.config.latents_std == before.vae.config.latents_std
+    frames = torch.rand(2, 1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(after.encode_frames(frames), before.encode_frames(frames))  # the normalised latents the models read
+
+
 def test_decoder_only_needs_a_trained_vae_and_single_frames(tmp_path):
     for args, says in [([], "--init-from"), (["--clip-frames", "5", "--init-from", str(tmp_path)], "--clip-frames")]:
         bad = CliRunner().invoke(app, ["train", "vae", "--output-dir", str(tmp_path / "bad"), "--steps", "1", "--decoder-only", *args])

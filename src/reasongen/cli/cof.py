@@ -191,7 +191,7 @@ def train_vae(
     if decoder_only:
         freeze_encoder(vae)
     vae = train(vae, task, data, cfg)
-    report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), output_dir / "vae")
+    report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), output_dir / "vae", keep_latent_stats=decoder_only)
     (output_dir / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")
     typer.echo(f"{output_dir / 'vae'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB")
 

@@ -166,11 +166,14 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(4.0 / mse)).item()
 
 
-def finish_vae(vae, train_images: torch.Tensor, heldout_images: torch.Tensor, out_dir) -> dict:
-    """Write the latent statistics into the config, save the VAE (safetensors), and measure it."""
+def finish_vae(vae, train_images: torch.Tensor, heldout_images: torch.Tensor, out_dir, keep_latent_stats: bool = False) -> dict:
+    """Write the latent statistics into the config, save the VAE (safetensors), and measure it.
+    `keep_latent_stats`: a VAE whose encoder did not train keeps the statistics it came with, which
+    models trained on its normalised latents expect (a new sample of frames would shift them)."""
     vae.eval()
-    mean, std = latent_stats(vae, train_images)
-    vae.register_to_config(latents_mean=mean, latents_std=std)
+    if not keep_latent_stats:
+        mean, std = latent_stats(vae, train_images)
+        vae.register_to_config(latents_mean=mean, latents_std=std)
     vae.save_pretrained(out_dir, safe_serialization=True)
     with torch.no_grad():
         rec = torch.cat([vae.decode(vae.encode(_as_clips(heldout_images[i : i + 64])).latent_dist.mode()).sample
