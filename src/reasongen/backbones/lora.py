@@ -42,10 +42,17 @@ def has_lora(transformer) -> bool:
     return bool(getattr(transformer, "_hf_peft_config_loaded", False))
 
 
-def train_only_lora(transformer) -> None:
-    """A DiT with an adapter trains its adapter alone, whatever was frozen before."""
-    for name, p in transformer.named_parameters():
-        p.requires_grad_(".lora_" in name)
+def lora_for_training(transformer, rank: int, alpha: float | None = None) -> bool:
+    """What of the DiT a training run trains. `rank` > 0: a new LoRA, the rest frozen; returns True,
+    as the run's pipeline becomes a LoRA over its start. A DiT that already carries an adapter trains
+    that adapter alone, whatever was frozen before. Otherwise the DiT is left as it is."""
+    if rank:
+        add_lora(transformer, rank, alpha)
+        return True
+    if has_lora(transformer):
+        for name, p in transformer.named_parameters():
+            p.requires_grad_(".lora_" in name)
+    return False
 
 
 def save_lora(transformer, folder: Path) -> None:

@@ -60,7 +60,7 @@ def train_cof(
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
     import torch
 
-    from ..backbones.lora import add_lora, has_lora, train_only_lora
+    from ..backbones.lora import has_lora, lora_for_training
     from ..backbones.text import load_text_encoder
     from ..backbones.wan import build_transformer, get_preset, load_vae
     from ..methods.cof.data import VARIANTS, ChainLatents
@@ -106,14 +106,11 @@ def train_cof(
                       mixed_precision=mixed_precision,
                       extra={"variant": variant, "preset": preset, "system_prompt": system_prompt, "flow_shift": shift,
                              "init_from": str(init_from), "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
-    if lora_rank:
-        try:
-            add_lora(transformer, lora_rank, lora_alpha)
-        except ValueError as e:
-            fail(e)
-        base_model = init_from
-    elif has_lora(transformer):
-        train_only_lora(transformer)  # a LoRA pipeline trains on as a LoRA over the same base
+    try:
+        if lora_for_training(transformer, lora_rank, lora_alpha):
+            base_model = init_from  # else a LoRA pipeline trains on as a LoRA over the same base
+    except ValueError as e:
+        fail(e)
     if gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     task = CoFTask(PromptCache(text_encoder, system_prompt), shift=shift)

@@ -179,7 +179,7 @@ def train_reasondiff(
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     import torch
 
-    from ..backbones.lora import add_lora, has_lora, train_only_lora
+    from ..backbones.lora import has_lora, lora_for_training
     from ..backbones.text import load_text_encoder
     from ..backbones.wan import get_preset, load_vae
     from ..methods.cof.train import PromptCache
@@ -250,14 +250,11 @@ def train_reasondiff(
                                        text_attention or "all")  # fmt: skip
     shift = shift if flow_shift is None else flow_shift
     task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift, multi_frame=multi_frame, enhanced=enhanced)
-    if lora_rank:
-        try:
-            add_lora(model.transformer, lora_rank, lora_alpha)
-        except ValueError as e:
-            fail(e)
-        base_model = init_from
-    elif has_lora(model.transformer):
-        train_only_lora(model.transformer)  # a LoRA pipeline trains on as a LoRA over the same base
+    try:
+        if lora_for_training(model.transformer, lora_rank, lora_alpha):
+            base_model = init_from  # else a LoRA pipeline trains on as a LoRA over the same base
+    except ValueError as e:
+        fail(e)
     if stage == 2:
         model.transformer.requires_grad_(False)  # AlignFormer alone
     if gradient_checkpointing:
@@ -270,9 +267,8 @@ def train_reasondiff(
                              "text_attention": model.text_attention, "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
     model = train(model, task, dataset, cfg)
     frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
-    model.alignformer.float()
     if not has_lora(model.transformer):
-        model.transformer.float()
+        model.float()  # a LoRA's base stays as loaded; AlignFormer is fp32 already
     pipe = ReasonDiffPipeline(model.cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
                               height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents,
                               multi_frame=multi_frame, enhanced=enhanced, base_model=base_model, image_encoder=image_encoder)  # fmt: skip

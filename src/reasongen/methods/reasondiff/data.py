@@ -171,7 +171,8 @@ def encode_image_states(out_dir: str | Path, image_encoder, batch_size: int = 16
     path = out_dir / "image_states.safetensors"
     if path.is_file():
         return path
-    frames = load_file(out_dir / "pairs.safetensors")["condition"].numpy()
+    with safe_open(out_dir / "pairs.safetensors", framework="pt") as pairs:  # the condition frames alone, not every clip
+        frames = pairs.get_tensor("condition").numpy()
     states = [image_encoder(frames[i : i + batch_size]).half().cpu()
               for i in tqdm(range(0, len(frames), batch_size), desc="encode images", unit="batch")]  # fmt: skip
     tmp = path.with_suffix(".tmp")
