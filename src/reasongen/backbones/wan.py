@@ -108,6 +108,14 @@ def valid_clip_length(n: int) -> bool:
     return n >= 1 and (n - 1) % 4 == 0
 
 
+def pad_chain(frames: torch.Tensor, temporal: int) -> torch.Tensor:
+    """A chain (B, K, 3, H, W) with its last frame repeated up to 1 + temporal * k frames, the clip
+    length a VAE of that temporal stride encodes whole (the paper's continuous baseline: F1 F2 F3 F3 F3)."""
+    K = frames.shape[1]
+    T = 1 + temporal * -(-(K - 1) // temporal) if K > 1 else 1
+    return torch.cat([frames, frames[:, -1:].expand(-1, T - K, -1, -1, -1)], dim=1)
+
+
 class FrameVAE(torch.nn.Module):
     """`AutoencoderKLWan` used frame by frame, with normalised latents. Frames are (B, K, 3, H, W) in
     [-1, 1]; latents are (B, C, K, h, w), normalised."""
@@ -155,9 +163,7 @@ class FrameVAE(torch.nn.Module):
 
     def pad_chain(self, frames: torch.Tensor) -> torch.Tensor:
         """The continuous baseline's clip: the chain with its last frame repeated up to 1 + 4k frames."""
-        K = frames.shape[1]
-        T = 1 + self.temporal * -(-(K - 1) // self.temporal) if K > 1 else 1
-        return torch.cat([frames, frames[:, -1:].expand(-1, T - K, -1, -1, -1)], dim=1)
+        return pad_chain(frames, self.temporal)
 
     def check_clip_length(self, T: int) -> None:
         if T < 1 or (T - 1) % self.temporal:

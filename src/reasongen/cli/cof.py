@@ -136,8 +136,9 @@ def train_vae(
     kl_weight: float = typer.Option(0.0, help="Weight of the KL term in the end-to-end stage."),
     object_weight: float = typer.Option(0.0, help="Pixels off the grey ground weigh 1 + this in the reconstruction loss (0: a plain mean), so that a clip decoder cannot drop small shapes cheaply."),
     clip_frames: int = typer.Option(1, help="1: single frames. 1 + 4k (e.g. 17): fine-tune on whole ShapesWorld event clips, which trains the temporal layers (needs --init-from)."),
+    chains: Optional[Path] = typer.Option(None, help="Fine-tune on this `reasongen cof data` folder's chains instead, each padded to F1 F2 F3 F3 F3 and passed whole: the continuous baseline's VAE (needs --init-from; the last 512 chains, or a tenth of fewer, are held out)."),
     init_from: Optional[Path] = typer.Option(None, help="A trained VAE folder to start from (e.g. src/reasongen/models/shapes-vae)."),
-    keep_frame_path: bool = typer.Option(True, help="With --clip-frames: train only the weights a single frame never reads, so single frames and every clip's first frame decode exactly as before (train/vae.py)."),
+    keep_frame_path: bool = typer.Option(True, help="With --clip-frames or --chains: train only the weights a single frame never reads, so single frames and every clip's first frame decode exactly as before (train/vae.py)."),
     decoder_only: bool = typer.Option(False, help="Train the decoder alone (needs --init-from): every latent stays exactly as it was, so models trained on this VAE's latents keep working."),
     checkpoint_every: int = typer.Option(100, help="Checkpoint every N steps."),
     seed: int = typer.Option(0, help="Seed of the data order, noise and images."),
@@ -146,16 +147,21 @@ def train_vae(
     import torch
 
     from ..backbones.wan import FrameVAE, build_vae, load_vae
+    from ..methods.cof.data import ChainClips
     from ..train.data import ShapesClips, ShapesImages
     from ..train.loop import TrainConfig, train
     from ..train.vae import PatchPCA, VAETask, finish_vae, freeze_encoder, init_for_training, keep_frame_path as freeze_frame_path
 
-    if clip_frames != 1 and init_from is None:
-        raise typer.BadParameter(f"--clip-frames {clip_frames} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
+    if clip_frames != 1 and chains is not None:
+        raise typer.BadParameter(f"--clip-frames {clip_frames} and --chains are two sources of clips: pass one")
+    on_clips = clip_frames != 1 or chains is not None
+    if on_clips and init_from is None:
+        what = f"--clip-frames {clip_frames}" if chains is None else "--chains"
+        raise typer.BadParameter(f"{what} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
     if decoder_only and init_from is None:
         raise typer.BadParameter("--decoder-only fine-tunes a trained VAE's decoder: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
-    if decoder_only and clip_frames != 1:
-        raise typer.BadParameter("--decoder-only trains on single frames; drop --clip-frames (clips train the temporal layers, both halves)")
+    if decoder_only and on_clips:
+        raise typer.BadParameter("--decoder-only trains on single frames; drop --clip-frames or --chains (clips train the temporal layers, both halves)")
     if init_from is not None:
         teacher_steps = 0  # the warm-up only exists to start from scratch
     if not 0 <= teacher_steps <= steps:
@@ -163,27 +169,27 @@ def train_vae(
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
                       checkpoint_every=checkpoint_every, seed=seed, find_unused_parameters=True,
                       extra={"size": size, "draft_fraction": draft_fraction, "teacher_steps": teacher_steps,
-                             "clip_frames": clip_frames, "init_from": str(init_from),
-                             "keep_frame_path": keep_frame_path and clip_frames > 1, "object_weight": object_weight,
+                             "clip_frames": clip_frames, "chains": str(chains), "init_from": str(init_from),
+                             "keep_frame_path": keep_frame_path and on_clips, "object_weight": object_weight,
                              "decoder_only": decoder_only})  # fmt: skip
     torch.manual_seed(seed)
     try:
-        if clip_frames == 1:
-            data, stats, heldout = (ShapesImages(10**7, size, seed, draft_fraction), ShapesImages(2048, size, seed, draft_fraction),
-                                    ShapesImages(512, size, seed + 1_000_003, 0.0))  # fmt: skip
+        if chains is not None:
+            data, heldout = ChainClips(chains, "train"), ChainClips(chains, "heldout")
+        elif clip_frames == 1:
+            data, heldout = ShapesImages(10**7, size, seed, draft_fraction), ShapesImages(512, size, seed + 1_000_003, 0.0)
         else:
-            data, stats, heldout = (ShapesClips(10**7, clip_frames, size, seed), ShapesClips(128, clip_frames, size, seed),
-                                    ShapesClips(64, clip_frames, size, seed + 1_000_003))  # fmt: skip
+            data, heldout = ShapesClips(10**7, clip_frames, size, seed), ShapesClips(64, clip_frames, size, seed + 1_000_003)
         vae = load_vae(init_from).vae.train() if init_from is not None else build_vae("shapes")
     except (ValueError, OSError) as e:
         fail(e)
-    stats_images = stats.batch(range(len(stats)))
+    stats_images = data.batch(range(min(len(data), 128 if on_clips else 2048)))  # the latent statistics' sample: the first items
     if init_from is None:
         init_for_training(vae)
         task = VAETask(PatchPCA(stats_images, FrameVAE(vae).spatial, vae.config.z_dim), teacher_steps, kl_weight=kl_weight, object_weight=object_weight)
     else:
         task = VAETask(kl_weight=kl_weight, object_weight=object_weight)
-    if keep_frame_path and clip_frames > 1:
+    if keep_frame_path and on_clips:
         freeze_frame_path(vae)
     if decoder_only:
         freeze_encoder(vae)
@@ -200,6 +206,7 @@ def eval_vae(
     n: int = typer.Option(4, help="Images per prompt."),
     size: int = typer.Option(64, help="Canvas size."),
     clips: int = typer.Option(0, help="Also pass this many held-out 17-frame event clips through a Wan VAE, whole and frame by frame."),
+    chains: Optional[Path] = typer.Option(None, help="Also pass this `reasongen cof data` folder's held-out chains (its last 512, or a tenth of fewer) through a Wan VAE, whole as the continuous baseline encodes them and frame by frame, and score their last frames by GenEval's rules."),
     out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
 ):
     """How well a VAE (or VQ tokenizer) keeps ShapesWorld: held-out PSNR, and GenEval on oracle renders passed through it."""
@@ -220,8 +227,8 @@ def eval_vae(
     from ..world.vocab import CLASSES, COLOR_NAMES
 
     is_vq = json.loads((vae / "config.json").read_text()).get("model_type") == "janus_vqgan"
-    if clips and is_vq:
-        fail(ValueError("--clips measures a video VAE; a VQ tokenizer codes single images"))
+    if (clips or chains) and is_vq:
+        fail(ValueError("--clips and --chains measure a video VAE; a VQ tokenizer codes single images"))
     if is_vq:  # a VQ tokenizer (T2I-R1)
         from ..train.vq import load_vq, roundtrip as vq_roundtrip
 
@@ -261,6 +268,9 @@ def eval_vae(
         figures.update({"clip_text_consistency": objects_kept(whole), "clip_framewise_text_consistency": objects_kept(framewise),
                         "clip_truth_text_consistency": objects_kept(x)})  # fmt: skip
 
+    if chains:
+        figures.update(chain_roundtrip(fvae, chains))
+
     class ThroughVAE(OracleGenerator):
         name = "oracle-through-vae"
 
@@ -275,3 +285,37 @@ def eval_vae(
     typer.echo(json.dumps(figures, indent=1))
     if out:
         out.write_text(json.dumps(figures, indent=1) + "\n")
+
+
+def chain_roundtrip(fvae, data_dir: Path) -> dict:
+    """A data folder's held-out chains through a VAE: whole, padded to 1 + 4k frames as the continuous
+    baseline encodes them, and frame by frame. PSNR over the three frames; and whether the last
+    frame still shows its prompt by GenEval's rules (the true last frames: the ceiling)."""
+    import numpy as np
+    import torch
+
+    from ..eval.run import score_image
+    from ..methods.cof.data import ChainClips
+    from ..train.data import to_uint8
+    from ..train.vae import psnr
+    from ..world.detector import ShapesDetector
+
+    try:
+        data = ChainClips(data_dir, "heldout", fvae.temporal)
+    except (ValueError, OSError) as e:
+        fail(e)
+    x = data.chains(range(len(data)))
+    K = x.shape[1]
+    with torch.no_grad():
+        whole = torch.cat([fvae.decode_clip(fvae.encode_clip(fvae.pad_chain(x[i : i + 32])))[:, :K] for i in range(0, len(x), 32)])
+        framewise = torch.cat([fvae.decode_frames(fvae.encode_frames(x[i : i + 32])) for i in range(0, len(x), 32)])
+    detector, records = ShapesDetector(), [data.record(i) for i in range(len(data))]
+
+    def last_frame_correct(frames: torch.Tensor) -> float:
+        images = to_uint8(frames[:, -1].clamp(-1, 1))
+        return float(np.mean([score_image(detector, im, r)["correct"] for im, r in zip(images, records)]))
+
+    return {"heldout_chains": len(x), "chain_psnr_db": psnr(whole.clamp(-1, 1), x),
+            "chain_framewise_psnr_db": psnr(framewise.clamp(-1, 1), x),
+            "chain_last_frame_geneval": last_frame_correct(whole), "chain_framewise_last_frame_geneval": last_frame_correct(framewise),
+            "chain_truth_last_frame_geneval": last_frame_correct(x)}  # fmt: skip

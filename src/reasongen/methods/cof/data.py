@@ -94,3 +94,49 @@ class ChainLatents:
     def batch(self, indices):
         idx = torch.tensor(list(indices))
         return self.latents[idx].float(), [self.prompts[i] for i in indices]
+
+
+def heldout_chains(n: int) -> int:
+    """How many of a folder's n chains (the last ones) are held out when a VAE is fine-tuned on them."""
+    return min(512, n // 10)
+
+
+class ChainClips:
+    """A data folder's chains as the continuous baseline's clips (F1 F2 F3 F3 F3 for a VAE of
+    temporal stride 4), for fine-tuning a VAE's temporal layers on them (`train vae --chains`).
+    `split="train"` is every chain but the last `heldout_chains(n)` (512, or a tenth of a small
+    folder); `"heldout"` is those."""
+
+    def __init__(self, data_dir: str | Path, split: str = "train", temporal: int = 4):
+        data_dir = Path(data_dir)
+        if not (data_dir / "chains.json").is_file():
+            raise ValueError(f"{data_dir}: no chains.json; build chains first (reasongen cof data --out {data_dir} ...)")
+        if split not in ("train", "heldout"):
+            raise ValueError(f"split {split!r}: use train or heldout")
+        info = json.loads((data_dir / "chains.json").read_text())
+        held = heldout_chains(info["n"])
+        if held < 1:
+            raise ValueError(f"{data_dir} holds {info['n']} chains; a VAE fine-tuned on chains holds out a tenth of them: build at least 10")
+        self.frames = load_file(data_dir / "chains.safetensors")["frames"]
+        self.seed, self.temporal = info["seed"], temporal
+        n = info["n"] - held
+        self.offset, self.n = (0, n) if split == "train" else (n, held)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def chains(self, indices) -> torch.Tensor:
+        """The chains themselves, (B, 3, 3, H, W) in [-1, 1]."""
+        indices = [int(i) for i in indices]
+        if any(not 0 <= i < self.n for i in indices):  # the train split must never reach the held-out chains
+            raise IndexError(f"chain indices {indices} outside this split's {self.n}")
+        return to_tensor(self.frames[[self.offset + i for i in indices]].numpy())
+
+    def batch(self, indices) -> torch.Tensor:
+        from ...backbones.wan import pad_chain
+
+        return pad_chain(self.chains(indices), self.temporal)
+
+    def record(self, i: int) -> dict:
+        """Chain i's GenEval record (its prompt, tag and objects), as `build_chains` drew it."""
+        return draw_record(self.seed, self.offset + i, ALL_TAGS, "in_distribution")[0]
