@@ -4,9 +4,10 @@
 2. our `CoFPipeline` against diffusers' `WanPipeline` at the same config (1 frame, same scheduler,
    same weights and text encoder): the overhead of our wrapper, timed with the guided and unguided
    passes batched (our default) and as two calls a step (as `WanPipeline` runs them);
-3. the latency of one image from a model at its own defaults (load excluded).
+3. the latency of one image from a model at its own defaults (load excluded), and at the 20 steps
+   that the documented ShapesWorld evaluations sample with (`--eval-steps`).
 
-    python benchmarks/cof_speed.py [--model DIR] [--repeats 5] [--steps 50]
+    python benchmarks/cof_speed.py [--model DIR] [--repeats 5] [--steps 50] [--eval-steps 20]
 
 Without --model it times the shipped ShapesWorld model. Medians over `--repeats` runs after one
 warm-up run, batch 1, on whatever threads torch uses here.
@@ -34,6 +35,7 @@ def main():
     ap.add_argument("--model", default=None)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    ap.add_argument("--eval-steps", type=int, default=20, help="also time one image at these steps (docs/cof.md samples with 20)")
     args = ap.parse_args()
     from diffusers import WanPipeline
 
@@ -41,7 +43,7 @@ def main():
     steps = args.steps or pipe.config["num_inference_steps"]
     g, size = pipe.config["guidance_scale"], pipe.config["height"]
 
-    def ours(frames, batch_guidance=True):
+    def ours(frames, batch_guidance=True, steps=steps):
         def run():
             pipe.config["batch_guidance"] = batch_guidance
             pipe(PROMPT, num_frames=frames, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
@@ -68,6 +70,9 @@ def main():
           f"{wan_t:.3f} s (ours / theirs {direct / wan_t:.3f}; two calls / theirs {unbatched / wan_t:.3f})")
     if steps == pipe.config["num_inference_steps"]:
         print(f"latency of one image at the model's defaults: {cof:.3f} s")
+    if args.eval_steps != steps:
+        fast = median_time(ours(pipe.config["num_frames"], steps=args.eval_steps), args.repeats)
+        print(f"latency of one image at {args.eval_steps} steps: {fast:.3f} s")
 
 
 if __name__ == "__main__":
