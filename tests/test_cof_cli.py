@@ -37,6 +37,10 @@ def test_data_train_generate_sample(tmp_path):
     assert index["num_frames"] == 3 and index["text_encoder"] == "tiny" and index["height"] == 64
     assert index["flow_shift"] == 1.5  # the shift it was trained with is the one it samples with
     assert json.loads((tmp_path / "target" / "pipeline" / "model_index.json").read_text())["num_frames"] == 1
+    # continuous latents are not encoded by default (they need a VAE trained on chains): training says so
+    res = runner.invoke(app, ["train", "cof", "--data", str(tmp_path / "data"), "--vae", str(tmp_path / "vae"), "--output-dir",
+                              str(tmp_path / "cont"), "--variant", "continuous", "--preset", "tiny", "--steps", "1"])  # fmt: skip
+    assert res.exit_code != 0 and "no continuous latents" in res.output, res.output
 
     # --init-from: a saved model trained further starts from its weights (lr 0 keeps them exactly)
     run("train", "cof", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--output-dir", tmp_path / "more",

@@ -19,9 +19,9 @@ def cof_data(
     size: int = typer.Option(64, help="Canvas size."),
     seed: int = typer.Option(0, help="Seed."),
     workers: int = typer.Option(2, help="Processes for building chains."),
-    variants: str = typer.Option("all", help="Comma-separated variants to encode (cof, target, continuous), or 'all'; run again to add more."),
+    variants: str = typer.Option("cof,target", help="Comma-separated variants to encode (cof, target, continuous), or 'all'; run again to add more. continuous passes each chain whole through --vae, so it needs a VAE trained on chains (`reasongen train vae --chains`): an image VAE loses the last frame (docs/cof.md)."),
 ):
-    """Build CoF chains (quality-aware routing of simulated anchors) and encode them for the three variants."""
+    """Build CoF chains (quality-aware routing of simulated anchors) and encode them for the chosen variants."""
     from ..backbones.wan import load_vae
     from ..methods.cof.data import VARIANTS, build_chains, encode_chains
 
@@ -75,7 +75,10 @@ def train_cof(
         fail(ValueError(f"--lora-alpha {lora_alpha} scales a LoRA: add --lora-rank"))
     if flow_shift is not None and flow_shift <= 0:
         fail(ValueError(f"--flow-shift {flow_shift}: must be positive (1 = no shift)"))
-    dataset = ChainLatents(data, variant)
+    try:
+        dataset = ChainLatents(data, variant)
+    except ValueError as e:
+        fail(e)
     text_device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(seed)
     channels = dataset.latents.shape[1]

@@ -84,7 +84,11 @@ class ChainLatents:
 
     def __init__(self, out_dir: str | Path, variant: str):
         out_dir = Path(out_dir)
-        self.latents = load_file(out_dir / f"latents-{variant}.safetensors")["latents"]
+        path = out_dir / f"latents-{variant}.safetensors"
+        if not path.is_file():
+            raise ValueError(f"{out_dir} holds no {variant} latents: encode them (reasongen cof data --out {out_dir} --vae VAE "
+                             f"--variants {variant}; continuous needs a VAE trained on chains, docs/cof.md)")  # fmt: skip
+        self.latents = load_file(path)["latents"]
         info = json.loads((out_dir / "chains.json").read_text())
         self.prompts, self.size = info["prompts"], info["size"]
 
