@@ -177,13 +177,14 @@ def train_vae(
                              "decoder_only": decoder_only})  # fmt: skip
     torch.manual_seed(seed)
     try:
-        if chains is not None:
-            data, heldout = ChainClips(chains, "train"), ChainClips(chains, "heldout")
+        vae = load_vae(init_from).vae.train() if init_from is not None else build_vae("shapes")
+        if chains is not None:  # padded to the clip length this VAE's temporal stride takes
+            temporal = FrameVAE(vae).temporal
+            data, heldout = ChainClips(chains, "train", temporal), ChainClips(chains, "heldout", temporal)
         elif clip_frames == 1:
             data, heldout = ShapesImages(10**7, size, seed, draft_fraction), ShapesImages(512, size, seed + 1_000_003, 0.0)
         else:
             data, heldout = ShapesClips(10**7, clip_frames, size, seed), ShapesClips(64, clip_frames, size, seed + 1_000_003)
-        vae = load_vae(init_from).vae.train() if init_from is not None else build_vae("shapes")
     except (ValueError, OSError) as e:
         fail(e)
     stats_images = data.batch(range(min(len(data), 128 if on_clips else 2048)))  # the latent statistics' sample: the first items
