@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -121,10 +122,11 @@ class ChainClips:
         held = heldout_chains(info["n"])
         if held < 1:
             raise ValueError(f"{data_dir} holds {info['n']} chains; a VAE fine-tuned on chains holds out a tenth of them: build at least 10")
-        self.frames = load_file(data_dir / "chains.safetensors")["frames"]
-        self.seed, self.temporal = info["seed"], temporal
         n = info["n"] - held
         self.offset, self.n = (0, n) if split == "train" else (n, held)
+        with safe_open(data_dir / "chains.safetensors", framework="pt") as f:  # this split's frames alone
+            self.frames = f.get_slice("frames")[self.offset : self.offset + self.n]
+        self.seed, self.temporal = info["seed"], temporal
 
     def __len__(self) -> int:
         return self.n
@@ -134,7 +136,7 @@ class ChainClips:
         indices = [int(i) for i in indices]
         if any(not 0 <= i < self.n for i in indices):  # the train split must never reach the held-out chains
             raise IndexError(f"chain indices {indices} outside this split's {self.n}")
-        return to_tensor(self.frames[[self.offset + i for i in indices]].numpy())
+        return to_tensor(self.frames[indices].numpy())
 
     def batch(self, indices) -> torch.Tensor:
         from ...backbones.wan import pad_chain
