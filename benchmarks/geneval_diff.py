@@ -3,15 +3,27 @@ images differ at all, and among those, how many the second folder fixed (correct
 (correct only in the first), by GenEval's rules with the ShapesWorld detector.
 
 For FoX, `plan_act` against `mcot` counts what correction did: both draw the same first image, and
-only the chains that reflection sends to a correction differ.
+only the chains that reflection sends to a correction differ. For CoF, the same model sampled at 20
+and at 50 steps shows what the fewer steps give up: how far the pixels move (mean and largest
+absolute difference, of 1) and how many verdicts change. For two models on the same prompts and
+seeds, `fixed` and `broken` are the discordant pairs of McNemar's test; `mcnemar_p` is its exact
+two-sided p-value (a sign test on them): small when one model is correct where the other is not
+more often than chance allows. It takes the samples as independent; the samples of one prompt are
+not, so `prompts_better` and `prompts_worse` count the prompts whose samples the second folder gets
+right more (or less) often, and `prompt_sign_p` is the same test over them.
 
     python benchmarks/geneval_diff.py out/mcot-f-plan_act out/mcot-f-mcot
+    python benchmarks/geneval_diff.py out/cof-50/f3 out/cof-20/f3 --common
+
+`--common` compares the samples both folders hold (one may hold 4 a prompt, the other the first 1:
+the seeds depend on the prompt and the sample's index only) and says how many each had beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +32,20 @@ from PIL import Image
 from reasongen.eval.run import evaluate_folder
 
 
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value: under no difference, each discordant pair goes either way at 1/2."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("before", type=Path)
     ap.add_argument("after", type=Path)
+    ap.add_argument("--common", action="store_true", help="Compare only the samples both folders hold.")
     ap.add_argument("--out", type=Path, help="Write the counts (JSON) here.")
     args = ap.parse_args()
 
@@ -32,18 +54,40 @@ def main():
         return {str(Path(r["filename"]).relative_to(folder)): r for r in rows}
 
     before, after = scored(args.before), scored(args.after)
-    if before.keys() != after.keys():
-        raise SystemExit(f"the folders hold different samples ({len(before)} against {len(after)} images)")
+    names = sorted(before.keys() & after.keys())
+    if before.keys() != after.keys() and not args.common:
+        raise SystemExit(f"the folders hold different samples ({len(before)} against {len(after)} images); "
+                         f"--common compares the {len(names)} both hold")  # fmt: skip
+    if not names:
+        raise SystemExit("the folders hold no sample in common")
     changed = fixed = broken = 0
-    for name in sorted(before):
-        a = np.asarray(Image.open(args.before / name).convert("RGB"))
-        b = np.asarray(Image.open(args.after / name).convert("RGB"))
-        if np.array_equal(a, b):
+    mean_diff, max_diff = [], []
+    for name in names:
+        a = np.asarray(Image.open(args.before / name).convert("RGB"), dtype=np.float32) / 255
+        b = np.asarray(Image.open(args.after / name).convert("RGB"), dtype=np.float32) / 255
+        diff = np.abs(a - b)
+        mean_diff.append(diff.mean())
+        max_diff.append(diff.max())
+        if not diff.any():
             continue
         changed += 1
         fixed += after[name]["correct"] and not before[name]["correct"]
         broken += before[name]["correct"] and not after[name]["correct"]
-    counts = {"images": len(before), "changed": changed, "fixed": int(fixed), "broken": int(broken)}
+    per_prompt = {}  # prompt folder -> [correct samples before, correct samples after]
+    for name in names:
+        tally = per_prompt.setdefault(Path(name).parts[0], [0, 0])
+        tally[0] += before[name]["correct"]
+        tally[1] += after[name]["correct"]
+    better = sum(ok_after > ok_before for ok_before, ok_after in per_prompt.values())
+    worse = sum(ok_after < ok_before for ok_before, ok_after in per_prompt.values())
+    counts = {"images": len(names), "only_before": len(before) - len(names), "only_after": len(after) - len(names),
+              "correct_before": sum(before[n]["correct"] for n in names), "correct_after": sum(after[n]["correct"] for n in names),
+              "changed": changed, "fixed": int(fixed), "broken": int(broken), "mcnemar_p": float(f"{mcnemar_p(int(fixed), int(broken)):.3g}"),
+              "prompts": len(per_prompt), "prompts_better": better, "prompts_worse": worse,
+              "prompt_sign_p": float(f"{mcnemar_p(better, worse):.3g}"),
+              "pixel_mean_abs_diff": round(float(np.mean(mean_diff)), 4),
+              "pixel_max_abs_diff_median": round(float(np.median(max_diff)), 4),
+              "pixel_max_abs_diff_max": round(float(np.max(max_diff)), 4)}  # fmt: skip
     print(json.dumps(counts))
     if args.out:
         args.out.write_text(json.dumps(counts, indent=1) + "\n")

@@ -36,6 +36,7 @@ def test_data_train_generate_sample(tmp_path):
     index = json.loads((tmp_path / "cof" / "pipeline" / "model_index.json").read_text())
     assert index["num_frames"] == 3 and index["text_encoder"] == "tiny" and index["height"] == 64
     assert index["flow_shift"] == 1.5  # the shift it was trained with is the one it samples with
+    assert index["num_inference_steps"] == 50  # the tiny preset's sampling steps: Wan2.1's
     assert json.loads((tmp_path / "target" / "pipeline" / "model_index.json").read_text())["num_frames"] == 1
     # continuous latents are not encoded by default (they need a VAE trained on chains): training says so
     res = runner.invoke(app, ["train", "cof", "--data", str(tmp_path / "data"), "--vae", str(tmp_path / "vae"), "--output-dir",
@@ -43,11 +44,16 @@ def test_data_train_generate_sample(tmp_path):
     assert res.exit_code != 0 and "no continuous latents" in res.output, res.output
 
     # --init-from: a saved model trained further starts from its weights (lr 0 keeps them exactly)
+    # and keeps its sampling settings
+    index_file = tmp_path / "cof" / "pipeline" / "model_index.json"
+    index_file.write_text(json.dumps({**index, "num_inference_steps": 7}))
     run("train", "cof", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--output-dir", tmp_path / "more",
         "--preset", "tiny", "--steps", 1, "--batch-size", 4, "--lr", 0, "--init-from", tmp_path / "cof" / "pipeline")  # fmt: skip
     before, after = (load_file(tmp_path / run_dir / "pipeline" / "transformer" / "diffusion_pytorch_model.safetensors")
                      for run_dir in ("cof", "more"))  # fmt: skip
     assert all(torch.equal(before[k], after[k]) for k in before)
+    more = json.loads((tmp_path / "more" / "pipeline" / "model_index.json").read_text())
+    assert more["num_inference_steps"] == 7 and more["flow_shift"] == 1.5
     res = runner.invoke(app, ["train", "cof", "--data", str(tmp_path / "data"), "--vae", str(tmp_path / "vae"), "--output-dir",
                               str(tmp_path / "x"), "--preset", "tiny", "--steps", "1", "--init-from", str(tmp_path / "data")])  # fmt: skip
     assert res.exit_code == 2 and "--init-from" in res.output

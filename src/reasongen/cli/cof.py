@@ -82,7 +82,7 @@ def train_cof(
     text_device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(seed)
     channels = dataset.latents.shape[1]
-    base_model, shift = None, p.flow_shift
+    base_model, shift, sample_steps = None, p.flow_shift, p.sample_steps
     if init_from is None:
         if lora_rank:
             fail(ValueError(f"--lora-rank {lora_rank} adapts a trained DiT: pass --init-from (a CoF pipeline or a diffusers Wan2.1-T2V folder)"))
@@ -98,7 +98,8 @@ def train_cof(
             start = CoFPipeline.from_pretrained(init_from, dtype=dtype)
         except (ValueError, OSError) as e:
             fail(ValueError(f"--init-from {init_from}: {e}"))
-        transformer, text_encoder, base_model, shift = start.transformer, start.text_encoder, start.base_model, start.config["flow_shift"]
+        transformer, text_encoder, base_model = start.transformer, start.text_encoder, start.base_model
+        shift, sample_steps = start.config["flow_shift"], start.config["num_inference_steps"]
         text_encoder.model.to(text_device)
         if transformer.config.in_channels != channels:
             fail(ValueError(f"--init-from {init_from}: its DiT takes {transformer.config.in_channels} latent channels, the data in {data} has "
@@ -122,7 +123,8 @@ def train_cof(
         transformer = transformer.float()
     pipe = CoFPipeline(transformer.cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
                        encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
-                       flow_shift=shift, height=dataset.size, width=dataset.size, base_model=base_model)  # fmt: skip
+                       flow_shift=shift, num_inference_steps=sample_steps, height=dataset.size, width=dataset.size,
+                       base_model=base_model)  # fmt: skip
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
