@@ -44,7 +44,7 @@ class WanPreset:
     width: int
     notes: str = ""
     flow_shift: float = 5.0
-    sample_steps: int = 50  # Wan2.1's default; a trained pipeline stores its own
+    sample_steps: int = 50  # what a CoF pipeline trained from the preset stores (Wan2.1's 50 by default)
     extra: dict = field(default_factory=dict)
 
 
@@ -60,7 +60,7 @@ PRESETS = {
         dict(COMMON_DIT, num_attention_heads=4, attention_head_dim=64, in_channels=8, out_channels=8, text_dim=384,
              ffn_dim=1024, num_layers=6, rope_max_seq_len=64),  # fmt: skip
         SHAPES_VAE, "minilm", 64, 64, "ShapesWorld at 64 px, trained by this project", flow_shift=1.0,  # small latents: no shift (docs/cof.md)
-        sample_steps=20,  # 50 scored the same on shapes-geneval (docs/cof.md, "Speed")
+        sample_steps=20,  # CoF: 50 scored the same on shapes-geneval (docs/cof.md, "Speed")
     ),
     "wan2.1-t2v-1.3b": WanPreset(
         "wan2.1-t2v-1.3b",
