@@ -67,7 +67,7 @@ def test_the_anchor_mask_is_saved_and_older_pipelines_keep_theirs(trained, tmp_p
     assert ReasonDiffPipeline.from_pretrained(old).model.anchor_mask == "latent-frame"
     common = ["--data", trained / "data", "--vae", trained / "vae", "--preset", "tiny", "--steps", 1, "--batch-size", 2, "--init-from", old]
     res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s2", "--stage", 2, "--anchor-mask", "frame")
-    assert res.exit_code != 0 and "change the mask in stage 1" in res.output and not (tmp_path / "s2").exists()
+    assert res.exit_code != 0 and "change the anchor mask in stage 1" in res.output and not (tmp_path / "s2").exists()
     res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s1", "--anchor-mask", "frame")
     assert res.exit_code == 0 and "changes from latent-frame to frame" in res.output, res.output
     assert json.loads((tmp_path / "s1" / "pipeline" / "model_index.json").read_text())["anchor_mask"] == "frame"
@@ -88,7 +88,7 @@ def test_the_text_attention_is_saved_and_older_pipelines_read_every_narrative(tr
     assert framed.model.text_attention == "frame"
     assert framed(np.zeros((32, 32, 3), np.uint8), Narration(2, ["a red circle"] * 5), num_inference_steps=2).frames.shape == (5, 32, 32, 3)
     res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s2", "--stage", 2, "--text-attention", "frame")
-    assert res.exit_code != 0 and "change it in stage 1" in res.output and not (tmp_path / "s2").exists()
+    assert res.exit_code != 0 and "change the text attention in stage 1" in res.output and not (tmp_path / "s2").exists()
     res = invoke("train", "reasondiff", *common, "--output-dir", tmp_path / "s3", "--text-attention", "token")
     assert res.exit_code != 0 and "--text-attention token: choose all, frame" in res.output
     index = json.loads((path / "model_index.json").read_text())

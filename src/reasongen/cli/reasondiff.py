@@ -195,10 +195,12 @@ def train_reasondiff(
         fail(ValueError(f"--lora-alpha {lora_alpha} scales a LoRA: add --lora-rank"))
     if lora_rank and (stage == 2 or init_from is None):
         fail(ValueError(f"--lora-rank {lora_rank} adapts the DiT of a trained pipeline in stage 1: pass --init-from and --stage 1 (stage 2 freezes the DiT)"))
-    if anchor_mask is not None and anchor_mask not in ANCHOR_MASKS:
-        fail(ValueError(f"--anchor-mask {anchor_mask}: choose {', '.join(ANCHOR_MASKS)}"))
-    if text_attention is not None and text_attention not in TEXT_ATTENTIONS:
-        fail(ValueError(f"--text-attention {text_attention}: choose {', '.join(TEXT_ATTENTIONS)}"))
+    # the DiT's two wiring settings: (option, model attribute, what it is, value given, choices)
+    wiring = [("--anchor-mask", "anchor_mask", "anchor mask", anchor_mask, ANCHOR_MASKS),
+              ("--text-attention", "text_attention", "text attention", text_attention, TEXT_ATTENTIONS)]  # fmt: skip
+    for option, _, _, value, choices in wiring:
+        if value is not None and value not in choices:
+            fail(ValueError(f"{option} {value}: choose {', '.join(choices)}"))
     try:
         p = get_preset(preset)
         dataset = PairLatents(data)
@@ -231,16 +233,13 @@ def train_reasondiff(
         if model.image_context and dataset.image_states is None:
             fail(ValueError(f"--init-from {init_from}: its DiT reads the condition image's CLIP features, which {data} lacks: "
                             f"add them with reasongen reasondiff data --out {data} --image-encoder {base_model or init_from} ..."))  # fmt: skip
-        if anchor_mask is not None and anchor_mask != model.anchor_mask:
-            if stage == 2:
-                fail(ValueError(f"--anchor-mask {anchor_mask}: stage 2 keeps the DiT that {init_from} trained with its {model.anchor_mask} mask; change the mask in stage 1"))
-            typer.echo(f"the anchor mask changes from {model.anchor_mask} to {anchor_mask}: the DiT learns it from here")
-            model.anchor_mask = anchor_mask
-        if text_attention is not None and text_attention != model.text_attention:
-            if stage == 2:
-                fail(ValueError(f"--text-attention {text_attention}: stage 2 keeps the DiT that {init_from} trained with {model.text_attention} text attention; change it in stage 1"))
-            typer.echo(f"the text attention changes from {model.text_attention} to {text_attention}: the DiT learns it from here")
-            model.text_attention = text_attention
+        for option, attr, what, value, _ in wiring:
+            trained_with = getattr(model, attr)
+            if value is not None and value != trained_with:
+                if stage == 2:
+                    fail(ValueError(f"{option} {value}: stage 2 keeps the DiT that {init_from} trained with the {trained_with} {what}; change the {what} in stage 1"))
+                typer.echo(f"the {what} changes from {trained_with} to {value}: the DiT learns it from here")
+                setattr(model, attr, value)
     else:
         try:
             text_encoder = load_text_encoder(p.text_encoder, device=text_device)
