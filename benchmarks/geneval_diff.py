@@ -62,7 +62,11 @@ def main():
         raise SystemExit("the folders hold no sample in common")
     changed = fixed = broken = 0
     mean_diff, max_diff = [], []
+    per_prompt = {}  # prompt folder -> [correct samples before, correct samples after]
     for name in names:
+        tally = per_prompt.setdefault(Path(name).parts[0], [0, 0])
+        tally[0] += before[name]["correct"]
+        tally[1] += after[name]["correct"]
         a = np.asarray(Image.open(args.before / name).convert("RGB"), dtype=np.float32) / 255
         b = np.asarray(Image.open(args.after / name).convert("RGB"), dtype=np.float32) / 255
         diff = np.abs(a - b)
@@ -73,15 +77,10 @@ def main():
         changed += 1
         fixed += after[name]["correct"] and not before[name]["correct"]
         broken += before[name]["correct"] and not after[name]["correct"]
-    per_prompt = {}  # prompt folder -> [correct samples before, correct samples after]
-    for name in names:
-        tally = per_prompt.setdefault(Path(name).parts[0], [0, 0])
-        tally[0] += before[name]["correct"]
-        tally[1] += after[name]["correct"]
     better = sum(ok_after > ok_before for ok_before, ok_after in per_prompt.values())
     worse = sum(ok_after < ok_before for ok_before, ok_after in per_prompt.values())
     counts = {"images": len(names), "only_before": len(before) - len(names), "only_after": len(after) - len(names),
-              "correct_before": sum(before[n]["correct"] for n in names), "correct_after": sum(after[n]["correct"] for n in names),
+              "correct_before": sum(t[0] for t in per_prompt.values()), "correct_after": sum(t[1] for t in per_prompt.values()),
               "changed": changed, "fixed": int(fixed), "broken": int(broken), "mcnemar_p": float(f"{mcnemar_p(int(fixed), int(broken)):.3g}"),
               "prompts": len(per_prompt), "prompts_better": better, "prompts_worse": worse,
               "prompt_sign_p": float(f"{mcnemar_p(better, worse):.3g}"),
