@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from reasongen.backbones.wan import load_vae
+from reasongen.eval.layout import load_rgb, scan_geneval_folder
+from reasongen.methods.sampling import save_png
+from reasongen.train.data import to_tensor, to_uint8
+from reasongen.world.detector import ShapesDetector
 
 
 def main():
@@ -32,28 +35,23 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
     vae = load_vae(args.vae)
-    prompts = sorted(p for p in args.folder.iterdir() if (p / "metadata.jsonl").is_file())
-    if not prompts:
-        raise SystemExit(f"{args.folder}: no GenEval prompt folders (NNNNN/metadata.jsonl) in it")
-    sources = []
-    for prompt in prompts:
-        (args.out / prompt.name / "samples").mkdir(parents=True, exist_ok=True)
-        shutil.copy(prompt / "metadata.jsonl", args.out / prompt.name / "metadata.jsonl")
-        sources += sorted((prompt / "samples").glob("*.png"))
+    sources = []  # (prompt folder index, sample path)
+    for prompt in scan_geneval_folder(args.folder, ShapesDetector()):
+        (args.out / prompt.index / "samples").mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.folder / prompt.index / "metadata.jsonl", args.out / prompt.index / "metadata.jsonl")
+        sources += [(prompt.index, path) for path in prompt.samples]
     for start in range(0, len(sources), args.batch_size):
         chunk = sources[start : start + args.batch_size]
-        images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in chunk])
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1  # (B, 3, H, W) in [-1, 1]
+        x = to_tensor(np.stack([load_rgb(path) for _, path in chunk]))  # (B, 3, H, W) in [-1, 1]
         with torch.no_grad():
             if args.path == "frame":
                 y = vae.decode_frames(vae.encode_frames(x[:, None]))[:, 0]
             else:
                 clip = vae.pad_chain(x[:, None].expand(-1, 3, -1, -1, -1))
                 y = vae.decode_clip(vae.encode_clip(clip))[:, -1]
-        out = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
-        for path, image in zip(chunk, out):
-            Image.fromarray(image).save(args.out / path.parent.parent.name / "samples" / path.name)
-        print(f"{min(start + len(chunk), len(sources))} / {len(sources)}", flush=True)
+        for (name, path), image in zip(chunk, to_uint8(y)):
+            save_png(image, args.out / name / "samples" / path.name)
+        print(f"{start + len(chunk)} / {len(sources)}", flush=True)
 
 
 if __name__ == "__main__":
