@@ -175,13 +175,17 @@ def summarize(rows: Sequence[dict]) -> dict:
 
     Task score = mean of `correct` over the images of a tag; overall = unweighted mean of the task
     scores; % correct prompts groups images by their metadata string, as GenEval does. Rows whose
-    metadata has a `split` (ShapesWorld's reason prompts) are also summarised per split.
+    metadata has a `split` (ShapesWorld's reason prompts) are also summarised per split, and every
+    row is counted as a `seen` or `unseen` composition (world/heldout.py) in `compositions`.
     """
+    from ..world.heldout import record_split
+
     if not rows:
         raise ValueError("no images to summarise")
     by_tag: dict[str, list[bool]] = {}
     by_prompt: dict[str, bool] = {}
     by_split: dict[str, list[bool]] = {}
+    by_composition: dict[str, dict[str, list[bool]]] = {}
     for row in rows:
         by_tag.setdefault(row["tag"], []).append(bool(row["correct"]))
         key = row["metadata"] if isinstance(row["metadata"], str) else json.dumps(row["metadata"])
@@ -189,6 +193,8 @@ def summarize(rows: Sequence[dict]) -> dict:
         meta = json.loads(key)
         if "split" in meta:
             by_split.setdefault(f"{row['tag']}/{meta['split']}", []).append(bool(row["correct"]))
+        if "include" in meta:
+            by_composition.setdefault(record_split(meta), {}).setdefault(row["tag"], []).append(bool(row["correct"]))
     tags = {tag: float(np.mean(v)) for tag, v in by_tag.items()}
     summary = {
         "overall": float(np.mean(list(tags.values()))),
@@ -201,4 +207,12 @@ def summarize(rows: Sequence[dict]) -> dict:
     }
     if by_split:
         summary["splits"] = {k: float(np.mean(v)) for k, v in sorted(by_split.items())}
+    summary["compositions"] = {}
+    for split in ("seen", "unseen"):
+        if split in by_composition:
+            part = {tag: float(np.mean(v)) for tag, v in by_composition[split].items()}
+            summary["compositions"][split] = {
+                "overall": float(np.mean(list(part.values()))), "tags": part,
+                "n_images": sum(len(v) for v in by_composition[split].values()),
+            }  # fmt: skip
     return summary

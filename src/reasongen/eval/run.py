@@ -97,6 +97,8 @@ def format_table(summary: dict) -> str:
     for split, score in summary.get("splits", {}).items():
         lines.append(f"  {split:<22}{score:>8.4f}")
     lines.append(f"{'overall (mean of tags)':<24}{summary['overall']:>8.4f}")
+    for split, part in summary.get("compositions", {}).items():
+        lines.append(f"  {split + ' compositions':<22}{part['overall']:>8.4f}   ({part['n_images']} images; mean of its tags)")
     lines.append(f"% correct images {summary['correct_images']:.2%}  % correct prompts {summary['correct_prompts']:.2%}")
     lines.append(f"{summary['n_images']} images, {summary['n_prompts']} distinct prompts, detector {summary['detector']}")
     return "\n".join(lines)

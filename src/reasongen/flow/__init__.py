@@ -39,14 +39,29 @@ def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     return noise - x0
 
 
+def min_snr_weight(sigma: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+    """Min-SNR-gamma (Hang et al. 2023) restated for the velocity loss of rectified flow. With
+    SNR = ((1 - s) / s)^2 the x0 error is s times the velocity error, so min(SNR, gamma) on the x0
+    loss is min(SNR, gamma) s^2 = min((1 - s)^2, gamma s^2) on the velocity loss: the clean end is
+    capped as in the paper, and the pure-noise end, where x0 cannot be known, weighs little."""
+    return torch.minimum((1 - sigma) ** 2, gamma * sigma**2)
+
+
 def flow_loss(model_fn: Callable, x0: torch.Tensor, generator: torch.Generator, shift: float = 1.0,
-              mode: str = "logit_normal", weights: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+              mode: str = "logit_normal", weights: torch.Tensor | None = None, weighting: str = "none") -> torch.Tensor:  # fmt: skip
     """MSE between predicted and true velocity. `model_fn(x_t, timestep)` with timestep = 1000 s.
-    `weights` (broadcastable to x0) weighs positions, e.g. to train on some frames only."""
+    `weights` (broadcastable to x0) weighs positions, e.g. to train on some frames only;
+    `weighting="min_snr"` weighs each sample by its noise level (`min_snr_weight`). Weighted losses
+    are normalised by the weights' sum, so their scale stays that of the plain mean."""
     sigma = sample_sigmas(x0.shape[0], generator, mode, shift).to(x0.device)
     noise = torch.randn(x0.shape, generator=generator).to(x0)
     pred = model_fn(add_noise(x0, noise, sigma), sigma * 1000)
     err = (pred.float() - velocity_target(x0, noise).float()) ** 2
+    if weighting == "min_snr":
+        per_sample = min_snr_weight(sigma).view(-1, *([1] * (x0.dim() - 1)))
+        weights = per_sample if weights is None else weights * per_sample
+    elif weighting != "none":
+        raise ValueError(f"unknown loss weighting {weighting!r}; use none or min_snr")
     if weights is None:
         return err.mean()
     w = weights.expand_as(err)

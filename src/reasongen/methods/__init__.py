@@ -88,6 +88,19 @@ def load_transformer(path: Path, index: dict, dtype) -> tuple[object, Path | Non
     return transformer, base
 
 
+def load_pipeline_vae(path: Path, index: dict, device="cpu"):
+    """A pipeline folder's `AutoencoderKLWan`, in fp32 whatever it is stored in: its own `vae/`, or the
+    folder its model_index.json names as `"vae"` (relative to the pipeline folder), which lets the
+    shipped pipelines share one VAE instead of carrying a copy each."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    folder = (Path(path) / index["vae"]).resolve() if "vae" in index else Path(path) / "vae"
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"{path}: its VAE folder {folder} is missing; pass a complete pipeline folder")
+    return AutoencoderKLWan.from_pretrained(folder, local_files_only=True, use_safetensors=True, torch_dtype=torch.float32).to(device)
+
+
 def model_path(model: str | None, shipped: str, train_command: str) -> Path:
     """The model folder to load: `model`, or the shipped `models/<shipped>`; a clear error if there is none."""
     path = Path(model) if model else SHIPPED_MODELS / shipped

@@ -56,6 +56,7 @@ class TrainConfig:
     keep_last: int = 2
     seed: int = 0
     mixed_precision: str = "no"  # "bf16" on GPUs
+    time_budget: float | None = None  # seconds: stop cleanly with a checkpoint once this leg has run this long
     find_unused_parameters: bool = False  # DDP: True when some parameters get no gradient (the Wan VAE's time convs on single frames)
     extra: dict = field(default_factory=dict)  # recorded with each checkpoint
 
@@ -91,6 +92,12 @@ def step_generator(seed: int, step: int, rank: int, device="cpu") -> torch.Gener
     return g
 
 
+def last_step(output_dir: str | Path) -> int:
+    """The step a run folder's newest checkpoint reached (0: none yet)."""
+    latest = latest_checkpoint(Path(output_dir) / "checkpoints")
+    return int(latest.name.split("-")[1]) if latest is not None else 0
+
+
 def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The part of the state dict a checkpoint needs: trainable parameters and buffers."""
     frozen = {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
@@ -100,7 +107,8 @@ def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> torch.nn.Module:
     """Train `model` (its parameters with requires_grad) for `cfg.steps` steps, resuming from the
     newest checkpoint in `output_dir/checkpoints`. Returns the unwrapped model; with an EMA, its
-    weights are the EMA's."""
+    weights are the EMA's. With `cfg.time_budget` a leg stops after that many seconds at a step
+    boundary, checkpointed, so the next call resumes it exactly (`last_step(output_dir)` says where)."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
 
     # cpu=True without a GPU: under torchrun / `accelerate launch --multi_gpu` that makes accelerate
@@ -148,6 +156,7 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
     model.train()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not (progress and acc.is_main_process))
     t0, running = time.perf_counter(), []
+    leg_start = time.perf_counter()
     for step in bar:
         idx = sampler.indices(step)[rank * per_rank : (rank + 1) * per_rank]
         batch = dataset.batch(idx)
@@ -169,7 +178,12 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
                     ema[n].lerp_(p.detach().float(), 1 - cfg.ema_decay)
         running.append({"loss": float(loss.detach()), **logs})
         done = step + 1
-        if acc.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps):
+        # every process must agree to stop at the same step: any process out of time stops them all
+        out_of_time = cfg.time_budget is not None and time.perf_counter() - leg_start >= cfg.time_budget
+        if world > 1:
+            flag = torch.tensor([float(out_of_time)], device=acc.device)
+            out_of_time = bool(acc.reduce(flag, reduction="sum").item() > 0)
+        if acc.is_main_process and (done % cfg.log_every == 0 or done == cfg.steps or out_of_time):
             # every logged figure is its mean over the steps since the last record, not the last step's
             keys = dict.fromkeys(k for r in running for k in r)
             values = {k: [r[k] for r in running if k in r] for k in keys}
@@ -179,7 +193,7 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
                 f.write(json.dumps(rec) + "\n")
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
             running, t0 = [], time.perf_counter()
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
             acc.wait_for_everyone()
             if acc.is_main_process:
                 save_checkpoint(
@@ -187,6 +201,10 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
                     {"config": asdict(cfg)}, keep_last=cfg.keep_last,
                 )  # fmt: skip
             acc.wait_for_everyone()
+        if out_of_time:
+            if acc.is_main_process:
+                print(f"time budget of {cfg.time_budget:.0f} s reached at step {done}: checkpointed; run again to resume")
+            break
     if ema is not None:
         with torch.no_grad():
             for n, p in raw.named_parameters():

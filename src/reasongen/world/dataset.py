@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from .heldout import scene_holds_held_out
 from .knowledge import SPLITS
 from .prompts import sample_metadata
 from .scene import scene_for
@@ -22,10 +23,17 @@ from .vocab import ALL_TAGS
 
 
 def draw_record(seed: int, index: int, tags: Sequence[str], split: str) -> tuple[dict, "object"]:
-    rng = np.random.default_rng([seed, index])
-    tag = tags[int(rng.integers(len(tags)))]
-    meta = sample_metadata(tag, rng, split)
-    return meta, scene_for(meta, rng)
+    """Training record `index`: its GenEval-style metadata and the scene drawn for it. A draw that
+    shows a held-out composition (world/heldout.py) is redrawn from the next stream (seed, index,
+    attempt), so no training record holds one and every other record is what it always was."""
+    for attempt in range(1000):
+        rng = np.random.default_rng([seed, index] + ([attempt] if attempt else []))
+        tag = tags[int(rng.integers(len(tags)))]
+        meta = sample_metadata(tag, rng, split)
+        scene = scene_for(meta, rng)
+        if not scene_holds_held_out(scene.objects):
+            return meta, scene
+    raise RuntimeError(f"record {index} (seed {seed}, tags {list(tags)}) drew a held-out composition 1000 times")
 
 
 def write_dataset(

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
-from .. import load_transformer, read_model_index, save_transformer
+from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
 
 DEFAULTS = {
     "num_frames": 3,  # CoF-T2I: F1 -> F2 -> F3
@@ -69,15 +69,13 @@ class CoFPipeline:
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "CoFPipeline":
-        from diffusers import AutoencoderKLWan
 
         path = Path(path)
         index = read_model_index(path, "cof")  # a CoFPipeline folder, or a diffusers Wan2.1 T2V one
         transformer, base_model = load_transformer(path, index, dtype)
         base = base_model or path  # a LoRA reads its base's text encoder too
         transformer.to(device)
-        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", local_files_only=True, use_safetensors=True,
-                                               torch_dtype=torch.float32).to(device)
+        vae = load_pipeline_vae(path, index, device)
         if index.get("_class_name") == "WanPipeline":  # a real Wan2.1 checkpoint
             config = {"height": 1024, "width": 1024}
             text_encoder = load_text_encoder("umt5", str(path), device=device, dtype=dtype)

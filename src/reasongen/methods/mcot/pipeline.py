@@ -32,7 +32,7 @@ from ...backbones.foxperts import FoXpertsModel, ImageSegment, TextSegment
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...train.data import to_tensor, to_uint8
-from .. import read_model_index, save_weights
+from .. import load_pipeline_vae, read_model_index, save_weights
 from .data import blank
 from .plan import parse_layout
 from .train import encode_texts, plan_parts
@@ -96,14 +96,13 @@ class MCoTPipeline:
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "MCoTPipeline":
-        from diffusers import AutoencoderKLWan
         from transformers import PreTrainedTokenizerFast
 
         path = Path(path)
         index = read_model_index(path, "mcot")
         kw = dict(local_files_only=True, use_safetensors=True)
         model = FoXpertsModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype, **kw).to(device)
-        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw).to(device)
+        vae = load_pipeline_vae(path, index, device)
         tokenizer = PreTrainedTokenizerFast.from_pretrained(path / "tokenizer")
         config = {k: v for k, v in index.items() if k in DEFAULTS}
         return cls(model, vae, tokenizer, **{**config, **overrides})

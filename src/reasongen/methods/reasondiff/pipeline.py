@@ -36,7 +36,7 @@ from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
-from .. import load_transformer, read_model_index, save_transformer
+from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
 from .alignformer import AlignFormer
 from .data import clip_latent_channels, decode_clips, encode_clips, encode_narratives
 from .model import ReasonDiffModel, narrative_context
@@ -114,13 +114,12 @@ class ReasonDiffPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "ReasonDiffPipeline":
-        from diffusers import AutoencoderKLWan
 
         path = Path(path)
         index = read_model_index(path, "reasondiff")  # a ReasonDiffPipeline folder, or a diffusers Wan2.1-I2V one
         kw = dict(local_files_only=True, use_safetensors=True)
         transformer, base_model = load_transformer(path, index, dtype)
-        vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", **kw).to(device)
+        vae = load_pipeline_vae(path, index, device)
         if index.get("_class_name") == "WanImageToVideoPipeline":
             return cls._from_wan_i2v(path, transformer, vae, device, dtype, overrides)
         af = AlignFormer(**json.loads((path / "alignformer" / "config.json").read_text()))

@@ -1,0 +1,225 @@
+"""Pretraining `shapes-wan`: a Wan DiT trained from scratch on ShapesWorld text-to-image.
+
+The recipe is Wan2.1's (rectified flow, logit-normal noise levels, classifier-free guidance through
+10% dropped prompts, EMA) at ShapesWorld's size; what the papers leave to the scale (patch size,
+width and depth, learning rate, noise-level sampling and loss weighting, batch, curriculum) is a
+field of `WanTrainConfig`, so the recipe study (docs/foundation.md) runs every arm through this one
+function. Runs go in legs: `time_budget` stops a leg with a checkpoint, and calling `train_wan` again
+on the same `output_dir` resumes it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ...flow import flow_loss
+from ...train.loop import TrainConfig, last_step, train
+from ...world.vocab import TAGS
+
+CURRICULUM_TAGS = ("single_object", "colors")  # one object a scene: what a curriculum trains on first
+
+
+@dataclass
+class WanTrainConfig:
+    data: str  # a folder written by build_frames
+    output_dir: str
+    preset: str = "shapes"
+    patch: int = 2  # spatial patch on the 16 x 16 latents: 2 gives 64 tokens, 1 gives 256
+    num_layers: int | None = None  # None: the preset's
+    num_heads: int | None = None
+    head_dim: int | None = None
+    ffn_dim: int | None = None
+    steps: int = 1_000_000  # an upper bound: legs usually end on time_budget
+    time_budget: float | None = None  # seconds for this leg
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    lr_decay: str = "constant"
+    timesteps: str = "logit_normal"  # or "uniform"
+    weighting: str = "none"  # "none", "min_snr" or "object" (object cells weigh `object_weight`, ground 1)
+    object_weight: float = 4.0
+    curriculum_steps: int = 0  # first train this many steps on one-object scenes (CURRICULUM_TAGS)
+    drop_prob: float = 0.1
+    ema_decay: float | None = 0.999
+    mixed_precision: str = "bf16"
+    compile: bool = False
+    seed: int = 0
+    checkpoint_every: int = 250
+    log_every: int = 10
+    vae: str | None = None  # None: the shipped ShapesWorld VAE
+    text_max_length: int = 64
+    extra: dict = field(default_factory=dict)
+
+    def transformer_overrides(self) -> dict:
+        o = {"patch_size": (1, self.patch, self.patch)}
+        for key, name in (("num_layers", "num_layers"), ("num_heads", "num_attention_heads"),
+                          ("head_dim", "attention_head_dim"), ("ffn_dim", "ffn_dim")):  # fmt: skip
+            if getattr(self, key) is not None:
+                o[name] = getattr(self, key)
+        return o
+
+
+class T2ITask:
+    """Rectified-flow loss on (latents, prompts, object masks) batches, prompts dropped with
+    `drop_prob` for guidance, optionally through a compiled forward."""
+
+    def __init__(self, prompt_cache, cfg: WanTrainConfig):
+        self.prompts, self.cfg, self._compiled = prompt_cache, cfg, None
+        if cfg.weighting not in ("none", "min_snr", "object"):
+            raise ValueError(f"unknown loss weighting {cfg.weighting!r}; use none, min_snr or object")
+
+    def forward(self, model):
+        if not self.cfg.compile:
+            return model
+        if self._compiled is None:
+            self._compiled = torch.compile(model)
+        return self._compiled
+
+    def loss(self, model, batch, generator):
+        x0, prompts, objects = batch
+        keep = torch.rand(len(prompts), generator=generator) >= self.cfg.drop_prob
+        ctx = self.prompts([p if k else "" for p, k in zip(prompts, keep.tolist())])
+        device = next(model.parameters()).device
+        x0, ctx, objects = x0.to(device), ctx.to(device), objects.to(device)
+        fn = self.forward(model)
+        weights = None
+        if self.cfg.weighting == "object":
+            weights = (1 + (self.cfg.object_weight - 1) * objects.float())[:, None, None]
+        loss = flow_loss(lambda x, t: fn(x, t, ctx, return_dict=False)[0], x0, generator, 1.0, self.cfg.timesteps,
+                         weights=weights, weighting="min_snr" if self.cfg.weighting == "min_snr" else "none")  # fmt: skip
+        return loss, {}
+
+
+def build_pipeline(cfg: WanTrainConfig, transformer=None):
+    """The one-frame text-to-image pipeline a run trains (a CoFPipeline with K = 1, which computes
+    what diffusers' WanPipeline computes with num_frames=1), randomly initialised unless given."""
+    from ...backbones.text import load_text_encoder
+    from ...backbones.wan import build_transformer, get_preset, load_vae
+    from .. import SHIPPED_MODELS
+    from ..cof.pipeline import CoFPipeline
+
+    preset = get_preset(cfg.preset)
+    vae = load_vae(cfg.vae or SHIPPED_MODELS / "shapes-vae")
+    if transformer is None:
+        torch.manual_seed(cfg.seed)
+        transformer = build_transformer(preset, **cfg.transformer_overrides())
+    text_encoder = load_text_encoder(preset.text_encoder, max_length=cfg.text_max_length)
+    return CoFPipeline(transformer, vae, text_encoder, num_frames=1, flow_shift=preset.flow_shift, sampler="unipc",
+                       num_inference_steps=preset.sample_steps, height=preset.height, width=preset.width)  # fmt: skip
+
+
+def train_wan(cfg: WanTrainConfig, progress: bool = True):
+    """Train (or resume) a run; returns its pipeline, with the EMA weights, saved in `output_dir/pipeline`."""
+    import time
+
+    from ..cof.train import PromptCache
+    from .data import FrameLatents
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / "wan_config.json"
+    record = {k: v for k, v in asdict(cfg).items() if k not in ("time_budget", "output_dir")}
+    if config_path.is_file():  # a resumed run must be the same run
+        old = json.loads(config_path.read_text())
+        diff = sorted(k for k in record if k != "extra" and old.get(k) != record[k])
+        if diff:
+            raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
+                             "resume with the same settings or choose another --output-dir")  # fmt: skip
+    else:
+        config_path.write_text(json.dumps(record, indent=1))
+    pipe = build_pipeline(cfg)
+    transformer = pipe.transformer.train()
+    task = T2ITask(PromptCache(pipe.text_encoder), cfg)
+    loop = dict(output_dir=str(out), batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                lr_decay=cfg.lr_decay, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every,
+                log_every=cfg.log_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision)  # fmt: skip
+    start = time.perf_counter()
+    stages = [(cfg.curriculum_steps, CURRICULUM_TAGS)] if cfg.curriculum_steps else []
+    stages.append((cfg.steps, None))
+    ran = False
+    for stage_steps, tags in stages:  # a leg runs at least one step, and stops between stages when out of time
+        if last_step(out) >= stage_steps:
+            continue
+        budget = None if cfg.time_budget is None else max(cfg.time_budget - (time.perf_counter() - start), 0.0)
+        if ran and budget == 0.0:
+            break
+        data = FrameLatents(cfg.data, tags=tags)
+        transformer = train(transformer, task, data, TrainConfig(steps=stage_steps, time_budget=budget, **loop), progress)
+        ran = True
+        if last_step(out) < stage_steps:  # stopped on time
+            break
+    pipe.transformer = transformer.eval()
+    pipe.save_pretrained(out / "pipeline")
+    return pipe
+
+
+def samples_seen(output_dir: str | Path) -> int:
+    """How many training images a run has seen so far (its steps times its batch)."""
+    cfg = json.loads((Path(output_dir) / "wan_config.json").read_text())
+    return last_step(output_dir) * cfg["batch_size"]
+
+
+__all__ = ["WanTrainConfig", "train_wan", "build_pipeline", "samples_seen", "TAGS"]
+
+
+def dit_flops_per_sample(config, tokens: int, text_tokens: int) -> float:
+    """Matrix-product FLOPs of one training sample (forward and backward, 3x the forward) of a Wan
+    DiT with `tokens` latent tokens and `text_tokens` text states: the count MFU is taken over."""
+    d, f, L = config.num_attention_heads * config.attention_head_dim, config.ffn_dim, config.num_layers
+    per_block = (
+        4 * d * d * tokens  # self-attention q k v o
+        + 2 * tokens * tokens * d  # scores and values
+        + 2 * d * d * tokens + 2 * d * d * text_tokens  # cross-attention q o, and k v over the text
+        + 2 * tokens * text_tokens * d
+        + 2 * d * f * tokens  # feed-forward
+    )
+    return 3 * 2 * L * per_block
+
+
+def train_wan_oneshot(output_dir: str | Path, work_dir: str | Path, minutes: float = 9.0, n: int = 262_144, batch_size: int = 256,
+                      lr: float = 1e-3, workers: int | None = None, peak_tflops: float | None = None, **overrides):  # fmt: skip
+    """The prepared one-command pretraining for one accelerator: build the data, train until the
+    budget (minutes, data generation included) leaves time to save, write the pipeline in fp16
+    (every file well under 16 MiB), the loop's log.jsonl and report.json (samples per second and,
+    given the device's peak bf16 TFLOP/s, the model FLOPs utilisation) into `output_dir`; the data
+    and the run's checkpoints stay in `work_dir`."""
+    import os
+    import time
+
+    from ...backbones.wan import load_vae
+    from .. import SHIPPED_MODELS
+    from .data import build_frames
+
+    start = time.perf_counter()
+    out, work = Path(output_dir), Path(work_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    fvae = load_vae(overrides.get("vae") or SHIPPED_MODELS / "shapes-vae").to(device)
+    build_frames(work / "data", n, fvae, workers=workers or os.cpu_count() or 1, batch_size=512 if device == "cuda" else 64)
+    data_seconds = time.perf_counter() - start
+    reserve = 30.0  # saving the pipeline and the report
+    budget = max(60 * minutes - (time.perf_counter() - start) - reserve, 1.0)
+    cfg = WanTrainConfig(str(work / "data"), str(work / "run"), time_budget=budget, batch_size=batch_size, lr=lr,
+                         checkpoint_every=10**9, log_every=50, **overrides)  # fmt: skip
+    t0 = time.perf_counter()
+    pipe = train_wan(cfg, progress=False)
+    train_seconds = time.perf_counter() - t0
+    pipe.save_pretrained(out / "pipeline", dtype=torch.float16)
+    seen = samples_seen(work / "run")
+    (out / "log.jsonl").write_text((work / "run" / "log.jsonl").read_text())
+    tokens = (16 // cfg.patch) ** 2
+    flops = dit_flops_per_sample(pipe.transformer.config, tokens, cfg.text_max_length)
+    report = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "minutes": minutes, "n_images": n,
+        "data_seconds": round(data_seconds, 1), "train_seconds": round(train_seconds, 1), "samples_seen": seen,
+        "samples_per_second": round(seen / train_seconds, 1), "model_tflops_per_second": float(f"{seen * flops / train_seconds / 1e12:.4g}"),
+        "total_seconds": round(time.perf_counter() - start, 1), "config": asdict(cfg),
+    }  # fmt: skip
+    if peak_tflops:
+        report["mfu"] = float(f"{report['model_tflops_per_second'] / peak_tflops:.4g}")
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    return report

@@ -1,0 +1,119 @@
+"""shapes-wan pretraining (methods/wan): held-out compositions, the frame data, legs on a time budget."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from reasongen.backbones.wan import FrameVAE, build_vae
+from reasongen.methods.wan.data import FrameLatents, build_frames, object_mask
+from reasongen.methods.wan.train import WanTrainConfig, samples_seen, train_wan
+from reasongen.world.dataset import draw_record
+from reasongen.world.heldout import HELD_OUT_CLASS_PAIRS, HELD_OUT_COLOR_CLASS, record_split, scene_holds_held_out
+from reasongen.world.vocab import ALL_TAGS, TAGS
+
+
+def test_no_training_record_holds_a_held_out_composition():
+    redrawn = 0
+    for i in range(600):
+        meta, scene = draw_record(0, i, ALL_TAGS, "in_distribution")
+        assert not scene_holds_held_out(scene.objects)
+        assert record_split(meta) == "seen"
+        # a record that drew no held-out composition on its first try is the one it always was
+        first = np.random.default_rng([0, i])
+        redrawn += meta["tag"] != ALL_TAGS[int(first.integers(len(ALL_TAGS)))]
+    assert redrawn < 200  # most records keep their first draw
+
+
+def test_held_out_lists_and_benchmark_split():
+    assert len(HELD_OUT_COLOR_CLASS) == 8 and len({c for c, _ in HELD_OUT_COLOR_CLASS}) == 8
+    assert len(HELD_OUT_CLASS_PAIRS) == 3
+    colour, cls = sorted(HELD_OUT_COLOR_CLASS)[0]
+    a, b = sorted(sorted(HELD_OUT_CLASS_PAIRS, key=sorted)[0])
+    assert record_split({"include": [{"class": cls, "count": 1, "color": colour}]}) == "unseen"
+    assert record_split({"include": [{"class": cls, "count": 1}]}) == "seen"  # no colour named
+    assert record_split({"include": [{"class": a, "count": 1}, {"class": b, "count": 1}]}) == "unseen"
+
+
+def test_object_mask_marks_cells_with_objects():
+    img = np.full((1, 16, 16, 3), 128, np.uint8)
+    img[0, 9, 2] = (220, 40, 40)
+    mask = object_mask(img, 8)
+    assert mask.tolist() == [[[0, 0], [1, 0]]]
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wan")
+    torch.manual_seed(0)
+    vae = build_vae("tiny")
+    vae.save_pretrained(root / "vae", safe_serialization=True)
+    build_frames(root / "data", 40, FrameVAE(vae).eval(), size=32, workers=1, progress=False)
+    return root
+
+
+def tiny_config(root, out, **kw):
+    return WanTrainConfig(str(root / "data"), str(out), preset="tiny", vae=str(root / "vae"), batch_size=4,
+                          warmup_steps=2, mixed_precision="no", checkpoint_every=3, text_max_length=32, **kw)  # fmt: skip
+
+
+def test_frames_resume_and_curriculum_filter(tiny_setup, tmp_path):
+    data = FrameLatents(tiny_setup / "data")
+    assert len(data) == 40 and set(data.tags) <= set(TAGS)
+    x, prompts, objects = data.batch([0, 1])
+    assert x.shape == (2, 4, 1, 4, 4) and objects.shape == (2, 4, 4) and len(prompts) == 2
+    single = FrameLatents(tiny_setup / "data", tags=["single_object"])
+    assert 0 < len(single) < 40 and all(data.tags[i] == "single_object" for i in single.index)
+    with pytest.raises(ValueError, match="reason"):
+        FrameLatents(tiny_setup / "data", tags=["reason"])
+    with pytest.raises(ValueError, match="made with"):
+        build_frames(tiny_setup / "data", 41, FrameVAE(build_vae("tiny")), size=32, workers=1, progress=False)
+
+
+def test_time_budget_legs_resume_to_the_uninterrupted_weights(tiny_setup, tmp_path):
+    whole = train_wan(tiny_config(tiny_setup, tmp_path / "whole", steps=6, weighting="object"), progress=False)
+    legs = tmp_path / "legs"
+    train_wan(tiny_config(tiny_setup, legs, steps=6, weighting="object", time_budget=0.0), progress=False)
+    assert samples_seen(legs) == 4  # one step, then the budget stopped the leg with a checkpoint
+    for _ in range(10):
+        if samples_seen(legs) >= 24:
+            break
+        resumed = train_wan(tiny_config(tiny_setup, legs, steps=6, weighting="object", time_budget=0.0), progress=False)
+    a = torch.cat([p.flatten() for p in whole.transformer.parameters()])
+    b = torch.cat([p.flatten() for p in resumed.transformer.parameters()])
+    assert torch.equal(a, b)
+    assert (legs / "pipeline" / "model_index.json").is_file()
+    with pytest.raises(ValueError, match="other settings"):
+        train_wan(tiny_config(tiny_setup, legs, steps=6, lr=5e-3), progress=False)
+
+
+def test_curriculum_trains_single_objects_first(tiny_setup, tmp_path):
+    out = tmp_path / "cur"
+    pipe = train_wan(tiny_config(tiny_setup, out, steps=4, curriculum_steps=2, weighting="min_snr"), progress=False)
+    rows = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 4 and samples_seen(out) == 16
+    image = pipe("a photo of a red circle", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.shape == (32, 32, 3)
+
+
+def test_oneshot_pretraining_writes_small_fp16_weights(tmp_path):
+    from typer.testing import CliRunner
+
+    from reasongen.cli import app
+    from reasongen.methods.cof.pipeline import CoFPipeline
+
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["train", "wan-oneshot", "--output-dir", str(out), "--work-dir", str(tmp_path / "work"),
+                                   "--minutes", "0.51", "--n", "64", "--batch-size", "4", "--peak-tflops", "0.4"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["samples_seen"] >= 4 and report["samples_per_second"] > 0 and 0 < report["mfu"] < 1
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) <= 8 and all(p.stat().st_size < 16 * 2**20 for p in files)
+    from safetensors import safe_open
+
+    with safe_open(out / "pipeline" / "transformer" / "diffusion_pytorch_model.safetensors", "pt") as f:
+        assert all(f.get_slice(k).get_dtype() == "F16" for k in f.keys())
+    assert CoFPipeline.from_pretrained(out / "pipeline").config["num_frames"] == 1
+    assert (out / "log.jsonl").read_text().strip()
