@@ -54,8 +54,9 @@ def tiny_setup(tmp_path_factory):
 
 
 def tiny_config(root, out, **kw):
+    kw = {"warmup_steps": 2, **kw}
     return WanTrainConfig(str(root / "data"), str(out), preset="tiny", vae=str(root / "vae"), batch_size=4,
-                          warmup_steps=2, mixed_precision="no", checkpoint_every=3, text_max_length=32, **kw)  # fmt: skip
+                          mixed_precision="no", checkpoint_every=3, text_max_length=32, **kw)  # fmt: skip
 
 
 def test_frames_resume_and_curriculum_filter(tiny_setup, tmp_path):
@@ -117,3 +118,19 @@ def test_oneshot_pretraining_writes_small_fp16_weights(tmp_path):
         assert all(f.get_slice(k).get_dtype() == "F16" for k in f.keys())
     assert CoFPipeline.from_pretrained(out / "pipeline").config["num_frames"] == 1
     assert (out / "log.jsonl").read_text().strip()
+
+
+def test_warm_restart_from_saved_weights_when_the_run_folder_is_gone(tiny_setup, tmp_path):
+    first = tmp_path / "first"
+    train_wan(tiny_config(tiny_setup, first, steps=3), progress=False)
+    assert json.loads((first / "pipeline" / "training.json").read_text())["samples_seen"] == 12
+    again = tmp_path / "again"  # the run folder is lost; only the saved pipeline is left
+    pipe = train_wan(tiny_config(tiny_setup, again, steps=1, init_from=str(first / "pipeline"), ema_decay=None, lr=0.0,
+                                 warmup_steps=0), progress=False)  # fmt: skip
+    assert json.loads((again / "warm_restart.json").read_text())["samples_before"] == 12
+    assert samples_seen(again) == 16
+    from reasongen.methods.cof.pipeline import CoFPipeline
+
+    start = CoFPipeline.from_pretrained(first / "pipeline").transformer
+    for a, b in zip(start.parameters(), pipe.transformer.parameters()):  # lr 0: the weights are the start's
+        assert torch.equal(a, b)

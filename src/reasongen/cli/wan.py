@@ -60,6 +60,7 @@ def train_wan_command(
     threads: Optional[int] = typer.Option(None, help="torch threads (default: torch's)."),
     seed: int = typer.Option(0, help="Seed."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    init_from: Optional[Path] = typer.Option(None, help="A saved pipeline to start from when --output-dir has no checkpoint (a warm restart after the run folder was lost: weights kept, optimiser afresh, logged)."),
 ):
     """Pretrain (or resume) a ShapesWorld Wan DiT on text-to-image; saves a one-frame pipeline."""
     import torch
@@ -74,7 +75,8 @@ def train_wan_command(
                          ffn_dim=ffn_dim, steps=steps, time_budget=None if time_budget is None else 60 * time_budget,
                          batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_decay=lr_decay, timesteps=timesteps,
                          weighting=weighting, object_weight=object_weight, curriculum_steps=curriculum_steps, ema_decay=ema,
-                         mixed_precision=mixed_precision, compile=compile, seed=seed, checkpoint_every=checkpoint_every)  # fmt: skip
+                         mixed_precision=mixed_precision, compile=compile, seed=seed, checkpoint_every=checkpoint_every,
+                         init_from=None if init_from is None else str(init_from))  # fmt: skip
     try:
         train_wan(cfg)
     except ValueError as e:

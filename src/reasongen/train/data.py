@@ -73,7 +73,7 @@ class ShapesClips:
         """Clip i as the world drew it (its scenes and captions)."""
         from ..world.video import sample_clip
 
-        return sample_clip(np.random.default_rng([self.seed, i, 2]), self.num_frames)
+        return sample_clip(np.random.default_rng([self.seed, i, 2]), self.num_frames, held_out=False)
 
     def clip(self, i: int) -> np.ndarray:
         return self.event(i).render(self.size)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .describe import describe, place_words
+from .heldout import scene_holds_held_out
 from .scene import Obj, Scene, boxes_apart, pick
 from .vocab import CLASSES, COLOR_NAMES, MIN_GAP, MIN_SIDE, with_article
 
@@ -202,14 +203,19 @@ _BUILDERS = {
 }
 
 
-def sample_clip(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, event: str | None = None) -> Clip:
-    """One clip of `event` (default: any, uniformly)."""
+def sample_clip(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, event: str | None = None,
+                held_out: bool = True) -> Clip:  # fmt: skip
+    """One clip of `event` (default: any, uniformly). `held_out=False` (training data) redraws, from
+    the same generator, a clip any of whose frames shows a held-out composition (world/heldout.py);
+    a clip that shows none is the same either way."""
     check_clip_length(num_frames)
-    if event is None:
-        event = pick(rng, EVENTS)
-    if event not in _BUILDERS:
+    if event is not None and event not in _BUILDERS:
         raise ValueError(f"unknown event {event!r}; choose from {', '.join(EVENTS)}")
-    return _BUILDERS[event](rng, num_frames)
+    for _ in range(1000):
+        clip = _BUILDERS[event if event is not None else pick(rng, EVENTS)](rng, num_frames)
+        if held_out or not any(scene_holds_held_out(s.objects) for s in clip.scenes):
+            return clip
+    raise RuntimeError(f"drew a held-out composition in 1000 clips of {event or 'any event'}")
 
 
 # -- cases: a text and an image, and where in the clip the image belongs ---------------------------
@@ -256,8 +262,9 @@ class VideoCase:
         return cls(clip, d["text"], d["anchor"], tuple(d["anchors"]), d["paired"])
 
 
-def make_case(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, paired: bool = False, event: str | None = None) -> VideoCase:
-    clip = sample_clip(rng, num_frames, event)
+def make_case(rng: np.random.Generator, num_frames: int = DEFAULT_FRAMES, paired: bool = False, event: str | None = None,
+              held_out: bool = True) -> VideoCase:  # fmt: skip
+    clip = sample_clip(rng, num_frames, event, held_out)
     anchor = 0 if paired else int(rng.integers(num_frames))
     anchors = tuple(i for i, s in enumerate(clip.scenes) if s == clip.scenes[anchor])
     return VideoCase(clip, clip.caption if paired else without_colours(clip.caption), anchor, anchors, paired)

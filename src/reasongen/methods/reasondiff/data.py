@@ -50,7 +50,7 @@ def training_pair(rng: np.random.Generator, num_frames: int = 17, max_stride: in
     if max_stride < 1:
         raise ValueError(f"max_stride {max_stride}: use 1 (adjacent frames) or more (widened intervals)")
     stride = int(rng.integers(1, max_stride + 1))
-    dense = sample_clip(rng, 1 + (num_frames - 1) * stride)  # 1 + 4k frames whatever the stride
+    dense = sample_clip(rng, 1 + (num_frames - 1) * stride, held_out=False)  # 1 + 4k frames whatever the stride
     j = int(rng.integers(len(dense)))
     clip = Clip(dense.event, dense.scenes[::stride], dense.caption, dense.frame_captions[::stride])
     return TrainingPair(clip, dense.scenes[j], int(np.floor(j / stride + 0.5)), stride)

@@ -47,7 +47,7 @@ class AnchorCases:
 
     def case(self, i: int):
         rng = np.random.default_rng([self.seed, i])
-        return make_case(rng, self.num_frames, paired=bool(rng.random() < self.paired_share))
+        return make_case(rng, self.num_frames, paired=bool(rng.random() < self.paired_share), held_out=False)
 
     def batch(self, indices):
         return self.collate([self.case(i) for i in indices])

@@ -51,6 +51,7 @@ class WanTrainConfig:
     checkpoint_every: int = 250
     log_every: int = 10
     vae: str | None = None  # None: the shipped ShapesWorld VAE
+    init_from: str | None = None  # a saved pipeline to start from when the run folder has no checkpoint (a warm restart)
     text_max_length: int = 64
     extra: dict = field(default_factory=dict)
 
@@ -132,6 +133,8 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
     else:
         config_path.write_text(json.dumps(record, indent=1))
     pipe = build_pipeline(cfg)
+    if cfg.init_from and last_step(out) == 0:
+        warm_restart(pipe.transformer, Path(cfg.init_from), out)
     transformer = pipe.transformer.train()
     task = T2ITask(PromptCache(pipe.text_encoder), cfg)
     loop = dict(output_dir=str(out), batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
@@ -154,13 +157,43 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
             break
     pipe.transformer = transformer.eval()
     pipe.save_pretrained(out / "pipeline")
+    write_training_record(out / "pipeline", samples_seen(out), record)
     return pipe
 
 
+def write_training_record(pipeline_dir: Path, seen: int, recipe: dict) -> None:
+    """`training.json` beside a saved pipeline: how many images it has seen and the recipe."""
+    (Path(pipeline_dir) / "training.json").write_text(json.dumps({"samples_seen": seen, "recipe": recipe}, indent=1) + "\n")
+
+
+def warm_restart(transformer, init_from: Path, out: Path) -> None:
+    """Load a saved pipeline's DiT into a run that has no checkpoint (its folder was lost: a process
+    here lives about 3 hours). The optimiser and the step count start afresh; the images the start
+    had seen are recorded, so the learning curve goes on from there. Logged in warm_restart.json."""
+    from safetensors.torch import load_file
+
+    path = init_from / "transformer" / "diffusion_pytorch_model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"init_from {init_from}: no transformer/ weights; pass a pipeline folder written by `reasongen train wan`")
+    state, own = load_file(path), transformer.state_dict()
+    mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    if mismatch:
+        raise ValueError(f"init_from {init_from}: its DiT does not match this run's ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
+    transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
+    record = init_from / "training.json"
+    before = json.loads(record.read_text())["samples_seen"] if record.is_file() else 0
+    (out / "warm_restart.json").write_text(json.dumps({"init_from": str(init_from), "samples_before": before}) + "\n")
+    print(f"warm restart from {init_from} ({before} images seen before; optimiser state starts afresh)")
+
+
 def samples_seen(output_dir: str | Path) -> int:
-    """How many training images a run has seen so far (its steps times its batch)."""
-    cfg = json.loads((Path(output_dir) / "wan_config.json").read_text())
-    return last_step(output_dir) * cfg["batch_size"]
+    """How many training images a run has seen so far (its steps times its batch, plus those its
+    warm-restart start had seen)."""
+    out = Path(output_dir)
+    cfg = json.loads((out / "wan_config.json").read_text())
+    warm = out / "warm_restart.json"
+    before = json.loads(warm.read_text())["samples_before"] if warm.is_file() else 0
+    return before + last_step(out) * cfg["batch_size"]
 
 
 __all__ = ["WanTrainConfig", "train_wan", "build_pipeline", "samples_seen", "TAGS"]
