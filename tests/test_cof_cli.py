@@ -93,3 +93,57 @@ def test_the_shipped_model_draws_the_readme_prompt(tmp_path):
     out = tmp_path / "out.png"
     run("generate", "a photo of a red circle left of a blue star", "-o", out, "--steps", 2, "--save-chain")
     assert Image.open(out).size == (64, 64) and (tmp_path / "out-chain.gif").is_file()
+
+
+def test_generate_refuses_bad_output_paths_and_prompts_before_sampling(tmp_path, monkeypatch):
+    import reasongen.methods.cof.pipeline as cof_pipeline
+
+    def never(*a, **k):
+        raise AssertionError("sampled before refusing")
+
+    monkeypatch.setattr(cof_pipeline.CoFPipeline, "from_pretrained", never)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    cases = [
+        (["a red star", "-o", str(tmp_path / "out.txt")], "out.txt: the image is written as .png"),
+        (["a red star", "-o", str(tmp_path)], "is a folder"),
+        (["   ", "-o", str(tmp_path / "x.png")], "the prompt is empty"),
+    ]
+    import os
+
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((["a red star", "-o", str(locked / "sub" / "x.png")], "cannot write in"))
+    for args, says in cases:
+        res = runner.invoke(app, ["generate", *args])
+        assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output, res.output
+        assert len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_very_long_prompt_is_refused_in_one_short_line():
+    from reasongen.backbones.text import load_text_encoder
+
+    enc = load_text_encoder("minilm")
+    with pytest.raises(ValueError) as e:
+        enc(["a red star " * 2400])
+    assert len(str(e.value)) < 400 and "characters" in str(e.value) and "shorten it" in str(e.value)
+
+
+def test_a_truncated_model_folder_is_named_in_one_line(tmp_path):
+    import shutil
+
+    from reasongen.methods import SHIPPED_MODELS
+
+    folder = tmp_path / "cof"
+    shutil.copytree(SHIPPED_MODELS / "cof-shapes", folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["vae"] = str((SHIPPED_MODELS / "cof-shapes" / index["vae"]).resolve())  # the copy shares the shipped VAE
+    (folder / "model_index.json").write_text(json.dumps(index))
+    weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    res = runner.invoke(app, ["generate", "a red star", "--model", str(folder), "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and str(folder) in res.output and "copy or train it again" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and len(res.output) < 400 + len(str(folder)) and not (tmp_path / "x.png").exists()
+    (folder / "model_index.json").write_text("{not json")
+    res = runner.invoke(app, ["generate", "a red star", "--model", str(folder), "-o", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and str(folder) in res.output, res.output

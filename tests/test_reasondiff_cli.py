@@ -176,8 +176,12 @@ def test_pipeline_makes_a_clip_from_an_image_and_a_narration(trained):
     assert out.frames.shape == (5, 32, 32, 3) and out.frames.dtype == np.uint8 and out.anchor == 2
     again = pipe(image, Narration(2, list(clip.frame_captions)), num_inference_steps=2, generator=torch.Generator().manual_seed(0))
     assert np.array_equal(out.frames, again.frames)
-    with pytest.raises(ValueError, match="resize it to 32x32"):
-        pipe(np.zeros((64, 64, 3), np.uint8), Narration(0, ["x"] * 5))
+    big = np.array(Image.fromarray(image).resize((64, 48), Image.NEAREST))  # another size and aspect: resized, and said so
+    resized = pipe(big, Narration(2, list(clip.frame_captions)), num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert resized.frames.shape == out.frames.shape
+    assert any("64x48 px resized to 32x32" in p and "aspect ratio" in p for p in resized.problems), resized.problems
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        pipe(np.zeros((0, 32, 3), np.uint8), Narration(0, ["x"] * 5))
     with pytest.raises(ValueError, match="4 narratives for a 5-frame clip"):
         pipe(image, Narration(0, ["x"] * 4))
     with pytest.raises(ValueError, match="anchor frame 5 lies outside"):
@@ -195,7 +199,15 @@ def test_video_command_writes_the_clip_and_what_the_narrator_said(trained, tmp_p
     assert record["anchor"] == 1 and len(record["narratives"]) == 5
     said = " ".join(record["problems"])
     assert "RGBA converted to RGB" in said and "read as 1" in said and "3 narratives for 5 frames" in said
-    assert Image.open(tmp_path / "clip.gif").n_frames == 5 and (tmp_path / "clip.png").is_file()
+    gif = Image.open(tmp_path / "clip.gif")
+    assert gif.n_frames == record["gif_frames"] <= 5 and record["clip_frames"] == 5 and (tmp_path / "clip.png").is_file()
+    gif.seek(record["gif_anchor"])  # the GIF's anchor frame is the clip's anchor frame (identical frames merge in a GIF)
+    strip = np.array(Image.open(tmp_path / "clip.png").convert("RGB"))
+    anchor_tile = strip[:, record["anchor"] * (128 + 4) : record["anchor"] * (128 + 4) + 128]  # 4x-scaled tiles, 4 px apart
+    assert np.abs(np.array(gif.convert("RGB")).astype(int) - anchor_tile).mean() < 8
+    res = invoke("video", "--text", "x", "--image", tmp_path / "cond.png", "-o", tmp_path / "clip.txt",
+                 "--model", trained / "stage2" / "pipeline", "--narration", tmp_path / "told.json")  # fmt: skip
+    assert res.exit_code == 2 and "clip.txt" in res.output and ".gif" in res.output and not (tmp_path / "clip.txt").exists()
     res = invoke("video", "--text", clip.caption, "--image", tmp_path / "cond.png", "-o", tmp_path / "world.gif",
                  "--model", trained / "stage2" / "pipeline", "--steps", 2)  # fmt: skip
     assert res.exit_code == 0, res.output + repr(res.exception)  # the world's reasoner narrates by default

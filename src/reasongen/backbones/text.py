@@ -39,9 +39,10 @@ class TextEncoder(torch.nn.Module):
         )  # fmt: skip
         if tok.input_ids.shape[1] > self.max_length:  # never cut a prompt silently
             longest = max(prompts, key=lambda p: len(self.tokenizer(p).input_ids))
+            shown = repr(longest) if len(longest) <= 80 else f"{longest[:60]!r}... ({len(longest)} characters)"
             raise ValueError(
-                f"prompt {longest!r} is longer than the text encoder's {self.max_length} tokens; "
-                "shorten it or raise max_length"
+                f"prompt {shown} is {len(self.tokenizer(longest).input_ids)} tokens, longer than the text encoder's "
+                f"{self.max_length}; shorten it or raise max_length"
             )
         device = next(self.model.parameters()).device
         ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)

@@ -30,6 +30,35 @@ def fail(err: Exception) -> None:
     raise typer.Exit(2)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def damaged_model(model, err: Exception) -> ValueError:
+    """One line for a model folder whose files could not be read (truncated or foreign weights, a
+    garbled config): which folder, what failed, what to do."""
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    first = first if len(first) <= 160 else first[:157] + "..."
+    return ValueError(f"{model or 'the shipped model'}: cannot read its files ({first}); the folder is incomplete or "
+                      "damaged: copy or train it again, or pass another --model")  # fmt: skip
+
+
+def check_output(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    """Refuse, before any work, an output path that could not be written: an extension the format
+    does not have, a folder in its place, or a folder that cannot be written to."""
+    import os
+
+    if path.is_dir():
+        fail(ValueError(f"-o {path}: is a folder; give a file name, e.g. -o {path / ('out' + suffixes[0])}"))
+    if path.suffix.lower() not in suffixes:
+        fail(ValueError(f"-o {path}: {what} is written as {' / '.join(suffixes)}, not {path.suffix or 'a name without extension'}; "
+                        f"use e.g. -o {path.with_suffix(suffixes[0])}"))  # fmt: skip
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        fail(ValueError(f"-o {path}: cannot write in {parent}; choose a folder you can write to"))
+
+
 def comma_list(value: str, flag: str, choices, allow_all: bool = False) -> list[str]:
     """The items of a comma-separated option ('all': every choice); unknown items or none at all end
     the command with the choices named."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import app, fail
+from .common import IMAGE_SUFFIXES, app, check_output, damaged_model, fail
 
 
 @app.command("generate")
@@ -26,8 +27,11 @@ def generate(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Generate one image from a prompt with a reasoning method."""
-    from PIL import Image
+    from ..methods.sampling import save_image
 
+    check_output(output, IMAGE_SUFFIXES, "the image")
+    if not prompt.strip():
+        fail(ValueError("the prompt is empty; say what to draw, e.g. \"a photo of a red circle\""))
     if method not in ("cof", "mcot", "bicot"):
         fail(ValueError(f"unknown method {method!r} for generate; available: cof, mcot, bicot"))
     if save_chain and method != "cof" or save_trace and method != "mcot":
@@ -41,8 +45,10 @@ def generate(
             image = _generate_bicot(prompt, model, seed, guidance, cot, device)
     except ValueError as e:
         fail(e)
+    except (OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:  # unreadable weights or config
+        fail(damaged_model(model, e))
     output.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(output)
+    save_image(image, output)
     typer.echo(f"{output}")
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, eval_app, sample_app, train_app, reasondiff_app, fail
+from .common import app, eval_app, sample_app, train_app, reasondiff_app, check_output, fail
 
 
 @app.command("video")
@@ -38,6 +38,7 @@ def video(
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.world_narrator import ShapesNarrator
 
+    check_output(output, (".gif",), "the clip")
     if sum(x is not None for x in (narration, narrator_url, narrator_mllm, trained_narrator)) > 1:
         fail(ValueError("name one narrator: --narration FILE (an answer already written), --narrator-url URL --narrator-model NAME, "
                          "--narrator-mllm FOLDER or --trained-narrator FOLDER"))  # fmt: skip
@@ -67,11 +68,28 @@ def video(
     output.parent.mkdir(parents=True, exist_ok=True)
     stem = output.with_suffix("")
     save_chain(list(out.frames.astype(np.float32) / 255.0), f"{stem}.png", output)
-    record = {"text": text, "image": str(image), "anchor": out.anchor, "narratives": out.narratives, "problems": problems + out.problems}
+    gif = gif_frames(output)
+    if len(gif) != len(out.frames):
+        raise RuntimeError(f"{output}: its frame durations account for {len(gif)} frames, the clip has {len(out.frames)}")
+    record = {"text": text, "image": str(image), "anchor": out.anchor, "clip_frames": len(out.frames), "gif_frames": max(gif) + 1,
+              "gif_anchor": gif[out.anchor], "narratives": out.narratives, "problems": problems + out.problems}  # fmt: skip
     Path(f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
     for problem in record["problems"]:
         typer.echo(f"repaired: {problem}")
-    typer.echo(f"anchor frame {out.anchor}; {output}, {stem}.png, {stem}.json")
+    typer.echo(f"anchor frame {out.anchor} of {len(out.frames)} (frame {gif[out.anchor]} of the GIF's {max(gif) + 1}); {output}, {stem}.png, {stem}.json")
+
+
+def gif_frames(path) -> list[int]:
+    """The GIF frame each clip frame shows. A GIF writer merges identical consecutive frames into one
+    and adds their durations, so the written file's durations (600 ms a clip frame) say which."""
+    from PIL import Image
+
+    index = []
+    with Image.open(path) as gif:
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            index += [k] * max(1, round(gif.info.get("duration", 600) / 600))
+    return index
 
 
 @sample_app.command("video")

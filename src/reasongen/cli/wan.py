@@ -40,6 +40,7 @@ def train_wan_command(
     data: Path = typer.Option(..., help="Folder from `reasongen wan data`."),
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, wan_config.json, pipeline/."),
     time_budget: Optional[float] = typer.Option(None, help="Minutes for this leg; it stops with a checkpoint, and the same command resumes it."),
+    cpu_budget: bool = typer.Option(False, help="Count --time-budget in this process's CPU minutes (all threads: 2 threads for 25 wall minutes is 50), so equal-compute arms stay equal whatever else the machine runs."),
     steps: int = typer.Option(1_000_000, help="Steps of the whole run (an upper bound when legs end on time)."),
     patch: int = typer.Option(2, help="Spatial patch on the latents: 2 (64 tokens) or 1 (256 tokens)."),
     num_layers: Optional[int] = typer.Option(None, help="Transformer blocks (default: the preset's)."),
@@ -73,6 +74,7 @@ def train_wan_command(
         fail(ValueError(f"--patch {patch}: use 1 or 2 (the latents are 16 x 16)"))
     cfg = WanTrainConfig(str(data), str(output_dir), patch=patch, num_layers=num_layers, num_heads=num_heads, head_dim=head_dim,
                          ffn_dim=ffn_dim, steps=steps, time_budget=None if time_budget is None else 60 * time_budget,
+                         budget_clock="cpu" if cpu_budget else "wall",
                          batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_decay=lr_decay, timesteps=timesteps,
                          weighting=weighting, object_weight=object_weight, curriculum_steps=curriculum_steps, ema_decay=ema,
                          mixed_precision=mixed_precision, compile=compile, seed=seed, checkpoint_every=checkpoint_every,

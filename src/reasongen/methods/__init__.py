@@ -38,7 +38,12 @@ def read_model_index(path: Path, method: str) -> dict:
     index_path = Path(path) / "model_index.json"
     if not index_path.is_file():
         raise FileNotFoundError(f"{path}: no model_index.json; pass a folder written by `reasongen train {method}`")
-    index = json.loads(index_path.read_text())
+    try:
+        index = json.loads(index_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{index_path} is not valid JSON ({e}); the folder is damaged: copy or train it again") from None
+    if not isinstance(index, dict):
+        raise ValueError(f"{index_path} holds no settings object; the folder is damaged: copy or train it again")
     owner = PIPELINE_METHODS.get(index.get("_class_name"))
     if owner != method:
         hint = f"; use --method {owner}" if owner else ""

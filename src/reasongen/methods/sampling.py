@@ -21,8 +21,15 @@ def sample_seeds(seed: int, index: int, n: int) -> list[int]:
 
 def save_png(image: np.ndarray, path: Path) -> None:
     """Write atomically: a killed run never leaves a half-written sample behind."""
+    save_image(image, path, "PNG")
+
+
+def save_image(image: np.ndarray, path: Path, format: str | None = None) -> None:
+    """An RGB uint8 image written atomically (a temporary file renamed into place), in `format` or
+    the one its extension names."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(image, mode="RGB").save(tmp, format="PNG")
+    Image.fromarray(image, mode="RGB").save(tmp, format=format or Image.registered_extensions()[path.suffix.lower()])
     os.replace(tmp, path)
 
 

@@ -57,6 +57,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "no"  # "bf16" on GPUs
     time_budget: float | None = None  # seconds: stop cleanly with a checkpoint once this leg has run this long
+    budget_clock: str = "wall"  # or "cpu": the process's CPU time over all its threads (equal compute whatever else runs)
     find_unused_parameters: bool = False  # DDP: True when some parameters get no gradient (the Wan VAE's time convs on single frames)
     extra: dict = field(default_factory=dict)  # recorded with each checkpoint
 
@@ -90,6 +91,13 @@ def step_generator(seed: int, step: int, rank: int, device="cpu") -> torch.Gener
     g = torch.Generator(device=device)
     g.manual_seed(int(np.random.SeedSequence([seed, step, rank, 7]).generate_state(1, dtype=np.uint64)[0] >> 1))
     return g
+
+
+def budget_clock(name: str):
+    """The clock a time budget is counted on: wall time, or the process's CPU time (all threads)."""
+    if name not in ("wall", "cpu"):
+        raise ValueError(f"unknown budget clock {name!r}; use wall or cpu")
+    return time.perf_counter if name == "wall" else time.process_time
 
 
 def last_step(output_dir: str | Path) -> int:
@@ -156,7 +164,8 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
     model.train()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not (progress and acc.is_main_process))
     t0, running = time.perf_counter(), []
-    leg_start = time.perf_counter()
+    clock = budget_clock(cfg.budget_clock)
+    leg_start = clock()
     for step in bar:
         idx = sampler.indices(step)[rank * per_rank : (rank + 1) * per_rank]
         batch = dataset.batch(idx)
@@ -179,7 +188,7 @@ def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig
         running.append({"loss": float(loss.detach()), **logs})
         done = step + 1
         # every process must agree to stop at the same step: any process out of time stops them all
-        out_of_time = cfg.time_budget is not None and time.perf_counter() - leg_start >= cfg.time_budget
+        out_of_time = cfg.time_budget is not None and clock() - leg_start >= cfg.time_budget
         if world > 1:
             flag = torch.tensor([float(out_of_time)], device=acc.device)
             out_of_time = bool(acc.reduce(flag, reduction="sum").item() > 0)

@@ -149,8 +149,11 @@ class ReasonDiffPipeline:
 
     # -- generation --------------------------------------------------------------------------
     def check_image(self, image) -> tuple[np.ndarray, list[str]]:
-        """The condition image as uint8 (H, W, 3); a PIL image in another mode is converted (and
-        said so), a wrong size or shape is refused."""
+        """The condition image as uint8 (H, W, 3). A PIL image in another mode is converted, and an
+        image of another size is resized to the model's (bicubic, as diffusers' image-to-video
+        pipelines resize theirs); each is said so in the returned notes. A wrong shape or dtype is refused."""
+        from PIL import Image
+
         problems = []
         if hasattr(image, "mode"):  # a PIL image
             if image.mode != "RGB":
@@ -159,10 +162,15 @@ class ReasonDiffPipeline:
             image = np.array(image)  # a writable copy
         image = np.asarray(image)
         H, W = self.config["height"], self.config["width"]
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
             raise ValueError(f"the condition image must be uint8 RGB (H, W, 3); got {image.dtype} {image.shape}")
         if image.shape[:2] != (H, W):
-            raise ValueError(f"the condition image is {image.shape[1]}x{image.shape[0]} px; this model makes {W}x{H} clips: resize it to {W}x{H} first")
+            h, w = image.shape[:2]
+            note = f"image of {w}x{h} px resized to {W}x{H}, the model's size"
+            if w * H != h * W:
+                note += f" (its aspect ratio {w}:{h} changed)"
+            problems.append(note)
+            image = np.array(Image.fromarray(image).resize((W, H), Image.BICUBIC))
         return image, problems
 
     @torch.no_grad()

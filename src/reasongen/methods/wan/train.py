@@ -35,6 +35,7 @@ class WanTrainConfig:
     ffn_dim: int | None = None
     steps: int = 1_000_000  # an upper bound: legs usually end on time_budget
     time_budget: float | None = None  # seconds for this leg
+    budget_clock: str = "wall"  # "cpu": count the budget in the process's CPU seconds (the recipe study's equal compute)
     batch_size: int = 64
     lr: float = 1e-3
     warmup_steps: int = 200
@@ -115,15 +116,14 @@ def build_pipeline(cfg: WanTrainConfig, transformer=None):
 
 def train_wan(cfg: WanTrainConfig, progress: bool = True):
     """Train (or resume) a run; returns its pipeline, with the EMA weights, saved in `output_dir/pipeline`."""
-    import time
-
+    from ...train.loop import budget_clock
     from ..cof.train import PromptCache
     from .data import FrameLatents
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "wan_config.json"
-    record = {k: v for k, v in asdict(cfg).items() if k not in ("time_budget", "output_dir")}
+    record = {k: v for k, v in asdict(cfg).items() if k not in ("time_budget", "budget_clock", "output_dir", "init_from")}
     if config_path.is_file():  # a resumed run must be the same run
         old = json.loads(config_path.read_text())
         diff = sorted(k for k in record if k != "extra" and old.get(k) != record[k])
@@ -139,15 +139,16 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
     task = T2ITask(PromptCache(pipe.text_encoder), cfg)
     loop = dict(output_dir=str(out), batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                 lr_decay=cfg.lr_decay, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every,
-                log_every=cfg.log_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision)  # fmt: skip
-    start = time.perf_counter()
+                log_every=cfg.log_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision, budget_clock=cfg.budget_clock)  # fmt: skip
+    clock = budget_clock(cfg.budget_clock)
+    start = clock()
     stages = [(cfg.curriculum_steps, CURRICULUM_TAGS)] if cfg.curriculum_steps else []
     stages.append((cfg.steps, None))
     ran = False
     for stage_steps, tags in stages:  # a leg runs at least one step, and stops between stages when out of time
         if last_step(out) >= stage_steps:
             continue
-        budget = None if cfg.time_budget is None else max(cfg.time_budget - (time.perf_counter() - start), 0.0)
+        budget = None if cfg.time_budget is None else max(cfg.time_budget - (clock() - start), 0.0)
         if ran and budget == 0.0:
             break
         data = FrameLatents(cfg.data, tags=tags)
