@@ -1,6 +1,6 @@
 """How often each palette colour is an image's main colour, over the prompts of some tags in a
 GenEval output folder: a check on the diversity of what no reward or prompt asks for (e.g. the
-colours of colour-free prompts after GRPO, docs/bicot.md).
+colours of colour-free prompts after GRPO, docs/t2i-r1.md).
 
     python benchmarks/colour_spread.py out/r-sft-shapes-geneval out/r-both-shapes-geneval
 

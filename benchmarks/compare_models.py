@@ -40,7 +40,7 @@ def reasondiff(folder: str, n: int) -> list[np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--method", required=True, choices=["cof", "mcot", "bicot", "reasondiff"])
+    ap.add_argument("--method", required=True, choices=["cof", "fox", "t2i-r1", "reasondiff"])
     ap.add_argument("--a", required=True)
     ap.add_argument("--b", required=True)
     ap.add_argument("--n", type=int, default=40)

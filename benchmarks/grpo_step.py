@@ -1,6 +1,6 @@
 """Time and peak memory of one BiCoT-GRPO step (T2I-R1) on ShapesWorld, split into sampling (G CoTs
 and G images per prompt), reward (the ensemble) and update (log-probs of policy and reference,
-backward, AdamW), as `reasongen train bicot --stage grpo` runs it.
+backward, AdamW), as `reasongen train t2i-r1 --stage grpo` runs it.
 
     python benchmarks/grpo_step.py --model runs/bicot-sft/pipeline [--prompts 4] [--group 8] [--steps 3]
 
@@ -22,8 +22,8 @@ import torch
 
 from reasongen.backbones.janus import JanusT2I, build_janus
 from reasongen.backbones.text import shapes_tokenizer
-from reasongen.methods.bicot.format import SequenceFormat
-from reasongen.methods.bicot.policy import BiCoTPolicy
+from reasongen.methods.t2i_r1.format import SequenceFormat
+from reasongen.methods.t2i_r1.policy import BiCoTPolicy
 from reasongen.rewards import RewardEnsemble
 from reasongen.rewards.shapes import AttributeReward, DetectorReward
 from reasongen.rl.grpo import group_advantages, grpo_loss
@@ -43,9 +43,9 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     if args.model:
-        from reasongen.methods.bicot.pipeline import BiCoTPipeline
+        from reasongen.methods.t2i_r1.pipeline import T2IR1Pipeline
 
-        pipe = BiCoTPipeline.from_pretrained(args.model)
+        pipe = T2IR1Pipeline.from_pretrained(args.model)
         model, tokenizer, kind = pipe.model, pipe.tokenizer, pipe.config["format"]
     else:
         tokenizer, kind = shapes_tokenizer(), "plain"

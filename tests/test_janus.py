@@ -100,9 +100,9 @@ def test_missing_checkpoint_and_unknown_preset(tmp_path):
 
 
 def test_the_pipeline_draws_the_same_images_in_any_batch_size(janus):
-    from reasongen.methods.bicot.pipeline import BiCoTPipeline
+    from reasongen.methods.t2i_r1.pipeline import T2IR1Pipeline
 
-    pipe = BiCoTPipeline(janus.model, janus.tokenizer, max_cot_tokens=6)
+    pipe = T2IR1Pipeline(janus.model, janus.tokenizer, max_cot_tokens=6)
     prompts = ["a photo of a star", "a photo of a red circle", "a photo"]
     whole = pipe(prompts, [1, 2, 3])
     pipe.max_batch = 2

@@ -1,4 +1,4 @@
-"""`reasongen generate`: one image from a prompt, by CoF, FoX or T2I-R1."""
+"""`reasongen generate`: one image from a prompt, by any image method of the registry but the oracle."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..methods.registry import get_spec, method_help
 from .common import IMAGE_SUFFIXES, app, check_output, damaged_model, fail
 
 
@@ -15,15 +16,15 @@ from .common import IMAGE_SUFFIXES, app, check_output, damaged_model, fail
 def generate(
     prompt: str = typer.Argument(..., help="What to draw."),
     output: Path = typer.Option(Path("out.png"), "-o", "--output", help="The image (PNG)."),
-    method: str = typer.Option("cof", help="cof (CoF-T2I chain of frames), mcot (FoX: plan, act, reflect, correct) or bicot (T2I-R1: CoT, then image tokens)."),
+    method: str = typer.Option("cof", help="The method (or base): " + method_help("image", without=("oracle",)) + "."),
     model: Optional[str] = typer.Option(None, help="Model folder (default: the shipped ShapesWorld model)."),
     seed: int = typer.Option(0, help="Seed."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
     save_chain: bool = typer.Option(False, "--save-chain", help="cof: also write the chain as OUT-chain.png (strip) and OUT-chain.gif."),
-    mode: str = typer.Option("mcot", help="mcot: direct, twice, plan_act or mcot (the full chain)."),
-    cot: bool = typer.Option(True, "--cot/--no-cot", help="bicot: write the semantic CoT first (off: the direct baseline)."),
-    save_trace: bool = typer.Option(False, "--save-trace", help="mcot: also write OUT-trace.json (plan, layout, why it stopped), the layout over the image, each heatmap overlay, and the image before and after each correction."),
+    mode: str = typer.Option("mcot", help="fox: direct, twice, plan_act or mcot (the full chain)."),
+    cot: bool = typer.Option(True, "--cot/--no-cot", help="t2i-r1: write the semantic CoT first (off: the direct baseline)."),
+    save_trace: bool = typer.Option(False, "--save-trace", help="fox: also write OUT-trace.json (plan, layout, why it stopped), the layout over the image, each heatmap overlay, and the image before and after each correction."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Generate one image from a prompt with a reasoning method."""
@@ -32,17 +33,21 @@ def generate(
     check_output(output, IMAGE_SUFFIXES, "the image")
     if not prompt.strip():
         fail(ValueError("the prompt is empty; say what to draw, e.g. \"a photo of a red circle\""))
-    if method not in ("cof", "mcot", "bicot"):
-        fail(ValueError(f"unknown method {method!r} for generate; available: cof, mcot, bicot"))
-    if save_chain and method != "cof" or save_trace and method != "mcot":
-        fail(ValueError("--save-chain goes with --method cof, --save-trace with --method mcot"))
     try:
-        if method == "cof":
-            image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device)
-        elif method == "mcot":
-            image = _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
+        get_spec(method, "image")
+    except ValueError as e:
+        fail(e)
+    if method == "oracle":
+        fail(ValueError("the oracle renders metadata records, not free prompts: use `reasongen world render` or `sample geneval --method oracle`"))
+    if save_chain and method != "cof" or save_trace and method != "fox":
+        fail(ValueError("--save-chain goes with --method cof, --save-trace with --method fox"))
+    try:
+        if method in ("cof", "wan"):
+            image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device, method)
+        elif method == "fox":
+            image = _generate_fox(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
         else:
-            image = _generate_bicot(prompt, model, seed, guidance, cot, device)
+            image = _generate_t2i_r1(prompt, model, seed, guidance, cot and method == "t2i-r1", device, method)
     except ValueError as e:
         fail(e)
     except (OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:  # unreadable weights or config
@@ -52,13 +57,14 @@ def generate(
     typer.echo(f"{output}")
 
 
-def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device):
+def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device, method="cof"):
     import torch
 
     from ..methods import model_path
     from ..methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
 
-    pipe = CoFPipeline.from_pretrained(model_path(model, "cof-shapes", "reasongen train cof"), device=device)
+    spec = get_spec(method)
+    pipe = CoFPipeline.from_pretrained(model_path(model, spec.shipped, spec.train_command), device=device)
     out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
                guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
     if save_chain:
@@ -69,25 +75,25 @@ def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, devi
     return to_uint8(out.images[0])
 
 
-def _generate_bicot(prompt, model, seed, guidance, cot, device):
+def _generate_t2i_r1(prompt, model, seed, guidance, cot, device, method="t2i-r1"):
     from ..methods import model_path
-    from ..methods.bicot import SHIPPED
-    from ..methods.bicot.pipeline import BiCoTPipeline
+    from ..methods.t2i_r1.pipeline import T2IR1Pipeline
 
-    pipe = BiCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train bicot"), device=device)
+    spec = get_spec(method)
+    pipe = T2IR1Pipeline.from_pretrained(model_path(model, spec.shipped, spec.train_command), device=device)
     out = pipe(prompt, seed, use_cot=cot, guidance_scale=guidance)[0]
     if out.cot is not None:
         typer.echo(f"cot: {out.cot}")
     return out.image
 
 
-def _generate_mcot(prompt, output, model, seed, steps, guidance, mode, save_trace, device):
+def _generate_fox(prompt, output, model, seed, steps, guidance, mode, save_trace, device):
     from ..methods import model_path
-    from ..methods.mcot import SHIPPED
-    from ..methods.mcot.pipeline import MCoTPipeline
-    from ..methods.mcot.trace import save_trace as write_trace
+    from ..methods.fox import SHIPPED
+    from ..methods.fox.pipeline import FoXPipeline
+    from ..methods.fox.trace import save_trace as write_trace
 
-    pipe = MCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train mcot"), device=device)
+    pipe = FoXPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train fox"), device=device)
     trace = pipe(prompt, seed, mode=mode, num_inference_steps=steps, guidance_scale=guidance)[0]
     if trace.caption is not None:
         typer.echo(f"caption: {trace.caption}\nlayout: {trace.layout_text}")

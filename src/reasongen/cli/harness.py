@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from .common import world_app, eval_app, sample_app, fail
+from ..methods.registry import method_help
+from .common import app, world_app, eval_app, sample_app, fail
 
 
 def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:
@@ -40,9 +41,17 @@ def _frame_option(value: str) -> int:
         raise ValueError(f"--frame {value!r}: give a frame index (-1 for the last) or 'all'") from None
 
 
+@app.command("methods")
+def methods():
+    """List the methods and plain bases: what each is, its shipped model, how to train it, its doc."""
+    from ..methods.registry import methods_table
+
+    typer.echo(methods_table())
+
+
 @sample_app.command("geneval")
 def sample_geneval(
-    method: str = typer.Option(..., help="Generator: oracle (the ShapesWorld ground truth), cof (CoF-T2I), mcot (FoX) or bicot (T2I-R1)."),
+    method: str = typer.Option(..., help="The method (or base): " + method_help("image") + "."),
     metadata: str = typer.Option(..., help="Metadata JSONL file, or shapes-geneval / shapes-reason."),
     outdir: Path = typer.Option(..., help="Output folder (GenEval's layout); an interrupted run resumes here."),
     n: int = typer.Option(4, help="Images per prompt."),
@@ -54,7 +63,7 @@ def sample_geneval(
     guidance: Optional[float] = typer.Option(None, help="Classifier-free guidance scale (default: the model's)."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda (learned methods)."),
     mode: Optional[str] = typer.Option(None, help="mcot: direct, twice (better of two by reflection), plan_act or mcot (the full chain, default)."),
-    cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="bicot: with the semantic CoT (default) or the direct baseline."),
+    cot: Optional[bool] = typer.Option(None, "--cot/--no-cot", help="t2i-r1: with the semantic CoT (default) or the direct baseline."),
 ):
     """Write GenEval's output layout (DIR/00000/metadata.jsonl, DIR/00000/samples/0000.png) from any generator."""
     _sample(method, metadata, outdir, n, size, seed, model=model, frame=frame, steps=steps, guidance=guidance, device=device, mode=mode, cot=cot)

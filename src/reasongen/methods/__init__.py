@@ -12,6 +12,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from .registry import IMAGE_METHODS as METHODS  # noqa: F401  (the ids `sample geneval` takes)
+from .registry import PIPELINE_METHODS, get_generator  # noqa: F401
+
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
@@ -21,14 +24,6 @@ class Generator(Protocol):
     colors: Sequence[str]
 
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]: ...
-
-
-METHODS = ("oracle", "cof", "mcot", "bicot")
-
-
-# Which method a saved pipeline folder belongs to, by the class named in its model_index.json.
-PIPELINE_METHODS = {"CoFPipeline": "cof", "WanPipeline": "cof", "MCoTPipeline": "mcot", "BiCoTPipeline": "bicot",
-                    "ReasonDiffPipeline": "reasondiff", "WanImageToVideoPipeline": "reasondiff"}  # fmt: skip
 
 
 def read_model_index(path: Path, method: str) -> dict:
@@ -115,37 +110,3 @@ def model_path(model: str | None, shipped: str, train_command: str) -> Path:
             + ("" if model else " (no shipped model is installed for this method)")
         )
     return path
-
-
-# The options each method takes (the CLI's --model, --frame, --mode, --steps, --guidance, --device).
-OPTIONS = {
-    "oracle": (),
-    "cof": ("model", "frame", "steps", "guidance", "device"),
-    "mcot": ("model", "mode", "steps", "guidance", "device"),
-    "bicot": ("model", "cot", "guidance", "device"),
-}
-
-
-def get_generator(method: str, size: int = 64, **options) -> Generator:
-    """A generator by method id; `options` are the method's own (e.g. `model=`, `frame=` for cof)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")
-    options = {k: v for k, v in options.items() if v is not None}
-    extra = sorted(set(options) - set(OPTIONS[method]))
-    if extra:
-        raise ValueError(f"{', '.join('--' + k for k in extra)} does not apply to method {method} (it takes: {', '.join('--' + k for k in OPTIONS[method]) or 'no options'})")
-    if method == "oracle":
-        from .oracle import OracleGenerator
-
-        return OracleGenerator(size=size)
-    if method == "cof":
-        from .cof import CoFGenerator
-
-        return CoFGenerator(size=size, **options)
-    if method == "mcot":
-        from .mcot import MCoTGenerator
-
-        return MCoTGenerator(size=size, **options)
-    from .bicot import BiCoTGenerator
-
-    return BiCoTGenerator(size=size, **options)

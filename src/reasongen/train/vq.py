@@ -20,7 +20,7 @@ docs/cof.md). It takes the VAE's recipe (`train/vae.py`): biases and the decoder
 zero, then a teacher warm-up in which the encoder regresses, and the decoder decodes, the unit-norm
 patch-PCA code of each 8 x 8 patch (the direction the quantiser will keep). Two `train vq` runs of
 the `shapes` preset (batch 32, lr 1e-3) at steps 460-500: training MSE 0.023 without it, 0.0072 with
-400 warm-up steps; the grey mean image scores 0.030 (docs/bicot.md).
+400 warm-up steps; the grey mean image scores 0.030 (docs/t2i-r1.md).
 
 Codes that no input picks stop learning (the usual VQ codebook collapse). Every `restart_every`
 steps, each code unused since the last restart is moved onto a random (normalised) encoder output of

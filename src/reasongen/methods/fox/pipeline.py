@@ -1,4 +1,4 @@
-"""`MCoTPipeline`: FoX's multimodal chain of thought on one FoXperts model.
+"""`FoXPipeline`: FoX's multimodal chain of thought on one FoXperts model.
 
 1. **Plan**: from the prompt, the model writes a detailed caption, then a layout JSON (greedy by
    default). The layout is parsed (`plan.parse_layout`): repaired or rejected with the reason kept in
@@ -76,11 +76,11 @@ class MCoTTrace:
         return self.images[-1]
 
 
-class MCoTPipeline:
+class FoXPipeline:
     def __init__(self, model: FoXpertsModel, vae, tokenizer, **config):
         unknown = set(config) - set(DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown MCoTPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+            raise ValueError(f"unknown FoXPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
         self.config = {**DEFAULTS, **config}
         self.model, self.tokenizer = model.eval(), tokenizer
         self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
@@ -95,11 +95,11 @@ class MCoTPipeline:
 
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "MCoTPipeline":
+    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "FoXPipeline":
         from transformers import PreTrainedTokenizerFast
 
         path = Path(path)
-        index = read_model_index(path, "mcot")
+        index = read_model_index(path, "fox")
         kw = dict(local_files_only=True, use_safetensors=True)
         model = FoXpertsModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype, **kw).to(device)
         vae = load_pipeline_vae(path, index, device)
@@ -113,7 +113,7 @@ class MCoTPipeline:
         save_weights(self.model, path / "transformer", dtype)
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         self.tokenizer.save_pretrained(path / "tokenizer")
-        (path / "model_index.json").write_text(json.dumps({"_class_name": "MCoTPipeline", **self.config}, indent=1) + "\n")
+        (path / "model_index.json").write_text(json.dumps({"_class_name": "FoXPipeline", **self.config}, indent=1) + "\n")
 
     # -- the four steps --------------------------------------------------------------------------
     @property

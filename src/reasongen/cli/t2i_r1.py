@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import train_app, bicot_app, fail, comma_list
+from .common import train_app, t2i_r1_app, fail, comma_list
 
 
 @train_app.command("vq")
@@ -53,8 +53,8 @@ def train_vq(
     typer.echo(f"{output_dir / 'vq'}: held-out PSNR {report['heldout_psnr_db']:.2f} dB, {report['codes_used']}/{report['codebook']} codes used")
 
 
-@bicot_app.command("data")
-def bicot_data(
+@t2i_r1_app.command("data")
+def t2i_r1_data(
     out: Path = typer.Option(..., help="Data folder: prompts, oracle CoTs, metadata and the targets' VQ codes."),
     vq: Path = typer.Option(..., help="The trained VQ tokenizer (`reasongen train vq`: RUN/vq), or a BiCoT pipeline folder, whose own tokenizer is used."),
     n: int = typer.Option(20000, help="Number of records."),
@@ -62,13 +62,13 @@ def bicot_data(
     seed: int = typer.Option(0, help="Seed."),
 ):
     """Build T2I-R1's fine-tuning records on ShapesWorld (prompt -> CoT -> image tokens)."""
-    from ..methods.bicot.data import build_records
-    from ..methods.bicot.pipeline import BiCoTPipeline
+    from ..methods.t2i_r1.data import build_records
+    from ..methods.t2i_r1.pipeline import T2IR1Pipeline
     from ..train.vq import load_vq
 
     try:
         if (vq / "model_index.json").is_file():  # a pipeline carries the tokenizer it was trained on
-            tokenizer = BiCoTPipeline.from_pretrained(vq).model.model.vqmodel
+            tokenizer = T2IR1Pipeline.from_pretrained(vq).model.model.vqmodel
         else:
             tokenizer = load_vq(vq)
         build_records(out, tokenizer, n, size, seed)
@@ -77,9 +77,9 @@ def bicot_data(
     typer.echo(f"{out}: {n} records")
 
 
-@train_app.command("bicot")
-def train_bicot(
-    data: Path = typer.Option(..., help="Folder from `reasongen bicot data` (GRPO reads its prompts and metadata)."),
+@train_app.command("t2i-r1")
+def train_t2i_r1(
+    data: Path = typer.Option(..., help="Folder from `reasongen t2i-r1 data` (GRPO reads its prompts and metadata)."),
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
     stage: str = typer.Option("sft", help="sft (prompt -> CoT -> image tokens) or grpo (BiCoT-GRPO from --init-from)."),
     vq: Optional[Path] = typer.Option(None, help="sft: the VQ tokenizer the data was coded with (it goes inside the model)."),
@@ -98,10 +98,10 @@ def train_bicot(
     guidance: float = typer.Option(5.0, help="grpo: guidance when sampling image tokens (T2I-R1: 5)."),
     steps: int = typer.Option(3000, help="Optimiser steps."),
     batch_size: int = typer.Option(32, help="Global batch: samples for sft, prompts for grpo (each drawn --group-size times)."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 5e-5 constant, as the ShapesWorld runs of docs/bicot.md; T2I-R1 uses 1e-6 on the 7B)."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate (default: sft 5e-4 peak with cosine decay; grpo 5e-5 constant, as the ShapesWorld runs of docs/t2i-r1.md; T2I-R1 uses 1e-6 on the 7B)."),
     mixed_precision: str = typer.Option("no", help="no, or bf16."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    keep_last: int = typer.Option(2, help="Checkpoints kept (0: all, for `reasongen bicot curve`)."),
+    keep_last: int = typer.Option(2, help="Checkpoints kept (0: all, for `reasongen t2i-r1 curve`)."),
     seed: int = typer.Option(0, help="Seed."),
 ):
     """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
@@ -113,9 +113,9 @@ def train_bicot(
 
     from ..backbones.janus import JanusT2I, build_janus
     from ..backbones.text import shapes_tokenizer
-    from ..methods.bicot.data import BiCoTRecords
-    from ..methods.bicot.format import SequenceFormat
-    from ..methods.bicot.pipeline import BiCoTPipeline
+    from ..methods.t2i_r1.data import BiCoTRecords
+    from ..methods.t2i_r1.format import SequenceFormat
+    from ..methods.t2i_r1.pipeline import T2IR1Pipeline
     from ..train.loop import TrainConfig, train
 
     if stage not in ("sft", "grpo"):
@@ -123,7 +123,7 @@ def train_bicot(
     try:
         dataset = BiCoTRecords(data)
         if init_from is not None:
-            start = BiCoTPipeline.from_pretrained(init_from)
+            start = T2IR1Pipeline.from_pretrained(init_from)
             model, tokenizer, fmt_kind = start.model, start.tokenizer, start.config["format"]
         elif stage == "grpo":
             raise ValueError("--stage grpo starts from a fine-tuned model: pass --init-from RUN/pipeline (from --stage sft)")
@@ -144,12 +144,12 @@ def train_bicot(
     model.model.aligner.requires_grad_(False)
     extra = {"stage": stage, "preset": preset}
     if stage == "sft":
-        from ..methods.bicot.train import BiCoTSFTTask
+        from ..methods.t2i_r1.train import BiCoTSFTTask
 
         task = BiCoTSFTTask(tokenizer, fmt)
         dataset_for_loop = dataset
     else:
-        from ..methods.bicot.policy import BiCoTPolicy
+        from ..methods.t2i_r1.policy import BiCoTPolicy
         from ..rewards import RewardEnsemble
         from ..rewards.shapes import AttributeReward, DetectorReward
         from ..rl.grpo import GRPOTask
@@ -208,13 +208,13 @@ def train_bicot(
                       lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
                       mixed_precision=mixed_precision, find_unused_parameters=True, keep_last=keep_last, extra=extra)  # fmt: skip
     model = train(model, task, dataset_for_loop, cfg)
-    BiCoTPipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline", dtype=torch.float16)
+    T2IR1Pipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 
-@bicot_app.command("curve")
-def bicot_curve(
-    runs: list[Path] = typer.Argument(..., help="GRPO run folders (`train bicot --stage grpo --keep-last 0`), plotted together."),
+@t2i_r1_app.command("curve")
+def t2i_r1_curve(
+    runs: list[Path] = typer.Argument(..., help="GRPO run folders (`train t2i-r1 --stage grpo --keep-last 0`), plotted together."),
     init_from: Path = typer.Option(..., help="The pipeline the runs started from (their --init-from): step 0, and the config the checkpoints load into."),
     out: Path = typer.Option(..., help="The figure (PNG): training reward beside the independent score."),
     metadata: str = typer.Option("shapes-geneval", help="The independent benchmark: a metadata file or a shipped name."),
@@ -223,7 +223,7 @@ def bicot_curve(
     seed: int = typer.Option(0, help="Seed of the samples (the same for every checkpoint)."),
 ):
     """Reward curves of GRPO runs beside an independent benchmark score per checkpoint (reward hacking would show)."""
-    from ..methods.bicot.curve import checkpoint_scores, plot_curves, read_log
+    from ..methods.t2i_r1.curve import checkpoint_scores, plot_curves, read_log
 
     if label and len(label) != len(runs):
         fail(ValueError(f"{len(label)} --label for {len(runs)} runs: give one per run, or none"))

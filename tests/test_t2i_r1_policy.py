@@ -5,8 +5,8 @@ import torch
 
 from reasongen.backbones.janus import JanusT2I, build_janus
 from reasongen.backbones.text import shapes_tokenizer
-from reasongen.methods.bicot.format import SequenceFormat
-from reasongen.methods.bicot.policy import BiCoTPolicy
+from reasongen.methods.t2i_r1.format import SequenceFormat
+from reasongen.methods.t2i_r1.policy import BiCoTPolicy
 from reasongen.rl.grpo import GRPOTask
 from reasongen.train.loop import TrainConfig, train
 
@@ -75,7 +75,7 @@ def test_direct_policy_and_bad_options(janus):
         BiCoTPolicy(janus, fmt, levels="all")
 
 
-def test_bicot_grpo_step_through_the_loop(tmp_path, janus):
+def test_t2i_r1_grpo_step_through_the_loop(tmp_path, janus):
     import copy
 
     fmt = SequenceFormat(janus.tokenizer)

@@ -1,4 +1,4 @@
-"""`BiCoTPipeline`: T2I-R1's generation. The semantic CoT is sampled as text from the prompt (under
+"""`T2IR1Pipeline`: T2I-R1's generation. The semantic CoT is sampled as text from the prompt (under
 the reasoning instruction, for real Janus-Pro), then the image tokens conditioned on prompt and CoT
 with classifier-free guidance (Janus's unconditional row), then decoded by the VQ tokenizer.
 `use_cot=False` draws from the prompt alone (the direct baseline).
@@ -37,13 +37,13 @@ class BiCoTOutput:
     seed: int
 
 
-class BiCoTPipeline:
+class T2IR1Pipeline:
     max_batch = 64  # rows sampled together; more are drawn in turn (no result depends on it)
 
     def __init__(self, model, tokenizer, **config):
         unknown = set(config) - set(DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown BiCoTPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+            raise ValueError(f"unknown T2IR1Pipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
         self.config = {**DEFAULTS, **config}
         if self.config["format"] not in FORMATS:
             raise ValueError(f"format {self.config['format']!r}: choose from {', '.join(FORMATS)}")
@@ -52,11 +52,11 @@ class BiCoTPipeline:
         self.fmt = SequenceFormat(tokenizer, self.config["format"])
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "BiCoTPipeline":
+    def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "T2IR1Pipeline":
         from transformers import AutoTokenizer, JanusForConditionalGeneration
 
         path = Path(path)
-        index = read_model_index(path, "bicot")
+        index = read_model_index(path, "t2i-r1")
         model = JanusForConditionalGeneration.from_pretrained(path / "model", local_files_only=True, use_safetensors=True, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
         config = {k: v for k, v in index.items() if k in DEFAULTS}
@@ -67,7 +67,7 @@ class BiCoTPipeline:
         path.mkdir(parents=True, exist_ok=True)
         save_weights(self.model, path / "model", dtype)
         self.tokenizer.save_pretrained(path / "tokenizer")
-        (path / "model_index.json").write_text(json.dumps({"_class_name": "BiCoTPipeline", **self.config}, indent=1) + "\n")
+        (path / "model_index.json").write_text(json.dumps({"_class_name": "T2IR1Pipeline", **self.config}, indent=1) + "\n")
 
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], seeds: int | list[int] = 0, use_cot: bool | None = None,

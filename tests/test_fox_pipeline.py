@@ -5,7 +5,7 @@ import torch
 from reasongen.backbones.foxperts import build_foxperts
 from reasongen.backbones.text import shapes_tokenizer
 from reasongen.backbones.wan import build_vae
-from reasongen.methods.mcot.pipeline import MCoTPipeline
+from reasongen.methods.fox.pipeline import FoXPipeline
 
 FAST = dict(num_inference_steps=2, max_caption_tokens=6, max_layout_tokens=8)
 
@@ -17,7 +17,7 @@ def pipe():
     model = build_foxperts("tiny", vocab_size=len(tok))
     with torch.no_grad():
         model.velocity_head.weight.normal_(std=0.1)
-    return MCoTPipeline(model, build_vae("tiny"), tok, **FAST)
+    return FoXPipeline(model, build_vae("tiny"), tok, **FAST)
 
 
 def test_modes_return_their_trace(pipe):
@@ -64,12 +64,12 @@ def test_bad_arguments_are_refused(pipe):
     with pytest.raises(ValueError, match="heatmap_threshold"):
         pipe("a photo of a star", heatmap_threshold=1.5)
     with pytest.raises(ValueError, match="settings"):
-        MCoTPipeline(pipe.model, pipe.vae, pipe.tokenizer, rounds=3)
+        FoXPipeline(pipe.model, pipe.vae, pipe.tokenizer, rounds=3)
 
 
 def test_save_and_load_give_the_same_chain(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
-    again = MCoTPipeline.from_pretrained(tmp_path)
+    again = FoXPipeline.from_pretrained(tmp_path)
     a = pipe("a photo of a blue heart", seeds=5, heatmap_threshold=0.001)[0]
     b = again("a photo of a blue heart", seeds=5, heatmap_threshold=0.001)[0]
     assert a.caption == b.caption and a.layout_text == b.layout_text
@@ -101,7 +101,7 @@ def test_plans_decoded_together_equal_plans_decoded_alone():
     model = build_foxperts("tiny", vocab_size=len(tok))
     with torch.no_grad():  # make the untrained model end its parts early now and then
         model.embed_tokens.weight[tok.eos_token_id] *= 4
-    pipe = MCoTPipeline(model, build_vae("tiny"), tok, num_inference_steps=2, max_caption_tokens=5, max_layout_tokens=7)
+    pipe = FoXPipeline(model, build_vae("tiny"), tok, num_inference_steps=2, max_caption_tokens=5, max_layout_tokens=7)
     prompts = ["a photo of a star", "a photo of a red circle left of a blue star", "a photo of two hearts",
                "a photo of a cross", "a photo of a green square below a purple diamond"]  # fmt: skip
     alone = [_greedy_plan_alone(pipe, p) for p in prompts]
@@ -111,9 +111,9 @@ def test_plans_decoded_together_equal_plans_decoded_alone():
 
 
 def test_geneval_images_do_not_depend_on_how_records_are_batched(pipe, monkeypatch):
-    from reasongen.methods.mcot import MCoTGenerator
+    from reasongen.methods.fox import FoXGenerator
 
-    gen = MCoTGenerator.__new__(MCoTGenerator)
+    gen = FoXGenerator.__new__(FoXGenerator)
     gen.pipe, gen.mode, gen.steps, gen.guidance, gen.batch_size = pipe, "plan_act", 2, None, 3
     asks = [({"prompt": "a photo of a star"}, [1, 2]), ({"prompt": "a photo of a red heart"}, [3, 4, 5])]
     together = gen.many(asks)

@@ -9,9 +9,9 @@ from reasongen.backbones.foxperts import build_foxperts
 from reasongen.backbones.text import shapes_tokenizer
 from reasongen.backbones.wan import build_vae
 from reasongen.eval.geneval import evaluate
-from reasongen.methods.mcot.evaluate import heldout_records, mask_iou, plan_detections, reflection_report, task_losses
-from reasongen.methods.mcot.pipeline import MCoTPipeline
-from reasongen.methods.mcot.plan import layout, parse_layout, plan_text
+from reasongen.methods.fox.evaluate import heldout_records, mask_iou, plan_detections, reflection_report, task_losses
+from reasongen.methods.fox.pipeline import FoXPipeline
+from reasongen.methods.fox.plan import layout, parse_layout, plan_text
 from reasongen.world.dataset import draw_record
 from reasongen.world.mutate import inject_flaw
 from reasongen.world.vocab import TAGS
@@ -26,7 +26,7 @@ def records():
 def pipe():
     torch.manual_seed(0)
     tok = shapes_tokenizer()
-    return MCoTPipeline(build_foxperts("tiny", vocab_size=len(tok)), build_vae("tiny"), tok, num_inference_steps=2)
+    return FoXPipeline(build_foxperts("tiny", vocab_size=len(tok)), build_vae("tiny"), tok, num_inference_steps=2)
 
 
 def test_mask_iou():

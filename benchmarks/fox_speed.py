@@ -2,7 +2,7 @@
 correct) and of the whole chain, against one direct generation by the same model (the paper implies
 the chain costs about 2x).
 
-    python benchmarks/mcot_speed.py --model RUN/pipeline [--repeats 3] [--steps 50]
+    python benchmarks/fox_speed.py --model RUN/pipeline [--repeats 3] [--steps 50]
 
 Correction is timed on a fixed mask (a 24 x 24 px square), so its time does not depend on what
 reflection finds; the whole chain runs as the pipeline does (it corrects only when reflection finds
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reasongen.methods.mcot.pipeline import MCoTPipeline
-from reasongen.methods.mcot.train import plan_parts
+from reasongen.methods.fox.pipeline import FoXPipeline
+from reasongen.methods.fox.train import plan_parts
 
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import median_time  # noqa: E402
@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=None)
     args = ap.parse_args()
-    pipe = MCoTPipeline.from_pretrained(args.model)
+    pipe = FoXPipeline.from_pretrained(args.model)
     steps = args.steps or pipe.config["num_inference_steps"]
     g = pipe.config["guidance_scale"]
 

@@ -117,7 +117,7 @@ def build_records(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, wo
         return path
     jobs = [(seed, i, size) for i in range(n)]
     with mp.get_context("fork").Pool(workers) as pool:
-        recs = list(tqdm(pool.imap(_record_job, jobs, chunksize=32), total=n, desc="mcot records", unit="record"))
+        recs = list(tqdm(pool.imap(_record_job, jobs, chunksize=32), total=n, desc="fox records", unit="record"))
     arrays = {k: torch.from_numpy(np.stack([r[k] for r in recs]).astype(np.uint8)) for k in ("target", "flawed", "mask")}
     save_file(arrays, path)
     info = {"n": n, "size": size, "seed": seed, **{k: [r[k] for r in recs] for k in TEXT_FIELDS}}

@@ -26,7 +26,7 @@ from .data import TEXT_FIELDS, blank, record
 from .plan import ORDINALS, parse_layout
 from .train import TASKS, MCoTTask
 
-HELDOUT_SEED = 1_000_003  # the training records use seed 0 (`reasongen mcot data --seed`)
+HELDOUT_SEED = 1_000_003  # the training records use seed 0 (`reasongen fox data --seed`)
 
 
 def heldout_records(n: int, size: int = 64, seed: int = HELDOUT_SEED) -> list[dict]:

@@ -9,30 +9,30 @@ import numpy as np
 from ...world.vocab import CLASSES, COLOR_NAMES
 from .. import model_path
 
-SHIPPED = "mcot-shapes"
+SHIPPED = "fox-shapes"
 
 
-class MCoTGenerator:
-    """`sample geneval --method mcot`: one chain per seed; `mode` picks the chain of the ablation
+class FoXGenerator:
+    """`sample geneval --method fox`: one chain per seed; `mode` picks the chain of the ablation
     (direct, twice, plan_act or mcot). `many` draws several records together, at most `batch_size`
     chains at once; each chain keeps its own generator, so the images do not depend on the batch."""
 
-    name = "mcot"
+    name = "fox"
     classes = CLASSES
     colors = COLOR_NAMES
     records_per_call = 8
 
     def __init__(self, model: str | None = None, mode: str = "mcot", steps: int | None = None, guidance: float | None = None,
                  size: int | None = None, device: str = "cpu", batch_size: int = 32):  # fmt: skip
-        from .pipeline import MODES, MCoTPipeline
+        from .pipeline import MODES, FoXPipeline
 
         if mode not in MODES:
             raise ValueError(f"--mode {mode!r}: choose from {', '.join(MODES)}")
-        self.pipe = MCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train mcot"), device=device)
+        self.pipe = FoXPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train fox"), device=device)
         if size is not None and size != self.pipe.config["height"]:
             raise ValueError(f"--size {size}: this model draws {self.pipe.config['height']} px images")
         self.mode, self.steps, self.guidance, self.batch_size = mode, steps, guidance, batch_size
-        self.name = f"mcot-{mode}"
+        self.name = f"fox-{mode}"
 
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]:
         return self.many([(metadata, seeds)])[0]

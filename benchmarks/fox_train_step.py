@@ -2,7 +2,7 @@
 autocast, on ShapesWorld records with random latents of the right shape (the step's cost does not
 depend on their values).
 
-    python benchmarks/mcot_train_step.py [--batch 32] [--steps 5] [--experts functional]
+    python benchmarks/fox_train_step.py [--batch 32] [--steps 5] [--experts functional]
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import torch
 
 from reasongen.backbones.foxperts import build_foxperts
 from reasongen.backbones.text import shapes_tokenizer
-from reasongen.methods.mcot.data import record
-from reasongen.methods.mcot.train import TASKS, MCoTTask
+from reasongen.methods.fox.data import record
+from reasongen.methods.fox.train import TASKS, MCoTTask
 
 
 def main():

@@ -7,9 +7,9 @@ import torch
 from reasongen.backbones.foxperts import build_foxperts
 from reasongen.backbones.text import shapes_tokenizer
 from reasongen.backbones.wan import FrameVAE, build_vae
-from reasongen.methods.mcot.data import MCoTRecords, blank, build_records, encode_records, record
-from reasongen.methods.mcot.plan import parse_layout
-from reasongen.methods.mcot.train import IGNORE, MCoTTask, encode_texts
+from reasongen.methods.fox.data import MCoTRecords, blank, build_records, encode_records, record
+from reasongen.methods.fox.plan import parse_layout
+from reasongen.methods.fox.train import IGNORE, MCoTTask, encode_texts
 from reasongen.train.loop import TrainConfig, train
 
 

@@ -20,7 +20,7 @@ from ...train.checkpoint import STEP_DIR, list_checkpoints
 def read_log(run: str | Path) -> list[dict]:
     path = Path(run) / "log.jsonl"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no training log; pass a folder written by `reasongen train bicot --stage grpo`")
+        raise FileNotFoundError(f"{path}: no training log; pass a folder written by `reasongen train t2i-r1 --stage grpo`")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -32,7 +32,7 @@ def checkpoint_scores(run: str | Path, init_from: str | Path, metadata: str = "s
     from ...eval.layout import read_metadata
     from ...eval.run import evaluate_folder
     from ..sampling import write_geneval_samples
-    from . import BiCoTGenerator
+    from . import T2IR1Generator
 
     run = Path(run)
     cache_path = run / "curve" / "scores.json"
@@ -46,7 +46,7 @@ def checkpoint_scores(run: str | Path, init_from: str | Path, metadata: str = "s
     for step, ckpt in points:
         if str(step) in cache["scores"]:
             continue
-        generator = BiCoTGenerator(str(init_from), cot=cot)
+        generator = T2IR1Generator(str(init_from), cot=cot)
         if ckpt is not None:
             missing, unexpected = generator.pipe.model.load_state_dict(load_file(ckpt / "model.safetensors"), strict=False)
             if unexpected:

@@ -8,11 +8,11 @@ from typing import Optional
 
 import typer
 
-from .common import eval_app, train_app, mcot_app, fail, comma_list, load_transformer_weights
+from .common import eval_app, train_app, fox_app, fail, comma_list, load_transformer_weights
 
 
-@mcot_app.command("data")
-def mcot_data(
+@fox_app.command("data")
+def fox_data(
     out: Path = typer.Option(..., help="Data folder: records (prompt, plan, target, flawed image and flaw mask) and their latents."),
     vae: Path = typer.Option(..., help="The trained VAE folder (e.g. src/reasongen/models/shapes-vae)."),
     n: int = typer.Option(20000, help="Number of records."),
@@ -22,7 +22,7 @@ def mcot_data(
 ):
     """Build FoX training records on ShapesWorld (all four tasks read them) and encode their images."""
     from ..backbones.wan import load_vae
-    from ..methods.mcot.data import build_records, encode_records
+    from ..methods.fox.data import build_records, encode_records
 
     try:
         build_records(out, n, size, seed, workers)
@@ -32,9 +32,9 @@ def mcot_data(
     typer.echo(f"{out}: {n} records")
 
 
-@train_app.command("mcot")
-def train_mcot(
-    data: Path = typer.Option(..., help="Folder from `reasongen mcot data`."),
+@train_app.command("fox")
+def train_fox(
+    data: Path = typer.Option(..., help="Folder from `reasongen fox data`."),
     vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
     output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
     experts: str = typer.Option("functional", help="Expert layout: functional (FoXperts), modality (text / image) or dense (one)."),
@@ -50,15 +50,15 @@ def train_mcot(
     seed: int = typer.Option(0, help="Seed."),
     init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer; a resumable checkpoint in --output-dir wins."),
 ):
-    """Train one FoXperts model on planning+acting, reflection and correction, and save an MCoTPipeline."""
+    """Train one FoXperts model on planning+acting, reflection and correction, and save an FoXPipeline."""
     import torch
 
     from ..backbones.foxperts import build_foxperts
     from ..backbones.text import shapes_tokenizer
     from ..backbones.wan import load_vae
-    from ..methods.mcot.data import MCoTRecords
-    from ..methods.mcot.pipeline import MCoTPipeline
-    from ..methods.mcot.train import TASKS, MCoTTask
+    from ..methods.fox.data import MCoTRecords
+    from ..methods.fox.pipeline import FoXPipeline
+    from ..methods.fox.train import TASKS, MCoTTask
     from ..train.loop import TrainConfig, train
 
     try:
@@ -77,14 +77,14 @@ def train_mcot(
                       mixed_precision=mixed_precision, find_unused_parameters=True,
                       extra={"experts": experts, "preset": preset, "tasks": tasks, "lm_weight": lm_weight})  # fmt: skip
     model = train(model, task, dataset, cfg)
-    pipe = MCoTPipeline(model.float().cpu(), fvae, tokenizer, height=dataset.size, width=dataset.size)
+    pipe = FoXPipeline(model.float().cpu(), fvae, tokenizer, height=dataset.size, width=dataset.size)
     pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 
-@eval_app.command("mcot")
-def eval_mcot(
-    model: Optional[Path] = typer.Argument(None, help="An MCoTPipeline folder (`reasongen train mcot`: RUN/pipeline); the shipped model if left out."),
+@eval_app.command("fox")
+def eval_fox(
+    model: Optional[Path] = typer.Argument(None, help="An FoXPipeline folder (`reasongen train fox`: RUN/pipeline); the shipped model if left out."),
     n: int = typer.Option(512, help="Held-out records (scenes the training data never drew)."),
     plan_metadata: str = typer.Option("shapes-geneval", help="Prompts whose greedy plans are judged by GenEval's rules (the layout's boxes as detections)."),
     heatmap_threshold: Optional[float] = typer.Option(None, help="Override the pipeline's heatmap threshold."),
@@ -92,17 +92,17 @@ def eval_mcot(
 ):
     """A FoX model on held-out records: reflection IoU with the true flaw masks, flaws caught, clean images passed, each task's loss, and its plans judged alone."""
     from ..methods import model_path
-    from ..methods.mcot import SHIPPED
+    from ..methods.fox import SHIPPED
     from ..eval.layout import read_metadata
-    from ..methods.mcot.evaluate import heldout_records, plan_report, reflection_report, task_losses
-    from ..methods.mcot.pipeline import MCoTPipeline
+    from ..methods.fox.evaluate import heldout_records, plan_report, reflection_report, task_losses
+    from ..methods.fox.pipeline import FoXPipeline
     from ..world.vocab import CLASSES, COLOR_NAMES
 
     if n < 1:
         raise typer.BadParameter(f"--n {n}: give at least 1 record")
     overrides = {} if heatmap_threshold is None else {"heatmap_threshold": heatmap_threshold}
     try:
-        pipe = MCoTPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train mcot"), **overrides)
+        pipe = FoXPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train fox"), **overrides)
         prompts = read_metadata(plan_metadata, CLASSES, COLOR_NAMES)
     except (ValueError, FileNotFoundError) as e:
         fail(e)

@@ -6,10 +6,10 @@ import torch
 
 from reasongen.backbones.janus import build_janus
 from reasongen.backbones.text import shapes_tokenizer
-from reasongen.methods.bicot.data import BiCoTRecords, build_records
-from reasongen.methods.bicot.format import SequenceFormat
-from reasongen.methods.bicot.pipeline import BiCoTPipeline
-from reasongen.methods.bicot.train import BiCoTSFTTask
+from reasongen.methods.t2i_r1.data import BiCoTRecords, build_records
+from reasongen.methods.t2i_r1.format import SequenceFormat
+from reasongen.methods.t2i_r1.pipeline import T2IR1Pipeline
+from reasongen.methods.t2i_r1.train import BiCoTSFTTask
 from reasongen.train.loop import TrainConfig, train
 from reasongen.train.vq import build_vq
 
@@ -48,13 +48,13 @@ def test_sft_learns_both_heads(trained):
 
 def test_pipeline_round_trip_and_modes(trained, tmp_path):
     _, model, tok = trained
-    pipe = BiCoTPipeline(model, tok, max_cot_tokens=6)
+    pipe = T2IR1Pipeline(model, tok, max_cot_tokens=6)
     with_cot = pipe("a photo of a star", seeds=[1, 2])
     assert len(with_cot) == 2 and with_cot[0].image.shape == (64, 64, 3) and isinstance(with_cot[0].cot, str)
     direct = pipe("a photo of a star", seeds=1, use_cot=False)[0]
     assert direct.cot is None
     pipe.save_pretrained(tmp_path / "p")
-    again = BiCoTPipeline.from_pretrained(tmp_path / "p")
+    again = T2IR1Pipeline.from_pretrained(tmp_path / "p")
     b = again("a photo of a star", seeds=[1, 2])
     assert [o.cot for o in b] == [o.cot for o in with_cot]
     assert all(np.array_equal(x.image, y.image) for x, y in zip(b, with_cot))

@@ -26,36 +26,36 @@ def test_vq_data_sft_grpo_generate_sample(tmp_path):
         "--restart-every", 1)
     report = json.loads((tmp_path / "vq" / "vq_report.json").read_text())
     assert report["codebook"] == 64 and report["heldout_images"] == 512
-    run("bicot", "data", "--out", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--n", 8)
-    run("train", "bicot", "--data", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--output-dir", tmp_path / "sft",
+    run("t2i-r1", "data", "--out", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--n", 8)
+    run("train", "t2i-r1", "--data", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--output-dir", tmp_path / "sft",
         "--preset", "tiny", "--steps", 2, "--batch-size", 4)  # fmt: skip
     sft = tmp_path / "sft" / "pipeline"
-    assert json.loads((sft / "model_index.json").read_text())["_class_name"] == "BiCoTPipeline"
+    assert json.loads((sft / "model_index.json").read_text())["_class_name"] == "T2IR1Pipeline"
     # a pipeline carries its tokenizer: records coded through it are those of the VQ folder, up to the
     # near-ties that the pipeline's fp16 copy of the weights flips (a random tiny VQ has many)
-    run("bicot", "data", "--out", tmp_path / "data2", "--vq", sft, "--n", 8)
+    run("t2i-r1", "data", "--out", tmp_path / "data2", "--vq", sft, "--n", 8)
     codes = [load_file(tmp_path / d / "codes.safetensors")["codes"] for d in ("data", "data2")]
     assert (codes[0] == codes[1]).float().mean() > 0.9, (codes[0] == codes[1]).float().mean()
-    run("train", "bicot", "--data", tmp_path / "data", "--output-dir", tmp_path / "grpo", "--stage", "grpo", "--init-from", sft,
+    run("train", "t2i-r1", "--data", tmp_path / "data", "--output-dir", tmp_path / "grpo", "--stage", "grpo", "--init-from", sft,
         "--steps", 2, "--batch-size", 2, "--group-size", 2, "--lr", 1e-5, "--checkpoint-every", 1, "--keep-last", 0)  # fmt: skip
     logs = [json.loads(line) for line in (tmp_path / "grpo" / "log.jsonl").read_text().splitlines()]
     assert {"reward", "reward_detector", "reward_attribute", "kl"} <= set(logs[-1])
     meta = tmp_path / "m.jsonl"
     meta.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
-    text = run("bicot", "curve", tmp_path / "grpo", "--init-from", sft, "--metadata", meta, "--out", tmp_path / "curve.png")
+    text = run("t2i-r1", "curve", tmp_path / "grpo", "--init-from", sft, "--metadata", meta, "--out", tmp_path / "curve.png")
     assert "step 0 " in text and "step 1 " in text and "step 2 " in text
     assert Image.open(tmp_path / "curve.png").size[0] > 600
     scores = json.loads((tmp_path / "grpo" / "curve" / "scores.json").read_text())["scores"]
     assert sorted(scores) == ["0", "1", "2"] and all(0 <= s["overall"] <= 1 for s in scores.values())
     # a second run from the same start takes step 0 from the first instead of sampling it again
     shutil.copytree(tmp_path / "grpo", tmp_path / "grpo2", ignore=shutil.ignore_patterns("curve"))
-    run("bicot", "curve", tmp_path / "grpo", tmp_path / "grpo2", "--init-from", sft, "--metadata", meta, "--out", tmp_path / "curve2.png")
+    run("t2i-r1", "curve", tmp_path / "grpo", tmp_path / "grpo2", "--init-from", sft, "--metadata", meta, "--out", tmp_path / "curve2.png")
     assert not (tmp_path / "grpo2" / "curve" / "step-00000000").exists()
     scores2 = json.loads((tmp_path / "grpo2" / "curve" / "scores.json").read_text())["scores"]
     assert scores2 == scores
-    res = runner.invoke(app, ["bicot", "curve", str(tmp_path / "grpo"), "--init-from", str(sft), "--out", "x.png", "--label", "a", "--label", "b"])
+    res = runner.invoke(app, ["t2i-r1", "curve", str(tmp_path / "grpo"), "--init-from", str(sft), "--out", "x.png", "--label", "a", "--label", "b"])
     assert res.exit_code == 2 and "2 --label for 1 runs" in res.output
-    grpo = ["train", "bicot", "--data", str(tmp_path / "data"), "--output-dir", str(tmp_path / "g2"), "--stage", "grpo",
+    grpo = ["train", "t2i-r1", "--data", str(tmp_path / "data"), "--output-dir", str(tmp_path / "g2"), "--stage", "grpo",
             "--init-from", str(sft), "--steps", "1"]  # fmt: skip
     for extra, says in ((["--rewards", "gdino"], "needs --expert-dir gdino=FOLDER"),
                         (["--rewards", "vqa", "--expert-dir", f"vqa={tmp_path / 'none'}"], "no VQA checkpoint"),
@@ -64,13 +64,13 @@ def test_vq_data_sft_grpo_generate_sample(tmp_path):
         assert res.exit_code == 2 and says in res.output, res.output
 
     out = tmp_path / "star.png"
-    text = run("generate", "a photo of a star", "--method", "bicot", "--model", tmp_path / "grpo" / "pipeline", "-o", out)
+    text = run("generate", "a photo of a star", "--method", "t2i-r1", "--model", tmp_path / "grpo" / "pipeline", "-o", out)
     assert "cot:" in text and Image.open(out).size == (64, 64)
     for flag in ("--cot", "--no-cot"):
-        run("sample", "geneval", "--method", "bicot", "--model", sft, "--metadata", meta, "--outdir", tmp_path / flag, "--n", 2, flag)
+        run("sample", "geneval", "--method", "t2i-r1", "--model", sft, "--metadata", meta, "--outdir", tmp_path / flag, "--n", 2, flag)
         assert Image.open(tmp_path / flag / "00000" / "samples" / "0001.png").size == (64, 64)
 
 
 def test_bad_stage_and_missing_start(tmp_path):
-    res = runner.invoke(app, ["train", "bicot", "--data", str(tmp_path), "--output-dir", str(tmp_path / "x"), "--stage", "rl"])
+    res = runner.invoke(app, ["train", "t2i-r1", "--data", str(tmp_path), "--output-dir", str(tmp_path / "x"), "--stage", "rl"])
     assert res.exit_code == 2 and "--stage" in res.output

@@ -29,7 +29,7 @@ def build_records(out_dir: str | Path, vq, n: int, size: int = 64, seed: int = 0
     if built_already(info_path, codes_path, "records", n, size, seed):
         return codes_path
     metas, codes = [], []
-    for start in tqdm(range(0, n, batch_size), desc="bicot records", unit="batch"):
+    for start in tqdm(range(0, n, batch_size), desc="t2i-r1 records", unit="batch"):
         images = []
         for i in range(start, min(start + batch_size, n)):
             meta, scene = draw_record(seed, i, ALL_TAGS, "in_distribution")
