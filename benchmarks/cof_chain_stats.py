@@ -17,7 +17,7 @@ from reasongen.eval.geneval import summarize
 from reasongen.eval.run import score_image
 from reasongen.methods.cof.trajectories import build_chain, simulated_anchor
 from reasongen.world.benchmarks import build
-from reasongen.world.detector import ShapesDetector
+from reasongen.eval.shapes_detector import ShapesDetector
 
 
 def main() -> None:

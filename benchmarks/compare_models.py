@@ -51,7 +51,7 @@ def main() -> None:
     else:
         from reasongen.eval.run import score_image
         from reasongen.world.benchmarks import shipped_path
-        from reasongen.world.detector import ShapesDetector
+        from reasongen.eval.shapes_detector import ShapesDetector
 
         records = [json.loads(line) for line in shipped_path("shapes-geneval").read_text().splitlines()][: args.n]
         a, b = image_method(args.method, args.a, records), image_method(args.method, args.b, records)

@@ -17,7 +17,7 @@ import torch
 
 from reasongen.backbones.text import load_text_encoder
 from reasongen.backbones.wan import get_preset
-from reasongen.methods.cof.train import PromptCache
+from reasongen.backbones.text import PromptCache
 from reasongen.methods.reasondiff.model import build_reasondiff_model
 from reasongen.methods.reasondiff.train import ReasonDiffTask
 

@@ -19,7 +19,8 @@ from PIL import Image
 
 from reasongen.backbones.wan import load_vae
 from reasongen.methods.cof.data import ChainClips
-from reasongen.train.data import ShapesClips, to_uint8
+from reasongen.images import to_uint8
+from reasongen.train.data import ShapesClips
 
 HELDOUT_SEED = 1_000_003  # eval vae --clips reads the same clips
 

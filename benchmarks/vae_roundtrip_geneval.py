@@ -21,9 +21,8 @@ import torch
 
 from reasongen.backbones.wan import load_vae
 from reasongen.eval.layout import load_rgb, scan_geneval_folder
-from reasongen.methods.sampling import save_png
-from reasongen.train.data import to_tensor, to_uint8
-from reasongen.world.detector import ShapesDetector
+from reasongen.images import save_png, to_tensor, to_uint8
+from reasongen.eval.shapes_detector import ShapesDetector
 
 
 def main():

@@ -137,7 +137,7 @@ def test_a_truncated_model_folder_is_named_in_one_line(tmp_path):
     folder = tmp_path / "cof"
     shutil.copytree(SHIPPED_MODELS / "cof-shapes", folder)
     index = json.loads((folder / "model_index.json").read_text())
-    index["vae"] = str((SHIPPED_MODELS / "cof-shapes" / index["vae"]).resolve())  # the copy shares the shipped VAE
+    index["vae_folder"] = str((SHIPPED_MODELS / "cof-shapes" / index["vae_folder"]).resolve())  # the copy shares the shipped VAE
     (folder / "model_index.json").write_text(json.dumps(index))
     weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])

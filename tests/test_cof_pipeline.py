@@ -4,7 +4,8 @@ import torch
 
 from reasongen.backbones.text import tiny_text_encoder
 from reasongen.backbones.wan import build_transformer, build_vae
-from reasongen.methods.cof.pipeline import CoFPipeline, save_chain
+from reasongen.images import save_chain
+from reasongen.methods.cof.pipeline import CoFPipeline
 
 
 def tiny_pipeline(**config):

@@ -6,7 +6,7 @@ from reasongen.eval.run import score_image
 from reasongen.methods.cof.trajectories import anchor_tier, build_chain, repair_scene
 from reasongen.world.mutate import inject_flaw
 from reasongen.world.benchmarks import build
-from reasongen.world.detector import ShapesDetector
+from reasongen.eval.shapes_detector import ShapesDetector
 from reasongen.world.mutate import mutate
 from reasongen.world.scene import scene_for
 

@@ -3,7 +3,7 @@ import pytest
 from scipy import ndimage
 
 from reasongen.eval.geneval import filter_detections
-from reasongen.world.detector import ShapesDetector, nearest_color
+from reasongen.eval.shapes_detector import ShapesDetector, nearest_color
 from reasongen.world.render import render_objects
 from reasongen.world.scene import Obj
 from reasongen.world.vocab import CLASSES, COLOR_NAMES, COLORS

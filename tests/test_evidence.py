@@ -13,7 +13,7 @@ from reasongen.cli import app
 from reasongen.eval.geneval import summarize
 from reasongen.eval.run import score_image
 from reasongen.world.benchmarks import build
-from reasongen.world.detector import ShapesDetector
+from reasongen.eval.shapes_detector import ShapesDetector
 from reasongen.world.mutate import BREAKS, mutate
 from reasongen.world.scene import scene_for
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -109,4 +110,9 @@ def test_the_pipeline_draws_the_same_images_in_any_batch_size(janus):
     split = pipe(prompts, [1, 2, 3])
     alone = pipe(prompts[2], 3)
     assert [o.cot for o in whole] == [o.cot for o in split] and whole[2].cot == alone[0].cot
-    assert all((a.image == b.image).all() for a, b in zip(whole, split)) and (whole[2].image == alone[0].image).all()
+    # The same plans in any batch, and images within one level: the VQ decoder's float sums may round a pixel by one level on
+    # some processors (seen on a 2-core Xeon), never more.
+    def same(a, b):
+        return np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+    assert all(same(a.image, b.image) for a, b in zip(whole, split)) and same(whole[2].image, alone[0].image)

@@ -9,7 +9,7 @@ from reasongen.cli import app
 from reasongen.eval.run import score_image
 from reasongen.rewards.judge import JudgeModel, JudgePairs, JudgeReward
 from reasongen.world.dataset import draw_record
-from reasongen.world.detector import ShapesDetector
+from reasongen.eval.shapes_detector import ShapesDetector
 from reasongen.world.vocab import ALL_TAGS
 
 

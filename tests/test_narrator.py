@@ -99,3 +99,55 @@ def test_a_local_mllm_narrates_through_its_chat_template(tmp_path):
     assert isinstance(answer, str) and answer == chat(narrator.messages("a circle turns red", 5), image)  # greedy
     with pytest.raises(ValueError, match="Qwen2.5-VL"):
         transformers_chat(tmp_path / "none")
+
+
+def _serve(handler_body, requests: int = 1):
+    """A one-request local server whose POST handler is `handler_body(handler)`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            handler_body(self)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=lambda: [server.handle_request() for _ in range(requests)], daemon=True).start()
+    return server
+
+
+def test_chat_backend_refuses_redirects_oversized_and_malformed_answers_and_slow_servers():
+    import time
+
+    def redirect(h):
+        h.send_response(302)
+        h.send_header("Location", "http://example.invalid/steal")
+        h.end_headers()
+
+    def huge(h):
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(b"x" * 5000)
+
+    def garbage(h):
+        h.send_response(200)
+        h.end_headers()
+        h.wfile.write(b"<html>not json</html>")
+
+    def slow(h):
+        time.sleep(1.5)
+        h.send_response(200)
+        h.end_headers()
+
+    for body, says, kw in ((redirect, "redirect to http://example.invalid/steal refused", {}),
+                           (huge, "exceeds 1000 bytes", {"max_response_bytes": 1000}),
+                           (garbage, "not an OpenAI chat completion", {}), (slow, "timed out", {"timeout": 0.5})):  # fmt: skip
+        server = _serve(body)
+        chat = openai_chat(f"http://127.0.0.1:{server.server_port}/v1", "m", **kw)
+        with pytest.raises(ValueError, match=says) as e:
+            chat([{"role": "user", "content": "hi"}], None)
+        assert f"127.0.0.1:{server.server_port}" in str(e.value) and len(str(e.value)) < 400
+        server.server_close()
+    with pytest.raises(ValueError, match="http"):
+        openai_chat("file:///etc/passwd", "m")

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from reasongen.backbones.text import tiny_text_encoder
 from reasongen.backbones.wan import FrameVAE, build_transformer, build_vae
-from reasongen.methods.cof.train import PromptCache
+from reasongen.backbones.text import PromptCache
 from reasongen.methods.reasondiff.alignformer import AlignFormer
 from reasongen.methods.reasondiff.data import (PairLatents, build_pairs, encode_narratives, encode_pairs, group_by_latent_frame, latent_index,
                                                training_pair)  # fmt: skip

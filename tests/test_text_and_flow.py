@@ -15,7 +15,7 @@ def test_padded_positions_are_exact_zeros():
 
 def test_too_long_prompt_is_refused_not_cut():
     te = tiny_text_encoder(max_length=8)
-    with pytest.raises(ValueError, match="longer than the text encoder's 8 tokens"):
+    with pytest.raises(ValueError, match="longer than the text encoder's 8;"):
         te(["a photo of a red circle left of a blue star"])
 
 

@@ -3,8 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from reasongen.world.edit import instances
-from reasongen.world.detector import ShapesDetector
+from reasongen.eval.shapes_detector import instances
+from reasongen.eval.shapes_detector import ShapesDetector
 from reasongen.world.scene import boxes_apart
 from reasongen.world.video import EVENTS, check_clip_length, sample_clip
 

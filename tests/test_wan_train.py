@@ -135,3 +135,18 @@ def test_warm_restart_from_saved_weights_when_the_run_folder_is_gone(tiny_setup,
     start = CoFPipeline.from_pretrained(first / "pipeline").transformer
     for a, b in zip(start.parameters(), pipe.transformer.parameters()):  # lr 0: the weights are the start's
         assert torch.equal(a, b)
+
+
+def test_a_leg_adds_a_point_to_the_learning_curve(tiny_setup, tmp_path):
+    from reasongen.methods.wan.curve import plot_curve, score_leg
+
+    out = tmp_path / "run"
+    train_wan(tiny_config(tiny_setup, out, steps=2), progress=False)
+    meta = tmp_path / "meta.jsonl"
+    meta.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
+    row = score_leg(out, n=2, metadata=str(meta), progress=False)
+    assert row["samples_seen"] == 8 and 0 <= row["overall"] <= 1 and set(row["tags"]) == {"single_object"}
+    assert score_leg(out, n=2, metadata=str(meta), progress=False) == row  # scored once per leg
+    assert len((out / "curve.jsonl").read_text().splitlines()) == 1
+    plot_curve([out], tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").stat().st_size > 1000

@@ -65,7 +65,8 @@ def train_cof(
     from ..backbones.wan import build_transformer, get_preset, load_vae
     from ..methods.cof.data import VARIANTS, ChainLatents
     from ..methods.cof.pipeline import CoFPipeline
-    from ..methods.cof.train import CoFTask, PromptCache
+    from ..backbones.text import PromptCache
+    from ..methods.cof.train import CoFTask
     from ..train.loop import TrainConfig, train
 
     if variant not in VARIANTS:
@@ -228,7 +229,8 @@ def eval_vae(
     from ..eval.run import evaluate_folder
     from ..methods.oracle import OracleGenerator
     from ..methods.sampling import write_geneval_samples
-    from ..train.data import ShapesClips, ShapesImages, to_tensor, to_uint8
+    from ..images import to_tensor, to_uint8
+    from ..train.data import ShapesClips, ShapesImages
     from ..train.vae import psnr
     from ..world.vocab import CLASSES, COLOR_NAMES
 
@@ -302,9 +304,9 @@ def chain_roundtrip(fvae, data_dir: Path) -> dict:
 
     from ..eval.run import score_image
     from ..methods.cof.data import ChainClips
-    from ..train.data import to_uint8
+    from ..images import to_uint8
     from ..train.vae import psnr
-    from ..world.detector import ShapesDetector
+    from ..eval.shapes_detector import ShapesDetector
 
     try:
         data = ChainClips(data_dir, "heldout", fvae.temporal)

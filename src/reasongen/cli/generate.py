@@ -28,7 +28,7 @@ def generate(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Generate one image from a prompt with a reasoning method."""
-    from ..methods.sampling import save_image
+    from ..images import save_image
 
     check_output(output, IMAGE_SUFFIXES, "the image")
     if not prompt.strip():
@@ -61,7 +61,9 @@ def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, devi
     import torch
 
     from ..methods import model_path
-    from ..methods.cof.pipeline import CoFPipeline, save_chain as write_chain, to_uint8
+    from ..images import unit_to_uint8 as to_uint8
+    from ..images import save_chain as write_chain
+    from ..methods.cof.pipeline import CoFPipeline
 
     spec = get_spec(method)
     pipe = CoFPipeline.from_pretrained(model_path(model, spec.shipped, spec.train_command), device=device)

@@ -33,7 +33,7 @@ def video(
     from PIL import Image
 
     from ..methods import model_path
-    from ..methods.cof.pipeline import save_chain
+    from ..images import save_chain
     from ..methods.reasondiff.narrator import ChatNarrator, one_prompt, openai_chat, parse_narration, transformers_chat, world_examples
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
     from ..methods.reasondiff.world_narrator import ShapesNarrator
@@ -200,7 +200,7 @@ def train_reasondiff(
     from ..backbones.lora import has_lora, lora_for_training
     from ..backbones.text import load_text_encoder
     from ..backbones.wan import get_preset, load_vae
-    from ..methods.cof.train import PromptCache
+    from ..backbones.text import PromptCache
     from ..methods.reasondiff.data import PairLatents, clip_latent_channels
     from ..methods.reasondiff.model import ANCHOR_MASKS, TEXT_ATTENTIONS, build_reasondiff_model
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline

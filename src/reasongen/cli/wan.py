@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, fail, train_app
+from .common import app, check_output, fail, train_app
 
 wan_app = typer.Typer(help="shapes-wan pretraining data.", no_args_is_help=True)
 app.add_typer(wan_app, name="wan")
@@ -62,6 +62,7 @@ def train_wan_command(
     seed: int = typer.Option(0, help="Seed."),
     checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
     init_from: Optional[Path] = typer.Option(None, help="A saved pipeline to start from when --output-dir has no checkpoint (a warm restart after the run folder was lost: weights kept, optimiser afresh, logged)."),
+    score: int = typer.Option(0, help="N > 0: after the leg, score shapes-geneval at N images per prompt and add a point to RUN/curve.jsonl (the learning curve)."),
 ):
     """Pretrain (or resume) a ShapesWorld Wan DiT on text-to-image; saves a one-frame pipeline."""
     import torch
@@ -84,6 +85,27 @@ def train_wan_command(
     except ValueError as e:
         fail(e)
     typer.echo(f"{output_dir / 'pipeline'} ({samples_seen(output_dir)} samples seen)")
+    if score > 0:
+        from ..methods.wan.curve import score_leg
+
+        row = score_leg(output_dir, n=score)
+        typer.echo(f"shapes-geneval at {row['samples_seen']:,} images: {row['overall']:.3f} ({output_dir / 'curve.jsonl'})")
+
+
+@wan_app.command("curve")
+def wan_curve(
+    runs: list[Path] = typer.Argument(..., help="Run folders whose curve.jsonl to draw (`train wan --score N`)."),
+    out: Path = typer.Option(..., "-o", "--out", help="The figure (PNG)."),
+):
+    """Plot shapes-geneval against training images seen, for one run or several."""
+    from ..methods.wan.curve import plot_curve
+
+    missing = [str(r) for r in runs if not (r / "curve.jsonl").is_file()]
+    if missing:
+        fail(ValueError(f"no curve.jsonl in {', '.join(missing)}: score legs with `reasongen train wan ... --score 1`"))
+    check_output(out, (".png",), "the figure")
+    plot_curve(runs, out)
+    typer.echo(str(out))
 
 
 @train_app.command("wan-oneshot")

@@ -33,7 +33,7 @@ class Detector(Protocol):
 def make_detector(name: str, **options) -> Detector:
     """Build a detector by name: `shapes` (ShapesWorld, no weights) or `mask2former` (GenEval's stack)."""
     if name == "shapes":
-        from ..world.detector import ShapesDetector
+        from .shapes_detector import ShapesDetector
 
         return ShapesDetector(**options)
     if name == "mask2former":

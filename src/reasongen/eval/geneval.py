@@ -17,13 +17,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..world.relations import POSITION_THRESHOLD, relative_position  # noqa: F401  (GenEval's position rule)
 from ..world.vocab import COLOR_NAMES  # GenEval's ten colours, in its order
 
 THRESHOLD = 0.3
 COUNTING_THRESHOLD = 0.9
 MAX_OBJECTS = 16
 MAX_OVERLAP = 1.0  # NMS IoU threshold; 1.0 disables NMS, GenEval's default
-POSITION_THRESHOLD = 0.1
 
 
 @dataclass
@@ -85,30 +85,6 @@ def filter_detections(
         if kept:
             detected[cls] = kept
     return detected
-
-
-def relative_position(box_a, box_b, position_threshold: float = POSITION_THRESHOLD) -> set[str]:
-    """Relations of box A relative to box B (image coordinates, y down), GenEval's rule:
-    centre offset shrunk by a margin of `position_threshold` times the summed sizes, normalised by
-    the unshrunk centre distance, then compared with +-0.5."""
-    boxes = np.array([box_a[:4], box_b[:4]], dtype=np.float64).reshape(2, 2, 2)
-    center_a, center_b = boxes.mean(axis=-2)
-    dim_a, dim_b = np.abs(np.diff(boxes, axis=-2))[..., 0, :]
-    offset = center_a - center_b
-    revised = np.maximum(np.abs(offset) - position_threshold * (dim_a + dim_b), 0) * np.sign(offset)
-    if np.all(np.abs(revised) < 1e-3):
-        return set()
-    dx, dy = revised / np.linalg.norm(offset)
-    relations = set()
-    if dx < -0.5:
-        relations.add("left of")
-    if dx > 0.5:
-        relations.add("right of")
-    if dy < -0.5:
-        relations.add("above")
-    if dy > 0.5:
-        relations.add("below")
-    return relations
 
 
 ColorFn = Callable[[list[Detection], str], list[str]]

@@ -38,8 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..world.describe import object_place, place_words
-from ..world.detector import ShapesDetector
-from ..world.edit import implied_box, instances
+from .shapes_detector import ShapesDetector, implied_box, instances
 from ..world.scene import Scene
 from ..world.vocab import COLORS, GROUND
 

@@ -90,12 +90,12 @@ def load_transformer(path: Path, index: dict, dtype) -> tuple[object, Path | Non
 
 def load_pipeline_vae(path: Path, index: dict, device="cpu"):
     """A pipeline folder's `AutoencoderKLWan`, in fp32 whatever it is stored in: its own `vae/`, or the
-    folder its model_index.json names as `"vae"` (relative to the pipeline folder), which lets the
-    shipped pipelines share one VAE instead of carrying a copy each."""
+    folder its model_index.json names as `"vae_folder"` (relative to the pipeline folder), which lets
+    the shipped pipelines share one VAE instead of carrying a copy each."""
     import torch
     from diffusers import AutoencoderKLWan
 
-    folder = (Path(path) / index["vae"]).resolve() if "vae" in index else Path(path) / "vae"
+    folder = (Path(path) / index["vae_folder"]).resolve() if "vae_folder" in index else Path(path) / "vae"
     if not (folder / "config.json").is_file():
         raise ValueError(f"{path}: its VAE folder {folder} is missing; pass a complete pipeline folder")
     return AutoencoderKLWan.from_pretrained(folder, local_files_only=True, use_safetensors=True, torch_dtype=torch.float32).to(device)

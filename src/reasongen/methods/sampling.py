@@ -7,30 +7,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from ..eval.layout import LayoutError, SAMPLE_NAME, check_png
+from ..images import save_png  # noqa: F401  (the harness's writer)
 
 
 def sample_seeds(seed: int, index: int, n: int) -> list[int]:
     """Seeds of the `n` images of prompt `index`: independent of every other prompt, so a resumed or
     partial run draws exactly what a full run would."""
     return [int(np.random.SeedSequence([seed, index, j]).generate_state(1)[0]) for j in range(n)]
-
-
-def save_png(image: np.ndarray, path: Path) -> None:
-    """Write atomically: a killed run never leaves a half-written sample behind."""
-    save_image(image, path, "PNG")
-
-
-def save_image(image: np.ndarray, path: Path, format: str | None = None) -> None:
-    """An RGB uint8 image written atomically (a temporary file renamed into place), in `format` or
-    the one its extension names."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(image, mode="RGB").save(tmp, format=format or Image.registered_extensions()[path.suffix.lower()])
-    os.replace(tmp, path)
 
 
 class _SizeCheck:

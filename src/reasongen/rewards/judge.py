@@ -18,8 +18,8 @@ from torch import nn
 from ..backbones.image_text_cnn import ImageTextCNN
 from ..backbones.text import TextFeatures
 from ..eval.run import score_image
-from ..train.data import to_tensor
-from ..world.detector import ShapesDetector
+from ..images import to_tensor
+from ..eval.shapes_detector import ShapesDetector
 from ..world.dataset import draw_record
 from ..world.mutate import inject_flaw
 from ..world.vocab import ALL_TAGS

@@ -19,8 +19,8 @@ group-relative advantages are unaffected).
 from __future__ import annotations
 
 from ..eval.geneval import compute_iou, relative_position
-from ..world.detector import ShapesDetector
-from ..world.edit import instances
+from ..eval.shapes_detector import ShapesDetector
+from ..eval.shapes_detector import instances
 
 FOUND_THRESHOLD = 0.3  # GenEval's ordinary confidence cut: what counts as "found"
 

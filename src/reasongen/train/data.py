@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..images import to_tensor
 from ..world.dataset import draw_record
 from ..world.render import render_draft
 from ..world.vocab import ALL_TAGS
@@ -23,17 +24,6 @@ def built_already(info_path, data_path, what: str, n: int, size: int, seed: int)
     if (info["n"], info["size"], info["seed"]) == (n, size, seed):
         return True
     raise ValueError(f"{info_path.parent} holds {what} made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float().div(127.5).sub(1.0)
-    return x.movedim(-1, -3)
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
-    return x.movedim(-3, -1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
 class ShapesImages:

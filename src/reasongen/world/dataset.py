@@ -71,7 +71,7 @@ def write_dataset(
         complete = [ln for ln in lines[:-1] if ln.strip()]
         done = len(complete)
         meta_path.write_text("".join(ln + "\n" for ln in complete), encoding="utf-8")
-    from ..methods.sampling import save_png
+    from ..images import save_png
 
     with open(meta_path, "a", encoding="utf-8") as f:
         for i in tqdm(range(done, n), initial=done, total=n, desc="world sample", unit="img", disable=not progress):

@@ -1,19 +1,14 @@
-"""Editing primitives on ShapesWorld scenes, and reading a scene back from an image.
+"""Editing primitives on ShapesWorld scenes: recolour, replace class, add, remove, move.
 
-The primitives (recolour, replace class, add, remove, move) are what the world's mutations and
-CoF-T2I's trajectory construction are built from; `parse_scene` turns any image (a model's sample)
-into a scene through the detector, so that the primitives can edit it.
+They are what the world's mutations and CoF-T2I's trajectory construction are built from; reading
+a scene back from an image (`eval.shapes_detector.parse_scene`) lets them edit a model's sample.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..eval.geneval import filter_detections
-from .render import extent
 from .scene import MAX_SIDE, MIN_SIDE, Obj, Scene, place
-
-PARSE_THRESHOLD = 0.3  # GenEval's ordinary confidence cut
 
 
 def recolour(scene: Scene, i: int, color: str) -> Scene:
@@ -50,32 +45,3 @@ def move(scene: Scene, i: int, rng: np.random.Generator, relation: tuple[str, Ob
     objs = list(others.objects)
     objs.insert(i, moved.objects[-1])
     return Scene(tuple(objs))
-
-
-def instances(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> list:
-    """One detection per instance: its most confident class hypothesis above `threshold`."""
-    best: dict[int, object] = {}
-    for dets in filter_detections(detector.detect(image), threshold).values():
-        for d in dets:
-            key = id(d.mask)  # class hypotheses of one instance share its mask
-            if key not in best or d.score > best[key].score:
-                best[key] = d
-    return list(best.values())
-
-
-def parse_scene(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> Scene:
-    """The scene an image shows, as the detector reads it: one object per instance (its most
-    confident class above `threshold`), its colour, and the square box its class implies."""
-    objs = []
-    for d in sorted(instances(image, detector, threshold), key=lambda d: (d.box[1], d.box[0])):
-        box = implied_box(d.cls, d.box, image.shape[0])
-        objs.append(Obj(d.cls, detector.classify_colors(image, [d], d.cls)[0], box))
-    return Scene(tuple(objs))
-
-
-def implied_box(cls: str, pixel_box, size: int) -> tuple[float, float, float]:
-    """The square box (x, y, side in canvas units) whose drawn `cls` has the tight `pixel_box`."""
-    ex0, ey0, ex1, ey1 = extent(cls)
-    x1, y1, x2, y2 = (v / size for v in pixel_box)
-    side = ((x2 - x1) / (ex1 - ex0) + (y2 - y1) / (ey1 - ey0)) / 2
-    return (x1 - ex0 * side, y1 - ey0 * side, side)

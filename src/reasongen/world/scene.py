@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..eval.geneval import relative_position
+from .relations import relative_position
 from .render import extent, render_objects
 from .vocab import CLASSES, COLOR_NAMES, MAX_OBJECTS, MAX_PER_CLASS, MAX_SIDE, MIN_GAP, MIN_SIDE
 

@@ -37,7 +37,7 @@ class CoFGenerator:
         """Draw the chains of (prompt, seed) pairs not drawn yet, `batch_size` at a time across prompts.
         Each chain's noise comes from its own seed's generator, so what a chain looks like does not
         depend on which others share its batch (up to float rounding)."""
-        from .pipeline import to_uint8
+        from ...images import unit_to_uint8 as to_uint8
 
         todo = [a for a in dict.fromkeys(asks) if a not in self._chains]
         for i in range(0, len(todo), self.batch_size):

@@ -19,9 +19,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ...train.data import built_already, to_tensor
+from ...images import to_tensor
+from ...train.data import built_already
 from ...world.dataset import draw_record
-from ...world.detector import ShapesDetector
+from ...eval.shapes_detector import ShapesDetector
 from ...world.vocab import ALL_TAGS
 from .trajectories import build_chain, simulated_anchor
 

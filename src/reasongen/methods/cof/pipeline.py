@@ -26,6 +26,7 @@ from tqdm import tqdm
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
+from ...images import save_chain, unit_to_uint8  # noqa: F401  (save_chain: the chain's strip and GIF)
 from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
 
 DEFAULTS = {
@@ -69,7 +70,6 @@ class CoFPipeline:
     # -- loading and saving ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "CoFPipeline":
-
         path = Path(path)
         index = read_model_index(path, "cof")  # a CoFPipeline folder, or a diffusers Wan2.1 T2V one
         transformer, base_model = load_transformer(path, index, dtype)
@@ -183,24 +183,3 @@ class CoFPipeline:
         images = list(to_np(final))
         chains = [list(to_np(c)) for c in chain] if chain is not None else None
         return CoFOutput(images, chains, latents)
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    return (np.asarray(image) * 255).round().clip(0, 255).astype(np.uint8)
-
-
-def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str | Path | None = None, scale: int = 4) -> None:
-    """The chain side by side as a PNG strip, and as a GIF (each frame shown for 0.6 s)."""
-    from PIL import Image
-
-    imgs = [Image.fromarray(to_uint8(f)) for f in frames]
-    if scale > 1:
-        imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
-    strip = Image.new("RGB", (sum(im.width for im in imgs) + 4 * (len(imgs) - 1), imgs[0].height), (255, 255, 255))
-    x = 0
-    for im in imgs:
-        strip.paste(im, (x, 0))
-        x += im.width + 4
-    strip.save(strip_path)
-    if gif_path:
-        imgs[0].save(gif_path, save_all=True, append_images=imgs[1:], duration=600, loop=0)

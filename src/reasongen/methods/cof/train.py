@@ -11,27 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from ...backbones.text import PromptCache  # noqa: F401  (the frozen text encoder's cache)
 from ...flow import flow_loss
-
-
-class PromptCache:
-    """Text states by prompt, computed once (the text encoder is frozen)."""
-
-    def __init__(self, text_encoder, system_prompt: str = ""):
-        self.text_encoder, self.system_prompt, self.cache = text_encoder, system_prompt, {}
-
-    def __call__(self, prompts: list[str]) -> torch.Tensor:
-        # Outside any mixed-precision autocast: the frozen encoder runs as loaded, the cache is fp16.
-        with torch.autocast("cpu", enabled=False):
-            return self._states(prompts)
-
-    def _states(self, prompts: list[str]) -> torch.Tensor:
-        missing = [p for p in dict.fromkeys(prompts) if p not in self.cache]
-        if missing:
-            texts = [self.system_prompt + p if p else "" for p in missing]
-            for p, e in zip(missing, self.text_encoder(texts).half()):
-                self.cache[p] = e
-        return torch.stack([self.cache[p] for p in prompts]).float()
 
 
 class CoFTask:

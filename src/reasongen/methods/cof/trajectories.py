@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...eval.run import score_image
+from ...eval.shapes_detector import instances, parse_scene
 from ...world import edit
 from ...world.mutate import inject_flaw
 from ...world.render import render_draft
@@ -54,7 +55,7 @@ def anchor_tier(image: np.ndarray, metadata: dict, detector) -> str:
     """`wrong`, `rough` or `good`, by GenEval's rules and the detector's confidence."""
     if not score_image(detector, image, metadata)["correct"]:
         return "wrong"
-    scores = [d.score for d in edit.instances(image, detector)]
+    scores = [d.score for d in instances(image, detector)]
     return "good" if scores and min(scores) >= 0.9 else "rough"
 
 
@@ -109,7 +110,7 @@ def build_chain(anchor: np.ndarray, metadata: dict, detector, rng: np.random.Gen
     """Route an anchor image by its tier and build its three-frame chain."""
     size = anchor.shape[0]
     tier = anchor_tier(anchor, metadata, detector)
-    parsed = edit.parse_scene(anchor, detector)
+    parsed = parse_scene(anchor, detector)
     if tier == "wrong" or not parsed.objects:
         target = repair_scene(parsed, metadata, rng) if parsed.objects else scene_for(metadata, rng)
         scenes, flaw = [parsed if parsed.objects else target, target, target], "anchor"

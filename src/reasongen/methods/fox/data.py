@@ -27,7 +27,9 @@ from PIL import Image, ImageFilter
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ...train.data import built_already, to_tensor
+from ...images import to_tensor
+from ...train.data import built_already
+from .inputs import blank  # noqa: F401  (the correction task's input, also the pipeline's)
 from ...world.dataset import draw_record
 from ...world.mutate import inject_flaw
 from ...world.render import object_alpha, render_draft
@@ -85,13 +87,6 @@ def make_record(metadata: dict, scene: Scene, rng: np.random.Generator, size: in
     caption, layout = plan_text(scene)
     return {"target": target, "flawed": flawed, "mask": mask, "flaw": kind, "prompt": metadata["prompt"],
             "caption": caption, "layout": layout, "tag": metadata["tag"]}  # fmt: skip
-
-
-def blank(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The correction task's input: the image with the masked pixels set to the ground colour."""
-    out = image.copy()
-    out[mask.astype(bool)] = GROUND
-    return out
 
 
 def record(seed: int, i: int, size: int) -> dict:

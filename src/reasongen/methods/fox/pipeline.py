@@ -31,11 +31,10 @@ import torch.nn.functional as F
 from ...backbones.foxperts import FoXpertsModel, ImageSegment, TextSegment
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
-from ...train.data import to_tensor, to_uint8
+from ...images import to_tensor, to_uint8
 from .. import load_pipeline_vae, read_model_index, save_weights
-from .data import blank
+from .inputs import blank, encode_texts, plan_parts
 from .plan import parse_layout
-from .train import encode_texts, plan_parts
 
 MODES = ("direct", "twice", "plan_act", "mcot")
 DEFAULTS = {

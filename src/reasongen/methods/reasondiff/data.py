@@ -32,9 +32,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ...train.data import built_already, to_tensor
+from ...images import to_tensor
+from ...train.data import built_already
 from ...world.scene import Scene
 from ...world.video import Clip, check_clip_length, sample_clip
+from .latents import (  # noqa: F401  (the clip-latent helpers, shared with the pipeline)
+    CLIP_LATENTS, check_clip_latents, clip_latent_channels, decode_clips, encode_clips, encode_narratives,
+    group_by_latent_frame, latent_index, stored_clip_latents,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,61 +59,6 @@ def training_pair(rng: np.random.Generator, num_frames: int = 17, max_stride: in
     j = int(rng.integers(len(dense)))
     clip = Clip(dense.event, dense.scenes[::stride], dense.caption, dense.frame_captions[::stride])
     return TrainingPair(clip, dense.scenes[j], int(np.floor(j / stride + 0.5)), stride)
-
-
-def latent_index(pixel_index, temporal: int = 4):
-    """The latent frame of a causal video VAE that holds pixel frame `pixel_index` (frame 0 alone,
-    then one latent frame per `temporal` frames)."""
-    return (pixel_index + temporal - 1) // temporal
-
-
-CLIP_LATENTS = ("packed", "video")
-
-
-def check_clip_latents(clip_latents: str) -> None:
-    if clip_latents not in CLIP_LATENTS:
-        raise ValueError(f"clip latents {clip_latents!r}: choose packed (frames through the image VAE, stacked) or video (a video VAE)")
-
-
-def stored_clip_latents(path: str | Path) -> str:
-    """The kind of clip latents a `latents.safetensors` holds (its metadata; files written before
-    packing existed hold video latents)."""
-    with safe_open(path, "pt") as f:
-        return (f.metadata() or {}).get("clip_latents", "video")
-
-
-def encode_clips(fvae, frames: torch.Tensor, clip_latents: str) -> torch.Tensor:
-    """Clips (B, 1 + 4k, 3, H, W) in [-1, 1] -> latents (B, C', 1 + k, h, w); a still image is a one-frame clip."""
-    check_clip_latents(clip_latents)
-    return fvae.encode_packed(frames) if clip_latents == "packed" else fvae.encode_clip(frames)
-
-
-def decode_clips(fvae, latents: torch.Tensor, clip_latents: str) -> torch.Tensor:
-    check_clip_latents(clip_latents)
-    return fvae.decode_packed(latents) if clip_latents == "packed" else fvae.decode_clip(latents)
-
-
-def clip_latent_channels(fvae, clip_latents: str) -> int:
-    check_clip_latents(clip_latents)
-    return fvae.z_dim * (fvae.temporal if clip_latents == "packed" else 1)
-
-
-def group_by_latent_frame(states: torch.Tensor, temporal: int = 4) -> torch.Tensor:
-    """Per-pixel-frame text states (..., T, L, D) -> per-latent-frame states (..., 1 + (T-1)/temporal, L, D):
-    frame 0 alone, then the mean over each group of `temporal` frames (the released code's grouping)."""
-    T = states.shape[-3]
-    if (T - 1) % temporal:
-        raise ValueError(f"{T} frames do not group into latent frames of {temporal}: use 1 + {temporal}k frames")
-    rest = states[..., 1:, :, :].unflatten(-3, ((T - 1) // temporal, temporal)).mean(-3)
-    return torch.cat([states[..., :1, :, :], rest], dim=-3)
-
-
-def encode_narratives(encode, rows: list[list[str]], temporal: int = 4) -> torch.Tensor:
-    """B clips' per-frame narratives (B lists of T) -> their text states per latent frame (B, F, L, D),
-    through `encode` (a list of prompts -> (N, L, D)), all in one call."""
-    B, T = len(rows), len(rows[0])
-    states = encode([t for row in rows for t in row])
-    return group_by_latent_frame(states.view(B, T, *states.shape[1:]), temporal)
 
 
 def _pair_job(args):

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .alignformer import AlignFormer, at_anchor_frame
-from .data import latent_index
+from .latents import latent_index
 
 ANCHOR_MASKS = ("frame", "frame-slot", "latent-frame")
 TEXT_ATTENTIONS = ("all", "frame")

@@ -159,14 +159,28 @@ def transformers_chat(folder, device: str = "cpu", max_new_tokens: int = 512) ->
 
 
 def openai_chat(base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
-                temperature: float = 0.0) -> Callable:  # fmt: skip
+                temperature: float = 0.0, max_response_bytes: int = 4 << 20) -> Callable:  # fmt: skip
     """A chat function over an OpenAI-compatible server (`POST {base_url}/chat/completions`); the
-    image goes into the last user message as a PNG data URL."""
+    image goes into the last user message as a PNG data URL. Only http(s) URLs; no redirect is
+    followed (the request, image included, goes to the host the user named and nowhere else); the
+    answer is read up to `max_response_bytes`, within `timeout` seconds. A failure is one ValueError
+    naming the server."""
     import base64
     import io
+    import urllib.error
+    import urllib.parse
     import urllib.request
 
     from PIL import Image
+
+    if urllib.parse.urlparse(base_url).scheme not in ("http", "https"):
+        raise ValueError(f"--narrator-url {base_url!r}: give the server's http(s) base URL, e.g. http://127.0.0.1:8000/v1")
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
+
+    opener = urllib.request.build_opener(NoRedirect)
 
     def chat(messages: list[dict], image) -> str:
         msgs = [dict(m) for m in messages]
@@ -178,7 +192,17 @@ def openai_chat(base_url: str, model: str, api_key: str | None = None, timeout: 
         body = json.dumps({"model": model, "messages": msgs, "temperature": temperature}).encode()
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
         req = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", data=body, headers=headers)
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read())["choices"][0]["message"]["content"]
+        try:
+            with opener.open(req, timeout=timeout) as resp:
+                raw = resp.read(max_response_bytes + 1)
+        except (urllib.error.URLError, TimeoutError, OSError) as e:
+            reason = getattr(e, "reason", None) or e
+            raise ValueError(f"narrator server {base_url}: {reason}") from None
+        if len(raw) > max_response_bytes:
+            raise ValueError(f"narrator server {base_url}: its answer exceeds {max_response_bytes} bytes; refused")
+        try:
+            return json.loads(raw)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ValueError(f"narrator server {base_url}: not an OpenAI chat completion ({raw[:80]!r})") from None
 
     return chat

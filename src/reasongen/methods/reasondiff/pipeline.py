@@ -38,7 +38,7 @@ from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
 from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
 from .alignformer import AlignFormer
-from .data import clip_latent_channels, decode_clips, encode_clips, encode_narratives
+from .latents import clip_latent_channels, decode_clips, encode_clips, encode_narratives
 from .model import ReasonDiffModel, narrative_context
 from .narrator import Narration
 
@@ -114,10 +114,8 @@ class ReasonDiffPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "ReasonDiffPipeline":
-
         path = Path(path)
         index = read_model_index(path, "reasondiff")  # a ReasonDiffPipeline folder, or a diffusers Wan2.1-I2V one
-        kw = dict(local_files_only=True, use_safetensors=True)
         transformer, base_model = load_transformer(path, index, dtype)
         vae = load_pipeline_vae(path, index, device)
         if index.get("_class_name") == "WanImageToVideoPipeline":
@@ -187,7 +185,7 @@ class ReasonDiffPipeline:
         c*, or the image at the anchor only) defaults to how the model was trained."""
         from diffusers.utils.torch_utils import randn_tensor
 
-        from ...train.data import to_tensor, to_uint8
+        from ...images import to_tensor, to_uint8
 
         cfg = self.config
         T, B = cfg["num_frames"], len(images)

@@ -25,7 +25,7 @@ import torch
 
 from ...backbones.image_text_cnn import ImageTextCNN
 from ...backbones.text import TextFeatures
-from ...train.data import to_tensor
+from ...images import to_tensor
 from ...world.video import make_case
 from .. import SHIPPED_MODELS
 from .narrator import Narration

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...world.describe import object_place, reading_order, size_word
-from ...world.detector import ShapesDetector
-from ...world.edit import instances
+from ...eval.shapes_detector import ShapesDetector
+from ...eval.shapes_detector import instances
 from ...world.scene import tight_box
 from ...world.render import area_and_centroid
 from ...world.vocab import CLASSES, COLOR_NAMES, MAX_SIDE, MIN_SIDE, with_article

@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...reasoners.oracle import semantic_cot
-from ...train.data import built_already, to_tensor
+from ...images import to_tensor
+from ...train.data import built_already
 from ...world.dataset import draw_record
 from ...world.vocab import ALL_TAGS
 

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ...train.data import to_tensor
+from ...images import to_tensor
 from ...world.dataset import draw_record
 from ...world.vocab import GROUND, TAGS
 

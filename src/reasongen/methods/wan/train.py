@@ -117,7 +117,7 @@ def build_pipeline(cfg: WanTrainConfig, transformer=None):
 def train_wan(cfg: WanTrainConfig, progress: bool = True):
     """Train (or resume) a run; returns its pipeline, with the EMA weights, saved in `output_dir/pipeline`."""
     from ...train.loop import budget_clock
-    from ..cof.train import PromptCache
+    from ...backbones.text import PromptCache
     from .data import FrameLatents
 
     out = Path(cfg.output_dir)
@@ -237,6 +237,7 @@ def train_wan_oneshot(output_dir: str | Path, work_dir: str | Path, minutes: flo
     data_seconds = time.perf_counter() - start
     reserve = 30.0  # saving the pipeline and the report
     budget = max(60 * minutes - (time.perf_counter() - start) - reserve, 1.0)
+    overrides.setdefault("mixed_precision", "bf16" if device == "cuda" else "no")  # CPUs may lack bf16 units (docs/foundation.md)
     cfg = WanTrainConfig(str(work / "data"), str(work / "run"), time_budget=budget, batch_size=batch_size, lr=lr,
                          checkpoint_every=10**9, log_every=50, **overrides)  # fmt: skip
     t0 = time.perf_counter()

@@ -25,11 +25,13 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..eval.geneval import Detection
-from .render import area_and_centroid, coverage, paste
-from .vocab import CLASSES, COLOR_NAMES, COLORS, GROUND
+from ..world.render import area_and_centroid, coverage, extent, paste
+from ..world.scene import Obj, Scene
+from ..world.vocab import CLASSES, COLOR_NAMES, COLORS, GROUND
+from .geneval import Detection, filter_detections
 
 SHARPNESS = 100.0
+PARSE_THRESHOLD = 0.3  # GenEval's ordinary confidence cut, for reading a scene back
 GROUND_TOLERANCE = 20.0  # RGB distance from the ground under which a pixel is ground
 MIN_AREA = 0.06**2  # instances smaller than this (fraction of the canvas) are noise
 MIN_SCORE = 1e-3  # hypotheses below this are not reported
@@ -148,3 +150,35 @@ class ShapesDetector:
 
     def classify_colors(self, image: np.ndarray, found: Sequence[Detection], cls: str) -> list[str]:
         return [nearest_color(np.median(image[det.mask].reshape(-1, 3), axis=0)) for det in found]
+
+
+# -- reading a scene back from an image, so the world's edit primitives can work on a sample ----
+
+
+def instances(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> list:
+    """One detection per instance: its most confident class hypothesis above `threshold`."""
+    best: dict[int, object] = {}
+    for dets in filter_detections(detector.detect(image), threshold).values():
+        for d in dets:
+            key = id(d.mask)  # class hypotheses of one instance share its mask
+            if key not in best or d.score > best[key].score:
+                best[key] = d
+    return list(best.values())
+
+
+def parse_scene(image: np.ndarray, detector, threshold: float = PARSE_THRESHOLD) -> Scene:
+    """The scene an image shows, as the detector reads it: one object per instance (its most
+    confident class above `threshold`), its colour, and the square box its class implies."""
+    objs = []
+    for d in sorted(instances(image, detector, threshold), key=lambda d: (d.box[1], d.box[0])):
+        box = implied_box(d.cls, d.box, image.shape[0])
+        objs.append(Obj(d.cls, detector.classify_colors(image, [d], d.cls)[0], box))
+    return Scene(tuple(objs))
+
+
+def implied_box(cls: str, pixel_box, size: int) -> tuple[float, float, float]:
+    """The square box (x, y, side in canvas units) whose drawn `cls` has the tight `pixel_box`."""
+    ex0, ey0, ex1, ey1 = extent(cls)
+    x1, y1, x2, y2 = (v / size for v in pixel_box)
+    side = ((x2 - x1) / (ex1 - ex0) + (y2 - y1) / (ey1 - ey0)) / 2
+    return (x1 - ex0 * side, y1 - ey0 * side, side)

@@ -1,0 +1,67 @@
+"""The one place images change form: uint8 arrays, float tensors and files.
+
+Every layer uses it (the world writes datasets, pipelines return images, training reads them), so
+it sits below them all and imports nothing of the project.
+
+- `to_tensor`: uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1], what the models read;
+- `to_uint8`: the reverse, rounding;
+- `unit_to_uint8`: float images in [0, 1] (..., H, W, 3) -> uint8;
+- `save_image` / `save_png`: an RGB uint8 image written atomically (a temporary file renamed into
+  place), so a killed run never leaves a half-written file;
+- `save_chain`: frames (a CoF chain, a clip) side by side as a PNG strip, and as a GIF.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div(127.5).sub(1.0)
+    return x.movedim(-1, -3)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
+    return x.movedim(-3, -1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+def unit_to_uint8(image: np.ndarray) -> np.ndarray:
+    """float (..., H, W, 3) in [0, 1] -> uint8."""
+    return (np.asarray(image) * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def save_image(image: np.ndarray, path: str | Path, format: str | None = None) -> None:
+    """An RGB uint8 image written atomically, in `format` or the one its extension names."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(image, mode="RGB").save(tmp, format=format or Image.registered_extensions()[path.suffix.lower()])
+    os.replace(tmp, path)
+
+
+def save_png(image: np.ndarray, path: str | Path) -> None:
+    save_image(image, path, "PNG")
+
+
+def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str | Path | None = None, scale: int = 4) -> None:
+    """Frames (float, [0, 1]) side by side as a PNG strip, `scale` times enlarged and 4 px apart,
+    and as a GIF (each frame shown for 0.6 s); both written atomically."""
+    imgs = [Image.fromarray(unit_to_uint8(f)) for f in frames]
+    if scale > 1:
+        imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
+    strip = Image.new("RGB", (sum(im.width for im in imgs) + 4 * (len(imgs) - 1), imgs[0].height), (255, 255, 255))
+    x = 0
+    for im in imgs:
+        strip.paste(im, (x, 0))
+        x += im.width + 4
+    save_image(np.asarray(strip), strip_path, "PNG")
+    if gif_path:
+        tmp = Path(gif_path).with_name(Path(gif_path).name + ".tmp")
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=600, loop=0)
+        os.replace(tmp, gif_path)

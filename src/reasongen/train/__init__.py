@@ -1,0 +1,1 @@
+"""Training machinery every method shares: the accelerate loop, checkpoints, and the VAE and VQ recipes."""
