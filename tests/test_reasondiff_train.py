@@ -252,3 +252,33 @@ def test_clips_sampled_together_equal_clips_sampled_alone():
     assert not torch.allclose(together[0].latents, together[1].latents)
     with pytest.raises(ValueError, match="one of each per clip"):
         pipe.many(images, told[:2], 3)
+
+
+def test_stage_2_as_a_function_changes_alignformer_alone(tmp_path):
+    """The recipe called as a function (no command line): stage 2 from a stage-1 pipeline leaves
+    every DiT weight as it was and moves AlignFormer's."""
+    from reasongen.backbones.wan import build_vae
+    from reasongen.methods.reasondiff.data import build_pairs, encode_pairs
+    from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
+    from reasongen.methods.reasondiff.train import ReasonDiffTrainConfig, train_reasondiff
+
+    torch.manual_seed(0)
+    vae = build_vae("tiny")
+    vae.save_pretrained(tmp_path / "vae", safe_serialization=True)
+    from reasongen.backbones.wan import FrameVAE
+
+    build_pairs(tmp_path / "data", 6, num_frames=5, size=32, workers=1)
+    encode_pairs(tmp_path / "data", FrameVAE(vae).eval())
+    common = dict(data=str(tmp_path / "data"), vae=str(tmp_path / "vae"), preset="tiny", steps=2, batch_size=2)
+    stage1 = train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "s1"), **common), progress=False)
+    stage2 = train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "s2"), stage=2, lr=1e-2,
+                                                    init_from=str(tmp_path / "s1" / "pipeline"), **common), progress=False)  # fmt: skip
+    before = ReasonDiffPipeline.from_pretrained(tmp_path / "s1" / "pipeline").model
+    after = ReasonDiffPipeline.from_pretrained(tmp_path / "s2" / "pipeline").model
+    for (name, a), b in zip(before.transformer.state_dict().items(), after.transformer.state_dict().values()):
+        assert torch.equal(a, b), name
+    moved = [not torch.equal(a, b) for a, b in zip(before.alignformer.state_dict().values(), after.alignformer.state_dict().values())]
+    assert any(moved)
+    assert stage1.config["num_frames"] == stage2.config["num_frames"] == 5
+    with pytest.raises(ValueError, match="--stage 2 trains AlignFormer over a trained DiT"):
+        train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "x"), stage=2, **common))

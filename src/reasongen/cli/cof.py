@@ -58,75 +58,15 @@ def train_cof(
     gradient_checkpointing: bool = typer.Option(False, help="Recompute the DiT's blocks in the backward pass: less memory, about a third more time (large models)."),
 ):
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
-    import torch
+    from ..methods.cof.train import CoFTrainConfig, train_cof
 
-    from ..backbones.lora import has_lora, lora_for_training
-    from ..backbones.text import load_text_encoder
-    from ..backbones.wan import build_transformer, get_preset, load_vae
-    from ..methods.cof.data import VARIANTS, ChainLatents
-    from ..methods.cof.pipeline import CoFPipeline
-    from ..backbones.text import PromptCache
-    from ..methods.cof.train import CoFTask
-    from ..train.loop import TrainConfig, train
-
-    if variant not in VARIANTS:
-        fail(ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}"))
-    p = get_preset(preset)
-    if lora_alpha is not None and not lora_rank:
-        fail(ValueError(f"--lora-alpha {lora_alpha} scales a LoRA: add --lora-rank"))
-    if flow_shift is not None and flow_shift <= 0:
-        fail(ValueError(f"--flow-shift {flow_shift}: must be positive (1 = no shift)"))
+    cfg = CoFTrainConfig(str(data), str(vae), str(output_dir), variant, preset, steps, batch_size, lr, ema, system_prompt,
+                         mixed_precision, checkpoint_every, seed, None if init_from is None else str(init_from), flow_shift,
+                         lora_rank, lora_alpha, gradient_checkpointing)  # fmt: skip
     try:
-        dataset = ChainLatents(data, variant)
+        train_cof(cfg)
     except ValueError as e:
         fail(e)
-    text_device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(seed)
-    channels = dataset.latents.shape[1]
-    base_model, shift, sample_steps = None, p.flow_shift, p.sample_steps
-    if init_from is None:
-        if lora_rank:
-            fail(ValueError(f"--lora-rank {lora_rank} adapts a trained DiT: pass --init-from (a CoF pipeline or a diffusers Wan2.1-T2V folder)"))
-        transformer = build_transformer(p, in_channels=channels, out_channels=channels)
-        try:
-            text_encoder = load_text_encoder(p.text_encoder, device=text_device)
-        except ValueError as e:
-            fail(e)
-    else:
-        # a frozen base under a LoRA can sit in bf16; a DiT trained whole keeps fp32 master weights
-        dtype = torch.bfloat16 if lora_rank and mixed_precision == "bf16" else torch.float32
-        try:
-            start = CoFPipeline.from_pretrained(init_from, dtype=dtype)
-        except (ValueError, OSError) as e:
-            fail(ValueError(f"--init-from {init_from}: {e}"))
-        transformer, text_encoder, base_model = start.transformer, start.text_encoder, start.base_model
-        shift, sample_steps = start.config["flow_shift"], start.config["num_inference_steps"]
-        text_encoder.model.to(text_device)
-        if transformer.config.in_channels != channels:
-            fail(ValueError(f"--init-from {init_from}: its DiT takes {transformer.config.in_channels} latent channels, the data in {data} has "
-                            f"{channels}: encode the data with that checkpoint's VAE (reasongen cof data --vae {init_from}/vae)"))  # fmt: skip
-    shift = shift if flow_shift is None else flow_shift
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
-                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
-                      mixed_precision=mixed_precision,
-                      extra={"variant": variant, "preset": preset, "system_prompt": system_prompt, "flow_shift": shift,
-                             "init_from": str(init_from), "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
-    try:
-        if lora_for_training(transformer, lora_rank, lora_alpha):
-            base_model = init_from  # else a LoRA pipeline trains on as a LoRA over the same base
-    except ValueError as e:
-        fail(e)
-    if gradient_checkpointing:
-        transformer.enable_gradient_checkpointing()
-    task = CoFTask(PromptCache(text_encoder, system_prompt), shift=shift)
-    transformer = train(transformer, task, dataset, cfg)
-    if not has_lora(transformer):
-        transformer = transformer.float()
-    pipe = CoFPipeline(transformer.cpu(), load_vae(vae), text_encoder, num_frames=1 if variant == "target" else 3,
-                       encoding="continuous" if variant == "continuous" else "framewise", system_prompt=system_prompt,
-                       flow_shift=shift, num_inference_steps=sample_steps, height=dataset.size, width=dataset.size,
-                       base_model=base_model)  # fmt: skip
-    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 

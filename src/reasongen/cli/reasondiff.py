@@ -195,101 +195,15 @@ def train_reasondiff(
     text_attention: Optional[str] = typer.Option(None, help="Which narratives the DiT's cross-attention reads: all (every frame reads every frame's narrative, the released code's; a new model's default) or frame (each latent frame its own). With --init-from: the pipeline's own unless given."),
 ):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
-    import torch
+    from ..methods.reasondiff.train import ReasonDiffTrainConfig, train_reasondiff
 
-    from ..backbones.lora import has_lora, lora_for_training
-    from ..backbones.text import load_text_encoder
-    from ..backbones.wan import get_preset, load_vae
-    from ..backbones.text import PromptCache
-    from ..methods.reasondiff.data import PairLatents, clip_latent_channels
-    from ..methods.reasondiff.model import ANCHOR_MASKS, TEXT_ATTENTIONS, build_reasondiff_model
-    from ..methods.reasondiff.pipeline import ReasonDiffPipeline
-    from ..methods.reasondiff.train import ReasonDiffTask
-    from ..train.loop import TrainConfig, train
-
-    if stage == 2 and init_from is None:
-        fail(ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1"))
-    if lora_alpha is not None and not lora_rank:
-        fail(ValueError(f"--lora-alpha {lora_alpha} scales a LoRA: add --lora-rank"))
-    if lora_rank and (stage == 2 or init_from is None):
-        fail(ValueError(f"--lora-rank {lora_rank} adapts the DiT of a trained pipeline in stage 1: pass --init-from and --stage 1 (stage 2 freezes the DiT)"))
-    # the DiT's two wiring settings: (option, model attribute, what it is, value given, choices)
-    wiring = [("--anchor-mask", "anchor_mask", "anchor mask", anchor_mask, ANCHOR_MASKS),
-              ("--text-attention", "text_attention", "text attention", text_attention, TEXT_ATTENTIONS)]  # fmt: skip
-    for option, _, _, value, choices in wiring:
-        if value is not None and value not in choices:
-            fail(ValueError(f"{option} {value}: choose {', '.join(choices)}"))
+    cfg = ReasonDiffTrainConfig(str(data), str(vae), str(output_dir), stage, None if init_from is None else str(init_from), preset,
+                                steps, batch_size, lr, aux_weight, multi_frame, enhanced, ema, mixed_precision, checkpoint_every,
+                                seed, flow_shift, anchor_mask, lora_rank, lora_alpha, gradient_checkpointing, text_attention)  # fmt: skip
     try:
-        p = get_preset(preset)
-        dataset = PairLatents(data)
-        fvae = load_vae(vae)
-        channels = clip_latent_channels(fvae, dataset.clip_latents)
-        if channels != dataset.clips.shape[1]:  # refuse now, not after training
-            raise ValueError(f"{vae} gives {channels}-channel {dataset.clip_latents} clip latents; "
-                             f"{data} holds {dataset.clips.shape[1]}: pass the VAE the data was encoded with")  # fmt: skip
-        if anchor_mask == "frame-slot" and dataset.clip_latents != "packed":
-            raise ValueError(f"--anchor-mask frame-slot places the image in one frame of frame-packed latents; {data} holds {dataset.clip_latents} latents: use frame")
+        train_reasondiff(cfg, say=typer.echo)
     except (ValueError, OSError) as e:
         fail(e)
-    text_device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(seed)
-    base_model, image_encoder, shift = None, None, p.flow_shift
-    if init_from is not None:
-        # a frozen DiT under a LoRA can sit in bf16; AlignFormer, and a DiT trained whole, keep fp32 master weights
-        dtype = torch.bfloat16 if lora_rank and mixed_precision == "bf16" else torch.float32
-        try:
-            start = ReasonDiffPipeline.from_pretrained(init_from, dtype=dtype)  # a ReasonDiff pipeline, or a diffusers Wan2.1-I2V folder
-        except (ValueError, OSError) as e:
-            fail(ValueError(f"--init-from {init_from}: {e}"))
-        model, base_model, image_encoder = start.model, start.base_model, start.image_encoder
-        model.alignformer.float()
-        text_encoder, shift = start.text_encoder, start.config["flow_shift"]
-        text_encoder.model.to(text_device)
-        if model.latent_channels != dataset.clips.shape[1]:
-            fail(ValueError(f"--init-from {init_from}: its model takes {model.latent_channels}-channel latents, {data} holds "
-                            f"{dataset.clips.shape[1]}: encode the data with its VAE (reasongen reasondiff data --vae {init_from}/vae)"))  # fmt: skip
-        if model.image_context and dataset.image_states is None:
-            fail(ValueError(f"--init-from {init_from}: its DiT reads the condition image's CLIP features, which {data} lacks: "
-                            f"add them with reasongen reasondiff data --out {data} --image-encoder {base_model or init_from} ..."))  # fmt: skip
-        for option, attr, what, value, _ in wiring:
-            trained_with = getattr(model, attr)
-            if value is not None and value != trained_with:
-                if stage == 2:
-                    fail(ValueError(f"{option} {value}: stage 2 keeps the DiT that {init_from} trained with the {trained_with} {what}; change the {what} in stage 1"))
-                typer.echo(f"the {what} changes from {trained_with} to {value}: the DiT learns it from here")
-                setattr(model, attr, value)
-    else:
-        try:
-            text_encoder = load_text_encoder(p.text_encoder, device=text_device)
-        except ValueError as e:
-            fail(e)
-        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, anchor_mask or "frame",
-                                       text_attention or "all")  # fmt: skip
-    shift = shift if flow_shift is None else flow_shift
-    task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, stage, aux_weight, shift, multi_frame=multi_frame, enhanced=enhanced)
-    try:
-        if lora_for_training(model.transformer, lora_rank, lora_alpha):
-            base_model = init_from  # else a LoRA pipeline trains on as a LoRA over the same base
-    except ValueError as e:
-        fail(e)
-    if stage == 2:
-        model.transformer.requires_grad_(False)  # AlignFormer alone
-    if gradient_checkpointing:
-        model.transformer.enable_gradient_checkpointing()
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
-                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
-                      mixed_precision=mixed_precision, find_unused_parameters=True,
-                      extra={"stage": stage, "preset": preset, "aux_weight": aux_weight, "multi_frame": multi_frame,
-                             "enhanced": enhanced, "flow_shift": shift, "init_from": str(init_from), "anchor_mask": model.anchor_mask,
-                             "text_attention": model.text_attention, "lora_rank": lora_rank, "lora_alpha": lora_alpha})  # fmt: skip
-    model = train(model, task, dataset, cfg)
-    frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
-    if not has_lora(model.transformer):
-        model.float()  # a LoRA's base stays as loaded; AlignFormer is fp32 already
-    pipe = ReasonDiffPipeline(model.cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
-                              height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents,
-                              multi_frame=multi_frame, enhanced=enhanced, base_model=base_model, image_encoder=image_encoder)  # fmt: skip
-    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 

@@ -9,9 +9,12 @@ classifier-free guidance has an unconditional model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
-from ...backbones.text import PromptCache  # noqa: F401  (the frozen text encoder's cache)
+from ...backbones.text import PromptCache
 from ...flow import flow_loss
 
 
@@ -27,3 +30,92 @@ class CoFTask:
         x0, ctx = x0.to(device), ctx.to(device)
         loss = flow_loss(lambda x, t: model(x, t, ctx, return_dict=False)[0], x0, generator, self.shift, self.timesteps)
         return loss, {}
+
+
+@dataclass
+class CoFTrainConfig:
+    data: str  # a folder from `reasongen cof data`
+    vae: str  # the VAE the data was encoded with (saved inside the pipeline)
+    output_dir: str
+    variant: str = "cof"  # cof (3 frame-wise frames), target (the last frame alone) or continuous
+    preset: str = "shapes"
+    steps: int = 4000
+    batch_size: int = 64
+    lr: float = 5e-4  # peak (AdamW, cosine decay)
+    ema: float = 0.999
+    system_prompt: str = ""
+    mixed_precision: str = "no"
+    checkpoint_every: int = 250
+    seed: int = 0
+    init_from: str | None = None  # a CoF pipeline, or a local diffusers Wan2.1-T2V folder
+    flow_shift: float | None = None  # default: init_from's, else the preset's
+    lora_rank: int = 0  # > 0: freeze the DiT and train a rank-R LoRA (needs init_from)
+    lora_alpha: float | None = None
+    gradient_checkpointing: bool = False
+
+    def check(self) -> None:
+        from .data import VARIANTS
+
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
+        if self.lora_alpha is not None and not self.lora_rank:
+            raise ValueError(f"--lora-alpha {self.lora_alpha} scales a LoRA: add --lora-rank")
+        if self.flow_shift is not None and self.flow_shift <= 0:
+            raise ValueError(f"--flow-shift {self.flow_shift}: must be positive (1 = no shift)")
+        if self.lora_rank and self.init_from is None:
+            raise ValueError(f"--lora-rank {self.lora_rank} adapts a trained DiT: pass --init-from (a CoF pipeline or a diffusers Wan2.1-T2V folder)")
+
+
+def train_cof(cfg: CoFTrainConfig, progress: bool = True):
+    """Train (or resume) a Wan DiT on CoF chains, or a baseline variant; returns the CoFPipeline,
+    saved (fp16) in `output_dir/pipeline`."""
+    from ...backbones.lora import has_lora, lora_for_training
+    from ...backbones.text import load_text_encoder
+    from ...backbones.wan import build_transformer, get_preset, load_vae
+    from ...train.loop import TrainConfig, train
+    from .data import ChainLatents
+    from .pipeline import CoFPipeline
+
+    cfg.check()
+    p = get_preset(cfg.preset)
+    dataset = ChainLatents(cfg.data, cfg.variant)
+    text_device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(cfg.seed)
+    channels = dataset.latents.shape[1]
+    base_model, shift, sample_steps = None, p.flow_shift, p.sample_steps
+    if cfg.init_from is None:
+        transformer = build_transformer(p, in_channels=channels, out_channels=channels)
+        text_encoder = load_text_encoder(p.text_encoder, device=text_device)
+    else:
+        # a frozen base under a LoRA can sit in bf16; a DiT trained whole keeps fp32 master weights
+        dtype = torch.bfloat16 if cfg.lora_rank and cfg.mixed_precision == "bf16" else torch.float32
+        try:
+            start = CoFPipeline.from_pretrained(cfg.init_from, dtype=dtype)
+        except (ValueError, OSError) as e:
+            raise ValueError(f"--init-from {cfg.init_from}: {e}") from None
+        transformer, text_encoder, base_model = start.transformer, start.text_encoder, start.base_model
+        shift, sample_steps = start.config["flow_shift"], start.config["num_inference_steps"]
+        text_encoder.model.to(text_device)
+        if transformer.config.in_channels != channels:
+            raise ValueError(f"--init-from {cfg.init_from}: its DiT takes {transformer.config.in_channels} latent channels, the data in "
+                             f"{cfg.data} has {channels}: encode the data with that checkpoint's VAE (reasongen cof data --vae {cfg.init_from}/vae)")  # fmt: skip
+    shift = shift if cfg.flow_shift is None else cfg.flow_shift
+    loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=min(200, cfg.steps // 10),
+                       lr_decay="cosine", ema_decay=cfg.ema, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
+                       mixed_precision=cfg.mixed_precision,
+                       extra={"variant": cfg.variant, "preset": cfg.preset, "system_prompt": cfg.system_prompt, "flow_shift": shift,
+                              "init_from": str(cfg.init_from), "lora_rank": cfg.lora_rank, "lora_alpha": cfg.lora_alpha})  # fmt: skip
+    if lora_for_training(transformer, cfg.lora_rank, cfg.lora_alpha):
+        base_model = cfg.init_from  # else a LoRA pipeline trains on as a LoRA over the same base
+    if cfg.gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
+    task = CoFTask(PromptCache(text_encoder, cfg.system_prompt), shift=shift)
+    transformer = train(transformer, task, dataset, loop, progress)
+    if not has_lora(transformer):
+        transformer = transformer.float()
+    pipe = CoFPipeline(transformer.cpu(), load_vae(cfg.vae), text_encoder, num_frames=1 if cfg.variant == "target" else 3,
+                       encoding="continuous" if cfg.variant == "continuous" else "framewise", system_prompt=cfg.system_prompt,
+                       flow_shift=shift, num_inference_steps=sample_steps, height=dataset.size, width=dataset.size,
+                       base_model=base_model)  # fmt: skip
+    pipe.save_pretrained(Path(cfg.output_dir) / "pipeline", dtype=torch.float16)
+    return pipe

@@ -16,6 +16,9 @@ auxiliary loss.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
 from ...flow import flow_loss
@@ -57,3 +60,132 @@ class ReasonDiffTask:
             aux = aux_latent_loss(out["c_star"], clips, self.aux_weight)
             loss, logs["aux"] = loss + aux, aux.item()
         return loss, logs
+
+
+@dataclass
+class ReasonDiffTrainConfig:
+    data: str  # a folder from `reasongen reasondiff data`
+    vae: str  # the VAE the data was encoded with (saved inside the pipeline)
+    output_dir: str
+    stage: int = 1  # 1: the DiT (or its LoRA) and AlignFormer; 2: AlignFormer alone, plus the auxiliary loss
+    init_from: str | None = None  # a ReasonDiff pipeline (stage 2 starts from stage 1's) or a diffusers Wan2.1-I2V folder
+    preset: str = "shapes"
+    steps: int = 4000
+    batch_size: int = 16
+    lr: float = 5e-4
+    aux_weight: float = 0.2  # the paper's; 0 is the ablation without it
+    multi_frame: bool = True  # False: the clip's caption in every frame (ablation)
+    enhanced: bool = True  # False: the image at the anchor only (ablation)
+    ema: float = 0.999
+    mixed_precision: str = "no"
+    checkpoint_every: int = 250
+    seed: int = 0
+    flow_shift: float | None = None
+    anchor_mask: str | None = None  # None: init_from's, else "frame"
+    lora_rank: int = 0
+    lora_alpha: float | None = None
+    gradient_checkpointing: bool = False
+    text_attention: str | None = None  # None: init_from's, else "all"
+
+    def wiring(self) -> list[tuple[str, str, str, str | None, tuple[str, ...]]]:
+        """The DiT's two wiring settings: (option, model attribute, what it is, value given, choices)."""
+        from .model import ANCHOR_MASKS, TEXT_ATTENTIONS
+
+        return [("--anchor-mask", "anchor_mask", "anchor mask", self.anchor_mask, ANCHOR_MASKS),
+                ("--text-attention", "text_attention", "text attention", self.text_attention, TEXT_ATTENTIONS)]  # fmt: skip
+
+    def check(self) -> None:
+        if self.stage not in (1, 2):
+            raise ValueError(f"--stage {self.stage}: use 1 (DiT and AlignFormer) or 2 (AlignFormer alone)")
+        if self.stage == 2 and self.init_from is None:
+            raise ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1")
+        if self.lora_alpha is not None and not self.lora_rank:
+            raise ValueError(f"--lora-alpha {self.lora_alpha} scales a LoRA: add --lora-rank")
+        if self.lora_rank and (self.stage == 2 or self.init_from is None):
+            raise ValueError(f"--lora-rank {self.lora_rank} adapts the DiT of a trained pipeline in stage 1: pass --init-from and "
+                             "--stage 1 (stage 2 freezes the DiT)")  # fmt: skip
+        for option, _, _, value, choices in self.wiring():
+            if value is not None and value not in choices:
+                raise ValueError(f"{option} {value}: choose {', '.join(choices)}")
+
+
+def train_reasondiff(cfg: ReasonDiffTrainConfig, progress: bool = True, say=print):
+    """Train (or resume) ReasonDiff's stage 1 or 2; returns the ReasonDiffPipeline, saved (fp16) in
+    `output_dir/pipeline`. Everything the data and the start can be checked for is checked before
+    the first step; `say` is told what the run changes of its start."""
+    from ...backbones.lora import has_lora, lora_for_training
+    from ...backbones.text import PromptCache, load_text_encoder
+    from ...backbones.wan import get_preset, load_vae
+    from ...train.loop import TrainConfig, train
+    from .data import PairLatents, clip_latent_channels
+    from .model import build_reasondiff_model
+    from .pipeline import ReasonDiffPipeline
+
+    cfg.check()
+    p = get_preset(cfg.preset)
+    dataset = PairLatents(cfg.data)
+    fvae = load_vae(cfg.vae)
+    channels = clip_latent_channels(fvae, dataset.clip_latents)
+    if channels != dataset.clips.shape[1]:  # refuse now, not after training
+        raise ValueError(f"{cfg.vae} gives {channels}-channel {dataset.clip_latents} clip latents; "
+                         f"{cfg.data} holds {dataset.clips.shape[1]}: pass the VAE the data was encoded with")  # fmt: skip
+    if cfg.anchor_mask == "frame-slot" and dataset.clip_latents != "packed":
+        raise ValueError(f"--anchor-mask frame-slot places the image in one frame of frame-packed latents; {cfg.data} holds "
+                         f"{dataset.clip_latents} latents: use frame")  # fmt: skip
+    text_device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(cfg.seed)
+    base_model, image_encoder, shift = None, None, p.flow_shift
+    if cfg.init_from is not None:
+        # a frozen DiT under a LoRA can sit in bf16; AlignFormer, and a DiT trained whole, keep fp32 master weights
+        dtype = torch.bfloat16 if cfg.lora_rank and cfg.mixed_precision == "bf16" else torch.float32
+        try:
+            start = ReasonDiffPipeline.from_pretrained(cfg.init_from, dtype=dtype)  # a ReasonDiff pipeline, or a diffusers Wan2.1-I2V folder
+        except (ValueError, OSError) as e:
+            raise ValueError(f"--init-from {cfg.init_from}: {e}") from None
+        model, base_model, image_encoder = start.model, start.base_model, start.image_encoder
+        model.alignformer.float()
+        text_encoder, shift = start.text_encoder, start.config["flow_shift"]
+        text_encoder.model.to(text_device)
+        if model.latent_channels != dataset.clips.shape[1]:
+            raise ValueError(f"--init-from {cfg.init_from}: its model takes {model.latent_channels}-channel latents, {cfg.data} holds "
+                             f"{dataset.clips.shape[1]}: encode the data with its VAE (reasongen reasondiff data --vae {cfg.init_from}/vae)")  # fmt: skip
+        if model.image_context and dataset.image_states is None:
+            raise ValueError(f"--init-from {cfg.init_from}: its DiT reads the condition image's CLIP features, which {cfg.data} lacks: "
+                             f"add them with reasongen reasondiff data --out {cfg.data} --image-encoder {base_model or cfg.init_from} ...")  # fmt: skip
+        for option, attr, what, value, _ in cfg.wiring():
+            trained_with = getattr(model, attr)
+            if value is not None and value != trained_with:
+                if cfg.stage == 2:
+                    raise ValueError(f"{option} {value}: stage 2 keeps the DiT that {cfg.init_from} trained with the {trained_with} "
+                                     f"{what}; change the {what} in stage 1")  # fmt: skip
+                say(f"the {what} changes from {trained_with} to {value}: the DiT learns it from here")
+                setattr(model, attr, value)
+    else:
+        text_encoder = load_text_encoder(p.text_encoder, device=text_device)
+        model = build_reasondiff_model(p, dataset.clips.shape[1], dataset.temporal, text_encoder.dim, cfg.anchor_mask or "frame",
+                                       cfg.text_attention or "all")  # fmt: skip
+    shift = shift if cfg.flow_shift is None else cfg.flow_shift
+    task = ReasonDiffTask(PromptCache(text_encoder), dataset.temporal, cfg.stage, cfg.aux_weight, shift, multi_frame=cfg.multi_frame,
+                          enhanced=cfg.enhanced)  # fmt: skip
+    if lora_for_training(model.transformer, cfg.lora_rank, cfg.lora_alpha):
+        base_model = cfg.init_from  # else a LoRA pipeline trains on as a LoRA over the same base
+    if cfg.stage == 2:
+        model.transformer.requires_grad_(False)  # AlignFormer alone
+    if cfg.gradient_checkpointing:
+        model.transformer.enable_gradient_checkpointing()
+    loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=min(200, cfg.steps // 10),
+                       lr_decay="cosine", ema_decay=cfg.ema, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
+                       mixed_precision=cfg.mixed_precision, find_unused_parameters=True,
+                       extra={"stage": cfg.stage, "preset": cfg.preset, "aux_weight": cfg.aux_weight, "multi_frame": cfg.multi_frame,
+                              "enhanced": cfg.enhanced, "flow_shift": shift, "init_from": str(cfg.init_from),
+                              "anchor_mask": model.anchor_mask, "text_attention": model.text_attention, "lora_rank": cfg.lora_rank,
+                              "lora_alpha": cfg.lora_alpha})  # fmt: skip
+    model = train(model, task, dataset, loop, progress)
+    frames = 1 + (dataset.clips.shape[2] - 1) * dataset.temporal
+    if not has_lora(model.transformer):
+        model.float()  # a LoRA's base stays as loaded; AlignFormer is fp32 already
+    pipe = ReasonDiffPipeline(model.cpu(), fvae, text_encoder, num_frames=frames, flow_shift=shift,
+                              height=dataset.size, width=dataset.size, clip_latents=dataset.clip_latents,
+                              multi_frame=cfg.multi_frame, enhanced=cfg.enhanced, base_model=base_model, image_encoder=image_encoder)  # fmt: skip
+    pipe.save_pretrained(Path(cfg.output_dir) / "pipeline", dtype=torch.float16)
+    return pipe
