@@ -5,6 +5,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -40,6 +41,19 @@ def test_vq_data_sft_grpo_generate_sample(tmp_path):
         "--steps", 2, "--batch-size", 2, "--group-size", 2, "--lr", 1e-5, "--checkpoint-every", 1, "--keep-last", 0)  # fmt: skip
     logs = [json.loads(line) for line in (tmp_path / "grpo" / "log.jsonl").read_text().splitlines()]
     assert {"reward", "reward_detector", "reward_attribute", "kl"} <= set(logs[-1])
+    # the recipe as a function: a GRPO run trains the language model and leaves the generation
+    # head, embedding and aligner (frozen, as T2I-R1's) exactly as they were
+    from reasongen.methods.t2i_r1.pipeline import T2IR1Pipeline
+    from reasongen.methods.t2i_r1.train import T2IR1TrainConfig, train_t2i_r1
+
+    after = train_t2i_r1(T2IR1TrainConfig(str(tmp_path / "data"), str(tmp_path / "grpo-fn"), stage="grpo", init_from=str(sft), steps=1,
+                                          batch_size=2, group_size=2, lr=1e-2), progress=False).model  # fmt: skip
+    before = T2IR1Pipeline.from_pretrained(sft).model
+    for part in ("generation_head", "generation_embeddings", "generation_aligner"):
+        for a, b in zip(getattr(before.model, part).parameters(), getattr(after.model, part).parameters()):
+            assert torch.equal(a, b.to(a.dtype)), part
+    assert all(p.requires_grad for p in after.model.language_model.parameters())  # what GRPO trains
+    assert not any(p.requires_grad for p in after.model.generation_head.parameters())
     meta = tmp_path / "m.jsonl"
     meta.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
     text = run("t2i-r1", "curve", tmp_path / "grpo", "--init-from", sft, "--metadata", meta, "--out", tmp_path / "curve.png")

@@ -105,110 +105,20 @@ def train_t2i_r1(
     seed: int = typer.Option(0, help="Seed."),
 ):
     """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
-    import copy
-    import functools
-    import importlib
+    from ..methods.t2i_r1.train import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig, train_t2i_r1
 
-    import torch
-
-    from ..backbones.janus import JanusT2I, build_janus
-    from ..backbones.text import shapes_tokenizer
-    from ..methods.t2i_r1.data import BiCoTRecords
-    from ..methods.t2i_r1.format import SequenceFormat
-    from ..methods.t2i_r1.pipeline import T2IR1Pipeline
-    from ..train.loop import TrainConfig, train
-
-    if stage not in ("sft", "grpo"):
-        fail(ValueError(f"--stage {stage!r}: use sft or grpo"))
+    names = comma_list(rewards, "--rewards", SHAPES_EXPERTS + tuple(REAL_EXPERTS))
+    folders = dict(item.split("=", 1) for item in expert_dir if "=" in item)
+    if len(folders) != len(expert_dir):
+        fail(ValueError(f"--expert-dir {expert_dir}: give NAME=FOLDER with NAME one of {', '.join(REAL_EXPERTS)}"))
+    cfg = T2IR1TrainConfig(str(data), str(output_dir), stage, None if vq is None else str(vq), None if init_from is None else str(init_from),
+                           preset, levels, use_cot, tuple(names), None if judge is None else str(judge), folders, group_size, beta,
+                           inner_iterations, clip_eps, branch, guidance, steps, batch_size, lr, mixed_precision, checkpoint_every,
+                           keep_last, seed)  # fmt: skip
     try:
-        dataset = BiCoTRecords(data)
-        if init_from is not None:
-            start = T2IR1Pipeline.from_pretrained(init_from)
-            model, tokenizer, fmt_kind = start.model, start.tokenizer, start.config["format"]
-        elif stage == "grpo":
-            raise ValueError("--stage grpo starts from a fine-tuned model: pass --init-from RUN/pipeline (from --stage sft)")
-        else:
-            if vq is None:
-                raise ValueError("--stage sft from scratch needs --vq (the tokenizer the data was coded with)")
-            from ..train.vq import load_vq
-
-            tokenizer, fmt_kind = shapes_tokenizer(), "plain"
-            torch.manual_seed(seed)
-            model = build_janus(preset, tokenizer)
-            model.model.vqmodel.load_state_dict(load_vq(vq).state_dict())
+        train_t2i_r1(cfg)
     except (ValueError, OSError) as e:
         fail(e)
-    fmt = SequenceFormat(tokenizer, fmt_kind)
-    model.model.vqmodel.requires_grad_(False)  # the tokenizer is trained on its own
-    model.model.vision_model.requires_grad_(False)  # understanding: unused by T2I-R1
-    model.model.aligner.requires_grad_(False)
-    extra = {"stage": stage, "preset": preset}
-    if stage == "sft":
-        from ..methods.t2i_r1.train import BiCoTSFTTask
-
-        task = BiCoTSFTTask(tokenizer, fmt)
-        dataset_for_loop = dataset
-    else:
-        from ..methods.t2i_r1.policy import BiCoTPolicy
-        from ..rewards import RewardEnsemble
-        from ..rewards.shapes import AttributeReward, DetectorReward
-        from ..rl.grpo import GRPOTask
-
-        # real-scale experts: name -> (module under rewards/, class), each loaded from --expert-dir NAME=FOLDER
-        real = {"gdino": ("grounding", "GroundingDinoReward"), "vqa": ("vqa", "VQAReward"), "orm": ("orm", "OutcomeReward"),
-                "clip": ("clip", "ClipScoreReward")}  # fmt: skip
-        known = {"detector": DetectorReward, "attribute": AttributeReward, "judge": None, **dict.fromkeys(real)}
-        names = comma_list(rewards, "--rewards", tuple(known))
-        folders = dict(item.split("=", 1) for item in expert_dir if "=" in item)
-        if len(folders) != len(expert_dir) or set(folders) - set(real):
-            fail(ValueError(f"--expert-dir {expert_dir}: give NAME=FOLDER with NAME one of {', '.join(real)}"))
-
-        def real_expert(name):
-            module, cls = real[name]
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            return getattr(importlib.import_module(f"reasongen.rewards.{module}"), cls)(folders[name], device=device)
-
-        for name in real:
-            if name in names:
-                if name not in folders:
-                    fail(ValueError(f"--rewards {name} needs --expert-dir {name}=FOLDER (a local transformers checkpoint)"))
-                known[name] = functools.partial(real_expert, name)
-        if "judge" in names:
-            if judge is None or not (judge / "config.json").is_file():
-                fail(ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {judge}"))
-            from ..rewards.judge import load_judge
-
-            known["judge"] = lambda: load_judge(judge)
-        if inner_iterations > 1 and checkpoint_every % inner_iterations:
-            fail(ValueError(f"--checkpoint-every {checkpoint_every} must be a multiple of --inner-iterations {inner_iterations}"))
-        # T2I-R1 trains the language model only: the generation embedding, aligner and head stay frozen.
-        for part in ("generation_embeddings", "generation_aligner", "generation_head"):
-            getattr(model.model, part).requires_grad_(False)
-        reference_model = copy.deepcopy(model).eval().requires_grad_(False)
-
-        def policy_of(m):
-            return BiCoTPolicy(JanusT2I(getattr(m, "module", m), tokenizer), fmt, levels=levels, use_cot=use_cot,
-                               guidance=guidance, branch=branch)  # fmt: skip
-
-        try:
-            reference = policy_of(reference_model)
-        except ValueError as e:
-            fail(e)
-        try:
-            ensemble = RewardEnsemble({name: known[name]() for name in names})
-        except (ValueError, OSError) as e:
-            fail(e)
-        task = GRPOTask(policy_of, ensemble, group_size=group_size, beta=beta, reference=reference,
-                        inner_iterations=inner_iterations, clip_eps=clip_eps)  # fmt: skip
-
-        dataset_for_loop = dataset.metadata_batches()
-        extra.update(levels=levels, use_cot=use_cot, rewards=names, group_size=group_size, beta=beta, branch=branch)
-    lr = lr if lr is not None else 5e-4 if stage == "sft" else 5e-5
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10) if stage == "sft" else 0,
-                      lr_decay="cosine" if stage == "sft" else "constant", checkpoint_every=checkpoint_every, seed=seed,
-                      mixed_precision=mixed_precision, find_unused_parameters=True, keep_last=keep_last, extra=extra)  # fmt: skip
-    model = train(model, task, dataset_for_loop, cfg)
-    T2IR1Pipeline(model.float().cpu(), tokenizer, format=fmt_kind).save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 
