@@ -66,16 +66,3 @@ def comma_list(value: str, flag: str, choices, allow_all: bool = False) -> list[
     if not items or any(v not in choices for v in items):
         fail(ValueError(f"{flag} {value!r}: choose from {', '.join(choices)}, comma-separated" + (", or 'all'" if allow_all else "")))
     return items
-
-
-def load_transformer_weights(transformer, pipeline_dir: Path) -> None:
-    from safetensors.torch import load_file
-
-    path = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
-    if not path.is_file():
-        raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a pipeline folder written by `reasongen train`)")
-    state, own = load_file(path), transformer.state_dict()
-    mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
-    if mismatch:
-        raise ValueError(f"--init-from {pipeline_dir}: its transformer does not match this preset ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
-    transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import eval_app, train_app, fox_app, fail, comma_list, load_transformer_weights
+from .common import eval_app, train_app, fox_app, fail, comma_list
 
 
 @fox_app.command("data")
@@ -51,34 +51,15 @@ def train_fox(
     init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer; a resumable checkpoint in --output-dir wins."),
 ):
     """Train one FoXperts model on planning+acting, reflection and correction, and save an FoXPipeline."""
-    import torch
+    from ..methods.fox.train import TASKS, FoXTrainConfig, train_fox
 
-    from ..backbones.foxperts import build_foxperts
-    from ..backbones.text import shapes_tokenizer
-    from ..backbones.wan import load_vae
-    from ..methods.fox.data import MCoTRecords
-    from ..methods.fox.pipeline import FoXPipeline
-    from ..methods.fox.train import TASKS, MCoTTask
-    from ..train.loop import TrainConfig, train
-
+    cfg = FoXTrainConfig(str(data), str(vae), str(output_dir), experts, preset, tuple(comma_list(tasks, "--tasks", TASKS)), steps,
+                         batch_size, lr, lm_weight, ema, mixed_precision, checkpoint_every, seed,
+                         None if init_from is None else str(init_from))  # fmt: skip
     try:
-        tokenizer = shapes_tokenizer()
-        fvae = load_vae(vae)
-        dataset = MCoTRecords(data)
-        task = MCoTTask(tokenizer, lm_weight=lm_weight, tasks=tuple(comma_list(tasks, "--tasks", TASKS)), pixels_per_latent=fvae.spatial)
-        torch.manual_seed(seed)
-        model = build_foxperts(preset, vocab_size=len(tokenizer), experts=experts, pad_token_id=tokenizer.pad_token_id)
-        if init_from is not None:
-            load_transformer_weights(model, init_from)
+        train_fox(cfg)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=min(200, steps // 10),
-                      lr_decay="cosine", ema_decay=ema, checkpoint_every=checkpoint_every, seed=seed,
-                      mixed_precision=mixed_precision, find_unused_parameters=True,
-                      extra={"experts": experts, "preset": preset, "tasks": tasks, "lm_weight": lm_weight})  # fmt: skip
-    model = train(model, task, dataset, cfg)
-    pipe = FoXPipeline(model.float().cpu(), fvae, tokenizer, height=dataset.size, width=dataset.size)
-    pipe.save_pretrained(output_dir / "pipeline", dtype=torch.float16)
     typer.echo(f"{output_dir / 'pipeline'}")
 
 

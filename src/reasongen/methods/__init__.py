@@ -110,3 +110,19 @@ def model_path(model: str | None, shipped: str, train_command: str) -> Path:
             + ("" if model else " (no shipped model is installed for this method)")
         )
     return path
+
+
+def load_transformer_weights(transformer, pipeline_dir: Path) -> None:
+    """A saved pipeline's transformer weights into `transformer` (a run started from them); refused
+    unless every tensor is there with this model's shape."""
+    from safetensors.torch import load_file
+
+    pipeline_dir = Path(pipeline_dir)
+    path = pipeline_dir / "transformer" / "diffusion_pytorch_model.safetensors"
+    if not path.is_file():
+        raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a pipeline folder written by `reasongen train`)")
+    state, own = load_file(path), transformer.state_dict()
+    mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    if mismatch:
+        raise ValueError(f"--init-from {pipeline_dir}: its transformer does not match this preset ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
+    transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})

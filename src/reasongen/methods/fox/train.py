@@ -20,6 +20,9 @@ the flow loss is ours (`lm_weight`, 1.0 by default): the paper does not give one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -87,3 +90,51 @@ class MCoTTask:
 
         flow = flow_loss(velocity, batch["target"].to(device), generator, self.shift)
         return flow, {"correct_flow": flow.item()}
+
+
+@dataclass
+class FoXTrainConfig:
+    data: str  # a folder from `reasongen fox data`
+    vae: str  # the VAE the data was encoded with (saved inside the pipeline)
+    output_dir: str
+    experts: str = "functional"  # functional (FoXperts), modality (text / image) or dense (one)
+    preset: str = "shapes"
+    tasks: tuple[str, ...] = TASKS  # taken in turn, one per step (FoX's 1:1:1 mix)
+    steps: int = 6000
+    batch_size: int = 32
+    lr: float = 5e-4
+    lm_weight: float = 1.0
+    ema: float = 0.999
+    mixed_precision: str = "no"
+    checkpoint_every: int = 250
+    seed: int = 0
+    init_from: str | None = None  # a FoX pipeline whose transformer to start from
+
+
+def train_fox(cfg: FoXTrainConfig, progress: bool = True):
+    """Train one FoXperts model on planning+acting, reflection and correction; returns the
+    FoXPipeline, saved (fp16) in `output_dir/pipeline`."""
+    from ...backbones.foxperts import build_foxperts
+    from ...backbones.text import shapes_tokenizer
+    from ...backbones.wan import load_vae
+    from ...train.loop import TrainConfig, train
+    from .. import load_transformer_weights
+    from .data import MCoTRecords
+    from .pipeline import FoXPipeline
+
+    tokenizer = shapes_tokenizer()
+    fvae = load_vae(cfg.vae)
+    dataset = MCoTRecords(cfg.data)
+    task = MCoTTask(tokenizer, lm_weight=cfg.lm_weight, tasks=tuple(cfg.tasks), pixels_per_latent=fvae.spatial)
+    torch.manual_seed(cfg.seed)
+    model = build_foxperts(cfg.preset, vocab_size=len(tokenizer), experts=cfg.experts, pad_token_id=tokenizer.pad_token_id)
+    if cfg.init_from is not None:
+        load_transformer_weights(model, cfg.init_from)
+    loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=min(200, cfg.steps // 10),
+                       lr_decay="cosine", ema_decay=cfg.ema, checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
+                       mixed_precision=cfg.mixed_precision, find_unused_parameters=True,
+                       extra={"experts": cfg.experts, "preset": cfg.preset, "tasks": ",".join(cfg.tasks), "lm_weight": cfg.lm_weight})  # fmt: skip
+    model = train(model, task, dataset, loop, progress)
+    pipe = FoXPipeline(model.float().cpu(), fvae, tokenizer, height=dataset.size, width=dataset.size)
+    pipe.save_pretrained(Path(cfg.output_dir) / "pipeline", dtype=torch.float16)
+    return pipe

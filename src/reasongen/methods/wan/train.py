@@ -171,16 +171,9 @@ def warm_restart(transformer, init_from: Path, out: Path) -> None:
     """Load a saved pipeline's DiT into a run that has no checkpoint (its folder was lost: a process
     here lives about 3 hours). The optimiser and the step count start afresh; the images the start
     had seen are recorded, so the learning curve goes on from there. Logged in warm_restart.json."""
-    from safetensors.torch import load_file
+    from .. import load_transformer_weights
 
-    path = init_from / "transformer" / "diffusion_pytorch_model.safetensors"
-    if not path.is_file():
-        raise ValueError(f"init_from {init_from}: no transformer/ weights; pass a pipeline folder written by `reasongen train wan`")
-    state, own = load_file(path), transformer.state_dict()
-    mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
-    if mismatch:
-        raise ValueError(f"init_from {init_from}: its DiT does not match this run's ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
-    transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
+    load_transformer_weights(transformer, init_from)
     record = init_from / "training.json"
     before = json.loads(record.read_text())["samples_seen"] if record.is_file() else 0
     (out / "warm_restart.json").write_text(json.dumps({"init_from": str(init_from), "samples_before": before}) + "\n")
