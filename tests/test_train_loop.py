@@ -149,3 +149,24 @@ def test_two_processes_keep_identical_weights(tmp_path):
     assert r0["weights"] != weights(tiny_model()).tolist()  # they did train
     assert set(r0["seen"]).isdisjoint(r1["seen"][:4])  # the first batch was split, not duplicated
     assert len(r0["seen"]) == len(r1["seen"]) == 4 * 4
+
+
+def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_dead_runs_lock_is_taken_over(tmp_path):
+    """Two processes: one holds the folder's lock; training into it is refused with its pid. Once it
+    is killed (SIGKILL), its lock file stays and the next run takes it over."""
+    import signal
+
+    from reasongen.locks import FolderBusy, folder_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from reasongen.locks import folder_lock\n"
+                               f"with folder_lock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(FolderBusy, match=f"pid {holder.pid}"):
+        train(tiny_model(), TinyFlowTask(), TinyFlowData(8), config(tmp_path))
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert (tmp_path / ".reasongen.lock").exists()
+    train(tiny_model(), TinyFlowTask(), TinyFlowData(8), config(tmp_path))  # the stale lock is taken over
+    with folder_lock(tmp_path):
+        pass

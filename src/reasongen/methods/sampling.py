@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ..eval.layout import LayoutError, SAMPLE_NAME, check_png
 from ..images import save_png  # noqa: F401  (the harness's writer)
+from ..locks import folder_lock
 
 
 def sample_seeds(seed: int, index: int, n: int) -> list[int]:
@@ -34,6 +35,11 @@ def write_geneval_samples(
     if n < 1:
         raise ValueError(f"--n {n}: need at least one image per prompt")
     outdir = Path(outdir)
+    with folder_lock(outdir, "sampling run"):
+        return _write_samples(records, generator, outdir, n, seed, progress)
+
+
+def _write_samples(records: list[dict], generator, outdir: Path, n: int, seed: int, progress: bool) -> int:
     todo = []
     for index, meta in enumerate(records):
         folder = outdir / f"{index:05d}"

@@ -113,6 +113,19 @@ def trained_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> torch.nn.Module:
+    """`run` under a lock on `cfg.output_dir` (taken by the main process of a multi-process run): a
+    second run into a folder that a live run trains in is refused; a killed run's lock is taken over."""
+    import contextlib
+    import os
+
+    from ..locks import folder_lock
+
+    main = int(os.environ.get("RANK", "0")) == 0
+    with folder_lock(cfg.output_dir, "training run") if main else contextlib.nullcontext():
+        return run(model, task, dataset, cfg, progress)
+
+
+def run(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, progress: bool = True) -> torch.nn.Module:
     """Train `model` (its parameters with requires_grad) for `cfg.steps` steps, resuming from the
     newest checkpoint in `output_dir/checkpoints`. Returns the unwrapped model; with an EMA, its
     weights are the EMA's. With `cfg.time_budget` a leg stops after that many seconds at a step

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
+from ..locks import folder_lock
 from .heldout import scene_holds_held_out
 from .knowledge import SPLITS
 from .prompts import sample_metadata
@@ -54,7 +55,11 @@ def write_dataset(
     if n < 1 or size < 32:
         raise ValueError(f"need n >= 1 and size >= 32 px, got n={n}, size={size}")
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(outdir, "dataset writer"):
+        return _write(outdir, n, tags, size, seed, split, progress)
+
+
+def _write(outdir: Path, n: int, tags: Sequence[str], size: int, seed: int, split: str, progress: bool) -> int:
     config = {"tags": list(tags), "size": size, "seed": seed, "split": split}
     config_path = outdir / "dataset.json"
     if config_path.exists():

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...images import to_tensor
+from ...locks import folder_lock
 from ...world.dataset import draw_record
 from ...world.vocab import GROUND, TAGS
 
@@ -45,7 +46,11 @@ def build_frames(out_dir: str | Path, n: int, fvae, seed: int = 0, tags: Sequenc
                  workers: int = 2, batch_size: int = 64, progress: bool = True) -> Path:  # fmt: skip
     """Write `frames.json` and shards `frames-XXXXX.safetensors` (latents, objects) into `out_dir`."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, "data build"):
+        return _build(out_dir, n, fvae, seed, tags, size, workers, batch_size, progress)
+
+
+def _build(out_dir: Path, n: int, fvae, seed: int, tags: Sequence[str], size: int, workers: int, batch_size: int, progress: bool) -> Path:
     info_path = out_dir / "frames.json"
     config = {"n": n, "seed": seed, "tags": list(tags), "size": size, "shard": SHARD}
     if info_path.is_file():

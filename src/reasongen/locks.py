@@ -1,0 +1,40 @@
+"""One writer per output folder: a lock that a second run into the same folder is refused by, and
+that a killed run leaves behind only as a file the next run takes over.
+
+The lock is an advisory `flock` on `FOLDER/.reasongen.lock`; the kernel drops it when its process
+dies however it dies (SIGKILL included), so a stale lock file never blocks a later run. The file
+holds the owner's pid, which the refusal names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+LOCK_NAME = ".reasongen.lock"
+
+
+class FolderBusy(ValueError):
+    """Another live process holds the folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str = "run"):
+    """Hold `folder` for this process while the block runs; refuse at once if another holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise FolderBusy(f"{folder} is in use by another {what} (pid {owner}); wait for it to finish or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing releases the flock; the file stays for the next run to take over
