@@ -85,7 +85,7 @@ def main():
 
 
 def cof_image(pipe, steps):
-    return pipe(PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0)).images[0]
+    return pipe(PROMPT, num_inference_steps=steps, generator=torch.Generator().manual_seed(0), output_type="np").images[0]
 
 
 def time_bf16(pipe, steps, repeats, fp32_time):

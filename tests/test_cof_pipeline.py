@@ -21,7 +21,7 @@ def test_one_frame_reproduces_diffusers_wan_pipeline():
     from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline
 
     pipe = tiny_pipeline(num_frames=1)
-    ours = pipe("a photo of a red circle", generator=torch.Generator().manual_seed(7)).images[0]
+    ours = pipe("a photo of a red circle", generator=torch.Generator().manual_seed(7), output_type="np").images[0]
     wan = WanPipeline(
         tokenizer=pipe.text_encoder.tokenizer, text_encoder=pipe.text_encoder.model, vae=pipe.vae.vae,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=pipe.transformer,
@@ -38,7 +38,12 @@ def test_three_frames_denoised_together_last_decoded():
     out = pipe(["a photo of a star", "a photo of two hearts"], generator=torch.Generator().manual_seed(0), return_chain=True)
     assert out.latents.shape == (2, 4, 3, 4, 4)
     assert len(out.images) == 2 and len(out.chains[0]) == 3
-    np.testing.assert_allclose(out.chains[1][2], out.images[1], atol=1e-6)  # the image is the chain's last frame
+    np.testing.assert_array_equal(out.chains[1][2], out.images[1])  # the image is the chain's last frame
+    assert out.images[0].dtype == np.uint8 and out.images[0].shape == (32, 32, 3)
+    pil = pipe("a photo of a star", generator=torch.Generator().manual_seed(0), output_type="pil").images[0]
+    assert pil.size == (32, 32) and np.array_equal(np.asarray(pil), out.images[0])
+    with pytest.raises(ValueError, match="output_type 'latent'"):
+        pipe("a photo of a star", output_type="latent")
     again = pipe(["a photo of a star", "a photo of two hearts"], generator=torch.Generator().manual_seed(0))
     np.testing.assert_array_equal(again.images[0], out.images[0])  # same seed, same image
     # the frames are one video: changing the frame count changes the last frame too
@@ -87,8 +92,10 @@ def test_bad_inputs_are_refused():
 def test_chain_strip_and_gif(tmp_path):
     from PIL import Image
 
-    frames = [np.full((8, 8, 3), v, np.float32) for v in (0.0, 0.5, 1.0)]
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 128, 255)]
     save_chain(frames, tmp_path / "s.png", tmp_path / "s.gif", scale=2)
     strip = Image.open(tmp_path / "s.png")
     assert strip.size == (3 * 16 + 8, 16)
     assert Image.open(tmp_path / "s.gif").n_frames == 3
+    with pytest.raises(ValueError, match="uint8"):
+        save_chain([f.astype(np.float32) / 255 for f in frames], tmp_path / "f.png")

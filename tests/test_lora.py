@@ -86,9 +86,9 @@ def test_a_lora_pipeline_saves_its_adapter_and_base_and_loads_back(tmp_path):
     back = CoFPipeline.from_pretrained(tmp_path / "lora")
     assert has_lora(back.transformer) and back.base_model == (tmp_path / "base").resolve()
     seed = 3
-    ours = pipe("a photo of a star", generator=torch.Generator().manual_seed(seed)).images[0]
-    again = back("a photo of a star", generator=torch.Generator().manual_seed(seed)).images[0]
-    plain = base("a photo of a star", generator=torch.Generator().manual_seed(seed)).images[0]
+    ours = pipe("a photo of a star", generator=torch.Generator().manual_seed(seed), output_type="np").images[0]
+    again = back("a photo of a star", generator=torch.Generator().manual_seed(seed), output_type="np").images[0]
+    plain = base("a photo of a star", generator=torch.Generator().manual_seed(seed), output_type="np").images[0]
     np.testing.assert_allclose(again, ours, atol=1e-5)
     assert np.abs(plain - ours).max() > 1e-3  # the adapter is what makes the difference
 

@@ -50,9 +50,11 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
 
 
 def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str | Path | None = None, scale: int = 4) -> None:
-    """Frames (float, [0, 1]) side by side as a PNG strip, `scale` times enlarged and 4 px apart,
-    and as a GIF (each frame shown for 0.6 s); both written atomically."""
-    imgs = [Image.fromarray(unit_to_uint8(f)) for f in frames]
+    """Frames (uint8 H x W x 3: a CoF chain, a clip) side by side as a PNG strip, `scale` times
+    enlarged and 4 px apart, and as a GIF (each frame shown for 0.6 s); both written atomically."""
+    if any(np.asarray(f).dtype != np.uint8 for f in frames):
+        raise ValueError("save_chain takes uint8 frames (H, W, 3)")
+    imgs = [Image.fromarray(np.asarray(f)) for f in frames]
     if scale > 1:
         imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
     strip = Image.new("RGB", (sum(im.width for im in imgs) + 4 * (len(imgs) - 1), imgs[0].height), (255, 255, 255))

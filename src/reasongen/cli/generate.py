@@ -61,7 +61,6 @@ def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, devi
     import torch
 
     from ..methods import model_path
-    from ..images import unit_to_uint8 as to_uint8
     from ..images import save_chain as write_chain
     from ..methods.cof.pipeline import CoFPipeline
 
@@ -74,7 +73,7 @@ def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, devi
         stem = output.with_suffix("")
         write_chain(out.chains[0], f"{stem}-chain.png", f"{stem}-chain.gif")
         typer.echo(f"{stem}-chain.png, {stem}-chain.gif")
-    return to_uint8(out.images[0])
+    return out.images[0]
 
 
 def _generate_t2i_r1(prompt, model, seed, guidance, cot, device, method="t2i-r1"):

@@ -28,7 +28,6 @@ def video(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """ReasonDiff: a clip from a text and an image that need not belong together, through a narrator."""
-    import numpy as np
     import torch
     from PIL import Image
 
@@ -67,7 +66,7 @@ def video(
         fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
     stem = output.with_suffix("")
-    save_chain(list(out.frames.astype(np.float32) / 255.0), f"{stem}.png", output)
+    save_chain(list(out.frames), f"{stem}.png", output)
     gif = gif_frames(output)
     if len(gif) != len(out.frames):
         raise RuntimeError(f"{output}: its frame durations account for {len(gif)} frames, the clip has {len(out.frames)}")

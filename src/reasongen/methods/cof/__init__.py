@@ -37,8 +37,6 @@ class CoFGenerator:
         """Draw the chains of (prompt, seed) pairs not drawn yet, `batch_size` at a time across prompts.
         Each chain's noise comes from its own seed's generator, so what a chain looks like does not
         depend on which others share its batch (up to float rounding)."""
-        from ...images import unit_to_uint8 as to_uint8
-
         todo = [a for a in dict.fromkeys(asks) if a not in self._chains]
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]
@@ -46,7 +44,7 @@ class CoFGenerator:
             res = self.pipe([p for p, _ in chunk], height=self.size, width=self.size, generator=gens,
                             num_inference_steps=self.steps, guidance_scale=self.guidance, return_chain=True)  # fmt: skip
             for key, chain in zip(chunk, res.chains):
-                self._chains[key] = [to_uint8(f) for f in chain]
+                self._chains[key] = chain
 
     def chains(self, prompt: str, seeds: Sequence[int]) -> list[list[np.ndarray]]:
         """The decoded chain of each seed (uint8 frames), drawn once and then remembered."""

@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from ...backbones.text import TextEncoder, load_text_encoder
@@ -43,10 +43,13 @@ DEFAULTS = {
 }
 
 
+OUTPUT_TYPES = ("uint8", "pil", "np")  # uint8 arrays (the default), PIL images, or float arrays in [0, 1] as diffusers' "np"
+
+
 @dataclass
 class CoFOutput:
-    images: list[np.ndarray]  # the last frame of each chain, float H x W x 3 in [0, 1]
-    chains: list[list[np.ndarray]] | None = None  # every frame, when asked for
+    images: list  # the last frame of each chain: uint8 H x W x 3 arrays by default (see `output_type`)
+    chains: list[list] | None = None  # every frame, when asked for, in the same type
     latents: torch.Tensor | None = field(default=None, repr=False)
 
 
@@ -138,6 +141,7 @@ class CoFPipeline:
         generator: torch.Generator | list[torch.Generator] | None = None,
         return_chain: bool = False,
         progress: bool = False,
+        output_type: str = "uint8",
     ) -> CoFOutput:
         from diffusers.utils.torch_utils import randn_tensor
 
@@ -149,6 +153,8 @@ class CoFPipeline:
         steps = cfg["num_inference_steps"] if num_inference_steps is None else num_inference_steps
         g = cfg["guidance_scale"] if guidance_scale is None else guidance_scale
         self.check_inputs(prompts, K, H, W, steps)
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type {output_type!r}: choose from {', '.join(OUTPUT_TYPES)}")
         device = next(self.transformer.parameters()).device
         dtype = next(self.transformer.parameters()).dtype
 
@@ -178,8 +184,12 @@ class CoFPipeline:
             chain = self.vae.decode_frames(latents.float()) if return_chain else None
 
         def to_np(x):
-            return (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().float().numpy()
+            unit = (x / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().float().numpy()
+            if output_type == "np":
+                return list(unit)
+            images = [unit_to_uint8(u) for u in unit]
+            return [Image.fromarray(u) for u in images] if output_type == "pil" else images
 
-        images = list(to_np(final))
-        chains = [list(to_np(c)) for c in chain] if chain is not None else None
+        images = to_np(final)
+        chains = [to_np(c) for c in chain] if chain is not None else None
         return CoFOutput(images, chains, latents)
