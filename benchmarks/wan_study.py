@@ -63,16 +63,16 @@ def main():
 
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
         for a in arms:
-            x = [r["step"] * a["cfg"]["batch_size"] for r in a["rows"]]
-            y = np.convolve([r["loss"] for r in a["rows"]], np.ones(5) / 5, mode="same")
-            left.plot(x, y, label=a["name"])
-        left.set(xlabel="training images seen", ylabel="flow loss (5-record mean)", yscale="log", title="loss at equal CPU time")
+            x = np.array([r["step"] * a["cfg"]["batch_size"] for r in a["rows"]])
+            y = np.convolve([r["loss"] for r in a["rows"]], np.ones(5) / 5, mode="valid")  # no padded ends
+            left.plot(x[2 : 2 + len(y)], y, label=a["name"])
+        left.set(xlabel="training images seen", ylabel="flow loss (5-record mean)", yscale="log", title="training loss, equal images per arm")
         left.legend(fontsize=8)
         names = [a["name"] for a in arms]
         right.barh(names, [a["score"]["overall"] for a in arms], color="tab:blue")
         for i, a in enumerate(arms):
             right.text(a["score"]["overall"], i, f" {a['score']['overall']:.3f}", va="center", fontsize=8)
-        right.set(xlabel="shapes-geneval overall (4 images per prompt)", title="score after 50 CPU minutes")
+        right.set(xlabel="shapes-geneval overall (4 images per prompt)", title="score at the end of each arm")
         right.invert_yaxis()
         fig.tight_layout()
         args.figure.parent.mkdir(parents=True, exist_ok=True)
