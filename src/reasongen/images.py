@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+GIF_FRAME_MS = 600  # how long a GIF written by save_chain shows each frame
+
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
@@ -51,7 +53,7 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
 
 def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str | Path | None = None, scale: int = 4) -> None:
     """Frames (uint8 H x W x 3: a CoF chain, a clip) side by side as a PNG strip, `scale` times
-    enlarged and 4 px apart, and as a GIF (each frame shown for 0.6 s); both written atomically."""
+    enlarged and 4 px apart, and as a GIF (each frame shown GIF_FRAME_MS); both written atomically."""
     if any(np.asarray(f).dtype != np.uint8 for f in frames):
         raise ValueError("save_chain takes uint8 frames (H, W, 3)")
     imgs = [Image.fromarray(np.asarray(f)) for f in frames]
@@ -65,5 +67,5 @@ def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str |
     save_image(np.asarray(strip), strip_path, "PNG")
     if gif_path:
         tmp = Path(gif_path).with_name(Path(gif_path).name + ".tmp")
-        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=600, loop=0)
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=GIF_FRAME_MS, loop=0)
         os.replace(tmp, gif_path)

@@ -80,14 +80,16 @@ def video(
 
 def gif_frames(path) -> list[int]:
     """The GIF frame each clip frame shows. A GIF writer merges identical consecutive frames into one
-    and adds their durations, so the written file's durations (600 ms a clip frame) say which."""
+    and adds their durations, so the written file's durations (GIF_FRAME_MS a clip frame) say which."""
     from PIL import Image
+
+    from ..images import GIF_FRAME_MS
 
     index = []
     with Image.open(path) as gif:
         for k in range(gif.n_frames):
             gif.seek(k)
-            index += [k] * max(1, round(gif.info.get("duration", 600) / 600))
+            index += [k] * max(1, round(gif.info.get("duration", GIF_FRAME_MS) / GIF_FRAME_MS))
     return index
 
 
