@@ -170,3 +170,17 @@ def test_a_second_run_into_a_live_runs_folder_is_refused_and_a_dead_runs_lock_is
     train(tiny_model(), TinyFlowTask(), TinyFlowData(8), config(tmp_path))  # the stale lock is taken over
     with folder_lock(tmp_path):
         pass
+
+
+def test_the_ema_warms_up_so_a_short_run_keeps_little_of_the_initialisation(tmp_path):
+    cfg = TrainConfig(str(tmp_path), steps=3, batch_size=4, lr=1e-2, checkpoint_every=100, log_every=1, ema_decay=0.999)
+    assert [cfg.ema_decay_at(s) for s in (0, 1, 90)] == [0.1, 2 / 11, 0.91]
+    assert cfg.ema_decay_at(100_000) == 0.999
+    init = weights(tiny_model())
+    ema_model = train(tiny_model(), TinyFlowTask(), TinyFlowData(32), cfg, progress=False)
+    raw = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))["model"]
+    raw_model = tiny_model()
+    raw_model.load_state_dict(raw)
+    # a constant 0.999 would leave the EMA within 0.3% of the initialisation; warmed up, it is near the trained weights
+    moved, trained = (weights(ema_model) - init).norm(), (weights(raw_model) - init).norm()
+    assert moved > 0.5 * trained
