@@ -2,7 +2,9 @@
 
 For each arm: its options (what differs from the default recipe), steps and images seen in its
 budget, images per second of wall time (the median logged step), the loss over its last 50 steps,
-and shapes-geneval overall, per tag and on seen / unseen compositions. The figure puts every arm's
+and shapes-geneval overall, per tag and on seen / unseen compositions, then the partial credit the
+ShapesWorld detector gives below GenEval's all-or-nothing rules (of the classes and colours a prompt
+names, the share the image shows), which still separates arms that GenEval scores near 0 alike. The figure puts every arm's
 loss curve against images seen beside the scores.
 
     python benchmarks/wan_study.py runs/study out/study --figure docs/img/wan-study.png
@@ -47,14 +49,15 @@ def main():
     ap.add_argument("--figure", type=Path)
     args = ap.parse_args()
     arms = [a for a in (arm(r, args.results) for r in sorted(args.runs.iterdir()) if (r / "wan_config.json").is_file()) if a]
-    print("| arm | options | steps | images seen | images/s | last loss | overall | " + " | ".join(TAGS) + " | seen | unseen |")
-    print("| --- " * (10 + len(TAGS)) + "|")
+    print("| arm | options | steps | images seen | images/s | last loss | overall | " + " | ".join(TAGS) + " | seen | unseen | class shown | colour shown |")
+    print("| --- " * (12 + len(TAGS)) + "|")
     for a in arms:
         s = a["score"]
         comp = s.get("compositions", {})
         print(f"| {a['name']} | {a['options']} | {a['steps']:,} | {a['seen']:,} | {a['per_s']:.1f} | {a['loss']:.4f} | "
               f"**{s['overall']:.3f}** | " + " | ".join(f"{s['tags'].get(t, float('nan')):.3f}" for t in TAGS)
-              + f" | {comp.get('seen', {}).get('overall', float('nan')):.3f} | {comp.get('unseen', {}).get('overall', float('nan')):.3f} |")  # fmt: skip
+              + f" | {comp.get('seen', {}).get('overall', float('nan')):.3f} | {comp.get('unseen', {}).get('overall', float('nan')):.3f} | "
+              + " | ".join(f"{s.get('partial', {}).get(k, float('nan')):.3f}" for k in ("class", "colour")) + " |")  # fmt: skip
     if args.figure and arms:
         import matplotlib
 

@@ -92,3 +92,19 @@ def test_size_check(detector):
         detector.check_size(64, 48, "x.png")
     with pytest.raises(ValueError, match="at least 32"):
         detector.check_size(16, 16, "x.png")
+
+
+def test_named_object_recall_gives_colour_before_class():
+    from reasongen.eval.shapes_detector import named_object_recall
+    from reasongen.world.scene import Obj, Scene
+
+    meta = {"tag": "color_attr", "prompt": "a photo of a red star and a blue heart",
+            "include": [{"class": "star", "count": 1, "color": "red"}, {"class": "heart", "count": 1, "color": "blue"}]}  # fmt: skip
+    det = ShapesDetector()
+    right = Scene((Obj("star", "red", (0.1, 0.1, 0.35)), Obj("heart", "blue", (0.55, 0.55, 0.35)))).render(64)
+    assert named_object_recall(right, meta, det) == {"class": 1.0, "colour": 1.0}
+    blobs = Scene((Obj("circle", "red", (0.1, 0.1, 0.35)),)).render(64)  # the right colour, the wrong shape, one missing
+    assert named_object_recall(blobs, meta, det) == {"class": 0.0, "colour": 0.5}
+    empty = Scene(()).render(64)
+    assert named_object_recall(empty, {**meta, "include": meta["include"][:1]}, det) == {"class": 0.0, "colour": 0.0}
+    assert "colour" not in named_object_recall(right, {"tag": "single_object", "include": [{"class": "star", "count": 1}]}, det)

@@ -152,7 +152,8 @@ def summarize(rows: Sequence[dict]) -> dict:
     Task score = mean of `correct` over the images of a tag; overall = unweighted mean of the task
     scores; % correct prompts groups images by their metadata string, as GenEval does. Rows whose
     metadata has a `split` (ShapesWorld's reason prompts) are also summarised per split, and every
-    row is counted as a `seen` or `unseen` composition (world/heldout.py) in `compositions`.
+    row is counted as a `seen` or `unseen` composition (world/heldout.py) in `compositions`. Rows
+    with `partial` credit (the ShapesWorld detector's named-object recall) add its means in `partial`.
     """
     from ..world.heldout import record_split
 
@@ -181,6 +182,10 @@ def summarize(rows: Sequence[dict]) -> dict:
         "n_prompts": len(by_prompt),
         "tag_counts": {tag: [int(sum(v)), len(v)] for tag, v in by_tag.items()},
     }
+    partial = [r["partial"] for r in rows if r.get("partial")]
+    if partial:
+        summary["partial"] = {k: float(np.mean([p[k] for p in partial if k in p])) for k in ("class", "colour")
+                              if any(k in p for p in partial)}  # fmt: skip
     if by_split:
         summary["splits"] = {k: float(np.mean(v)) for k, v in sorted(by_split.items())}
     summary["compositions"] = {}

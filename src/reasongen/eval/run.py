@@ -38,7 +38,7 @@ def score_image(detector, image, metadata: dict, options: dict = DEFAULT_OPTIONS
     correct, reason = evaluate(
         detected, metadata, lambda found, cls: detector.classify_colors(image, found, cls), options["position_threshold"]
     )
-    return {
+    row = {
         "tag": metadata["tag"],
         "prompt": metadata["prompt"],
         "correct": correct,
@@ -46,6 +46,9 @@ def score_image(detector, image, metadata: dict, options: dict = DEFAULT_OPTIONS
         "metadata": json.dumps(metadata),
         "details": json.dumps({cls: [[*map(float, d.box), d.score] for d in dets] for cls, dets in detected.items()}),
     }
+    if hasattr(detector, "partial_credit") and "include" in metadata:  # a detector that can grade below all-or-nothing
+        row["partial"] = detector.partial_credit(image, metadata)
+    return row
 
 
 _worker: dict = {}
@@ -99,6 +102,8 @@ def format_table(summary: dict) -> str:
     lines.append(f"{'overall (mean of tags)':<24}{summary['overall']:>8.4f}")
     for split, part in summary.get("compositions", {}).items():
         lines.append(f"  {split + ' compositions':<22}{part['overall']:>8.4f}   ({part['n_images']} images; mean of its tags)")
+    if "partial" in summary:
+        lines.append("partial credit (not GenEval): " + ", ".join(f"{k} named and shown {v:.4f}" for k, v in summary["partial"].items()))
     lines.append(f"% correct images {summary['correct_images']:.2%}  % correct prompts {summary['correct_prompts']:.2%}")
     lines.append(f"{summary['n_images']} images, {summary['n_prompts']} distinct prompts, detector {summary['detector']}")
     return "\n".join(lines)

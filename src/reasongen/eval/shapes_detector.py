@@ -151,6 +151,9 @@ class ShapesDetector:
     def classify_colors(self, image: np.ndarray, found: Sequence[Detection], cls: str) -> list[str]:
         return [nearest_color(np.median(image[det.mask].reshape(-1, 3), axis=0)) for det in found]
 
+    def partial_credit(self, image: np.ndarray, metadata: dict) -> dict[str, float]:
+        return named_object_recall(image, metadata, self)
+
 
 # -- reading a scene back from an image, so the world's edit primitives can work on a sample ----
 
@@ -182,3 +185,22 @@ def implied_box(cls: str, pixel_box, size: int) -> tuple[float, float, float]:
     x1, y1, x2, y2 = (v / size for v in pixel_box)
     side = ((x2 - x1) / (ex1 - ex0) + (y2 - y1) / (ey1 - ey0)) / 2
     return (x1 - ex0 * side, y1 - ey0 * side, side)
+
+
+# -- partial credit, for models too weak for GenEval's all-or-nothing rules ----------------------
+
+
+def named_object_recall(image: np.ndarray, metadata: dict, detector) -> dict[str, float]:
+    """Of the classes a prompt names, the share the image shows as an instance (any colour, GenEval's
+    0.3 cut); of the colours it names, the share covering at least MIN_AREA of the canvas (any shape).
+    A weak model earns colour long before class: these separate models that GenEval scores 0 alike."""
+    classes = {c["class"] for c in metadata["include"]}
+    colours = {c["color"] for c in metadata["include"] if c.get("color")}
+    shown = {d.cls for d in instances(image, detector)}
+    labels = unmix(image)[0]
+    area = np.bincount(labels[labels >= 0], minlength=len(COLOR_NAMES)) / labels.size
+    painted = {COLOR_NAMES[k] for k in np.nonzero(area >= MIN_AREA)[0]}
+    out = {"class": len(classes & shown) / len(classes)}
+    if colours:
+        out["colour"] = len(colours & painted) / len(colours)
+    return out
