@@ -50,9 +50,9 @@ def main():
 
     def ours(frames, batch_guidance=True, steps=steps):
         def run():
-            pipe.config["batch_guidance"] = batch_guidance
+            pipe.register_to_config(batch_guidance=batch_guidance)
             pipe(PROMPT, num_frames=frames, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
-            pipe.config["batch_guidance"] = True
+            pipe.register_to_config(batch_guidance=True)
 
         return run
 

@@ -15,7 +15,6 @@ its base (`base_model`), whose DiT and text encoder it reads (backbones/lora.py)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...images import save_chain, unit_to_uint8  # noqa: F401  (save_chain: the chain's strip and GIF)
 from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
+from ..pipeline_base import ReasongenPipeline
 
 DEFAULTS = {
     "num_frames": 3,  # CoF-T2I: F1 -> F2 -> F3
@@ -53,13 +53,12 @@ class CoFOutput:
     latents: torch.Tensor | None = field(default=None, repr=False)
 
 
-class CoFPipeline:
+class CoFPipeline(ReasongenPipeline):
+    defaults = DEFAULTS
+
     def __init__(self, transformer, vae, text_encoder: TextEncoder, scheduler=None, base_model: str | Path | None = None, **config):
         """`base_model`: with a LoRA on the transformer, the checkpoint folder it adapts (saved as a path)."""
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown CoFPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
-        self.config = {**DEFAULTS, **config}
+        self.register_settings(config)
         if self.config["encoding"] not in ("framewise", "continuous"):
             raise ValueError(f"encoding {self.config['encoding']!r}: use framewise or continuous")
         self.transformer, self.text_encoder = transformer.eval(), text_encoder
@@ -83,7 +82,7 @@ class CoFPipeline:
             config = {"height": 1024, "width": 1024}
             text_encoder = load_text_encoder("umt5", str(path), device=device, dtype=dtype)
         else:
-            config = {k: v for k, v in index.items() if k in DEFAULTS}
+            config = cls.settings_in(index)
             kind = index.get("text_encoder", "minilm")
             text_encoder = load_text_encoder(kind, None if kind == "minilm" else str(base), max_length=index.get("max_length"),
                                              device=device, dtype=dtype if kind == "umt5" else torch.float32)  # fmt: skip
@@ -99,14 +98,13 @@ class CoFPipeline:
         the base's path, not the base's weights."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        index = {"_class_name": "CoFPipeline", **self.config, "text_encoder": self.text_encoder.kind,
-                 "max_length": self.text_encoder.max_length}  # fmt: skip
+        index = self.model_index(text_encoder=self.text_encoder.kind, max_length=self.text_encoder.max_length)
         save_transformer(self.transformer, path, index, self.base_model, dtype)
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         if self.text_encoder.kind != "minilm" and "base_model" not in index:  # a LoRA reads its base's
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
             self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
-        (path / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
+        self.write_model_index(path, index)
 
     # -- generation --------------------------------------------------------------------------
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:

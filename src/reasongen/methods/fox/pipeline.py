@@ -20,7 +20,6 @@ On disk: `model_index.json`, `transformer/` (FoXperts), `vae/` (the Wan VAE, fra
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...images import to_tensor, to_uint8
 from .. import load_pipeline_vae, read_model_index, save_weights
+from ..pipeline_base import ReasongenPipeline
 from .inputs import blank, encode_texts, plan_parts
 from .plan import parse_layout
 
@@ -75,12 +75,11 @@ class MCoTTrace:
         return self.images[-1]
 
 
-class FoXPipeline:
+class FoXPipeline(ReasongenPipeline):
+    defaults = DEFAULTS
+
     def __init__(self, model: FoXpertsModel, vae, tokenizer, **config):
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown FoXPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
-        self.config = {**DEFAULTS, **config}
+        self.register_settings(config)
         self.model, self.tokenizer = model.eval(), tokenizer
         self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
         self.scheduler = make_scheduler(self.config["sampler"], self.config["flow_shift"])
@@ -103,7 +102,7 @@ class FoXPipeline:
         model = FoXpertsModel.from_pretrained(path, subfolder="transformer", torch_dtype=dtype, **kw).to(device)
         vae = load_pipeline_vae(path, index, device)
         tokenizer = PreTrainedTokenizerFast.from_pretrained(path / "tokenizer")
-        config = {k: v for k, v in index.items() if k in DEFAULTS}
+        config = cls.settings_in(index)
         return cls(model, vae, tokenizer, **{**config, **overrides})
 
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
@@ -112,7 +111,7 @@ class FoXPipeline:
         save_weights(self.model, path / "transformer", dtype)
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         self.tokenizer.save_pretrained(path / "tokenizer")
-        (path / "model_index.json").write_text(json.dumps({"_class_name": "FoXPipeline", **self.config}, indent=1) + "\n")
+        self.write_model_index(path, self.model_index())
 
     # -- the four steps --------------------------------------------------------------------------
     @property

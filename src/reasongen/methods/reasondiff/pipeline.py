@@ -37,6 +37,7 @@ from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
 from ...world.video import check_clip_length
 from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
+from ..pipeline_base import ReasongenPipeline
 from .alignformer import AlignFormer
 from .latents import clip_latent_channels, decode_clips, encode_clips, encode_narratives
 from .model import ReasonDiffModel, narrative_context
@@ -66,15 +67,14 @@ class ReasonDiffOutput:
     latents: torch.Tensor | None = field(default=None, repr=False)
 
 
-class ReasonDiffPipeline:
+class ReasonDiffPipeline(ReasongenPipeline):
+    defaults = DEFAULTS
+
     def __init__(self, model: ReasonDiffModel, vae, text_encoder: TextEncoder, base_model: str | Path | None = None,
                  image_encoder: ImageEncoder | None = None, **config):  # fmt: skip
         """`base_model`: with a LoRA on the DiT, the pipeline folder whose DiT it adapts (saved as a path).
         `image_encoder`: the CLIP encoder an image-to-video DiT reads the condition image through."""
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown ReasonDiffPipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
-        self.config = {**DEFAULTS, **config}
+        self.register_settings(config)
         check_clip_length(self.config["num_frames"])
         self.model, self.text_encoder = model.eval(), text_encoder
         self.base_model = Path(base_model).resolve() if base_model is not None else None
@@ -95,9 +95,9 @@ class ReasonDiffPipeline:
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        index = {"_class_name": "ReasonDiffPipeline", **self.config, "temporal": self.model.temporal, "anchor_mask": self.model.anchor_mask,
-                 "text_attention": self.model.text_attention, "text_encoder": self.text_encoder.kind,
-                 "max_length": self.text_encoder.max_length, "image_encoder": self.image_encoder is not None}  # fmt: skip
+        index = self.model_index(temporal=self.model.temporal, anchor_mask=self.model.anchor_mask, text_attention=self.model.text_attention,
+                                 text_encoder=self.text_encoder.kind, max_length=self.text_encoder.max_length,
+                                 image_encoder=self.image_encoder is not None)  # fmt: skip
         save_transformer(self.model.transformer, path, index, self.base_model, dtype)
         if self.image_encoder is not None and "base_model" not in index:  # a LoRA reads its base's
             self.image_encoder.save_pretrained(path)
@@ -110,7 +110,7 @@ class ReasonDiffPipeline:
         if self.text_encoder.kind != "minilm" and "base_model" not in index:  # a LoRA reads its base's
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)
             self.text_encoder.tokenizer.save_pretrained(path / "tokenizer")
-        (path / "model_index.json").write_text(json.dumps(index, indent=1) + "\n")
+        self.write_model_index(path, index)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "ReasonDiffPipeline":
@@ -130,7 +130,7 @@ class ReasonDiffPipeline:
         # frame read every narrative before the per-frame text attention
         model = ReasonDiffModel(transformer, af.to(dtype), index["temporal"], index.get("anchor_mask", "latent-frame"),
                                 index.get("text_attention", "all")).to(device)  # fmt: skip
-        config = {k: v for k, v in index.items() if k in DEFAULTS}
+        config = cls.settings_in(index)
         return cls(model, vae, text_encoder, base_model=base_model, image_encoder=image_encoder, **{**config, **overrides})
 
     @classmethod

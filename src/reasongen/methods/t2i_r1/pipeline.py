@@ -9,7 +9,6 @@ On disk: `model_index.json`, `model/` (the `JanusForConditionalGeneration`, VQ t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 
 from ...backbones.janus import JanusT2I
 from .. import read_model_index, save_weights
+from ..pipeline_base import ReasongenPipeline
 from .format import FORMATS, SequenceFormat
 
 DEFAULTS = {
@@ -37,14 +37,12 @@ class BiCoTOutput:
     seed: int
 
 
-class T2IR1Pipeline:
+class T2IR1Pipeline(ReasongenPipeline):
+    defaults = DEFAULTS
     max_batch = 64  # rows sampled together; more are drawn in turn (no result depends on it)
 
     def __init__(self, model, tokenizer, **config):
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown T2IR1Pipeline settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
-        self.config = {**DEFAULTS, **config}
+        self.register_settings(config)
         if self.config["format"] not in FORMATS:
             raise ValueError(f"format {self.config['format']!r}: choose from {', '.join(FORMATS)}")
         self.model, self.tokenizer = model.eval(), tokenizer
@@ -59,7 +57,7 @@ class T2IR1Pipeline:
         index = read_model_index(path, "t2i-r1")
         model = JanusForConditionalGeneration.from_pretrained(path / "model", local_files_only=True, use_safetensors=True, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
-        config = {k: v for k, v in index.items() if k in DEFAULTS}
+        config = cls.settings_in(index)
         return cls(model.to(device), tokenizer, **{**config, **overrides})
 
     def save_pretrained(self, path: str | Path, dtype=None) -> None:
@@ -67,7 +65,7 @@ class T2IR1Pipeline:
         path.mkdir(parents=True, exist_ok=True)
         save_weights(self.model, path / "model", dtype)
         self.tokenizer.save_pretrained(path / "tokenizer")
-        (path / "model_index.json").write_text(json.dumps({"_class_name": "T2IR1Pipeline", **self.config}, indent=1) + "\n")
+        self.write_model_index(path, self.model_index())
 
     @torch.no_grad()
     def __call__(self, prompts: str | list[str], seeds: int | list[int] = 0, use_cot: bool | None = None,
