@@ -146,6 +146,7 @@ def test_a_leg_adds_a_point_to_the_learning_curve(tiny_setup, tmp_path):
     meta.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
     row = score_leg(out, n=2, metadata=str(meta), progress=False)
     assert row["samples_seen"] == 8 and 0 <= row["overall"] <= 1 and set(row["tags"]) == {"single_object"}
+    assert set(row["partial"]) == {"class"} and 0 <= row["partial"]["class"] <= 1  # the prompt names no colour
     assert score_leg(out, n=2, metadata=str(meta), progress=False) == row  # scored once per leg
     assert len((out / "curve.jsonl").read_text().splitlines()) == 1
     plot_curve([out], tmp_path / "curve.png")

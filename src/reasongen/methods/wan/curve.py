@@ -2,7 +2,8 @@
 
 `score_leg` samples the run's saved pipeline on a benchmark (GenEval's layout, under
 `RUN/curve/<images seen>/`), scores it with the ShapesWorld detector and appends one row to
-`RUN/curve.jsonl`: images seen, overall, per tag, and seen / unseen compositions. `plot_curve`
+`RUN/curve.jsonl`: images seen, overall, per tag, seen / unseen compositions, and the detector's
+partial credit (the share of named classes and colours shown), which moves long before GenEval does. `plot_curve`
 draws score against images seen for one or more runs.
 """
 
@@ -34,7 +35,8 @@ def score_leg(run_dir: str | Path, n: int = 1, metadata: str = "shapes-geneval",
     write_geneval_samples(records, generator, folder, n=n, progress=progress)
     _, summary = evaluate_folder(folder, progress=progress)
     row = {"samples_seen": seen, "n": n, "metadata": metadata, "overall": summary["overall"], "tags": summary["tags"],
-           "compositions": {k: v["overall"] for k, v in summary.get("compositions", {}).items()}}  # fmt: skip
+           "compositions": {k: v["overall"] for k, v in summary.get("compositions", {}).items()},
+           "partial": summary.get("partial", {})}  # fmt: skip
     with open(curve, "a") as f:
         f.write(json.dumps(row) + "\n")
     return row
@@ -54,6 +56,8 @@ def plot_curve(run_dirs: list[Path], out: Path, labels: list[str] | None = None)
         ax.plot([r["samples_seen"] for r in rows], [r["overall"] for r in rows], "o-", label=f"{label} overall")
         ax.plot([r["samples_seen"] for r in rows], [r["tags"].get("single_object", float("nan")) for r in rows], "--",
                 alpha=0.6, label=f"{label} single_object")  # fmt: skip
+        ax.plot([r["samples_seen"] for r in rows], [r.get("partial", {}).get("class", float("nan")) for r in rows], ":",
+                alpha=0.6, label=f"{label} named classes shown")  # fmt: skip
     ax.axhline(0.75, color="grey", lw=0.8, ls=":", label="goal 0.75")
     ax.set(xlabel="training images seen", ylabel="shapes-geneval", ylim=(0, 1), title="shapes-wan learning curve")
     ax.legend(fontsize=8)
