@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import train_app, cof_app, fail, comma_list
+from .common import check_folder, check_options, check_training, cof_app, comma_list, fail, train_app
 
 
 @cof_app.command("data")
@@ -25,6 +25,8 @@ def cof_data(
     from ..methods.cof.data import VARIANTS, build_chains, encode_chains
 
     chosen = comma_list(variants, "--variants", VARIANTS, allow_all=True)
+    check_options(n=n, size=size, seed=seed, workers=workers)
+    check_folder(out, "--out")
     try:
         build_chains(out, n, size, seed, workers)
     except ValueError as e:
@@ -59,6 +61,7 @@ def train_cof(
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
     from ..methods.cof.train import CoFTrainConfig, train_cof
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     cfg = CoFTrainConfig(str(data), str(vae), str(output_dir), variant, preset, steps, batch_size, lr, ema, system_prompt,
                          mixed_precision, checkpoint_every, seed, None if init_from is None else str(init_from), flow_shift,
                          lora_rank, lora_alpha, gradient_checkpointing)  # fmt: skip

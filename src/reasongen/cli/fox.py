@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import eval_app, train_app, fox_app, fail, comma_list
+from .common import check_folder, check_options, check_training, comma_list, eval_app, fail, fox_app, train_app
 
 
 @fox_app.command("data")
@@ -24,6 +24,8 @@ def fox_data(
     from ..backbones.wan import load_vae
     from ..methods.fox.data import build_records, encode_records
 
+    check_options(n=n, size=size, seed=seed, workers=workers)
+    check_folder(out, "--out")
     try:
         build_records(out, n, size, seed, workers)
     except ValueError as e:
@@ -53,6 +55,7 @@ def train_fox(
     """Train one FoXperts model on planning+acting, reflection and correction, and save an FoXPipeline."""
     from ..methods.fox.train import TASKS, FoXTrainConfig, train_fox
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     cfg = FoXTrainConfig(str(data), str(vae), str(output_dir), experts, preset, tuple(comma_list(tasks, "--tasks", TASKS)), steps,
                          batch_size, lr, lm_weight, ema, mixed_precision, checkpoint_every, seed,
                          None if init_from is None else str(init_from))  # fmt: skip

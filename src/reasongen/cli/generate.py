@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..methods.registry import get_spec, method_help
-from .common import IMAGE_SUFFIXES, app, check_output, damaged_model, fail
+from .common import IMAGE_SUFFIXES, app, check_options, check_output, check_prompt, fail, reading_model
 
 
 @app.command("generate")
@@ -31,27 +30,31 @@ def generate(
     from ..images import save_image
 
     check_output(output, IMAGE_SUFFIXES, "the image")
-    if not prompt.strip():
-        fail(ValueError("the prompt is empty; say what to draw, e.g. \"a photo of a red circle\""))
+    check_prompt(prompt)
+    check_options(seed=seed, steps=steps, guidance=guidance, device=device)
     try:
         get_spec(method, "image")
     except ValueError as e:
         fail(e)
+    if method == "fox":
+        from ..methods.fox.pipeline import MODES
+
+        if mode not in MODES:
+            fail(ValueError(f"--mode {mode!r}: choose from {', '.join(MODES)}"))
     if method == "oracle":
         fail(ValueError("the oracle renders metadata records, not free prompts: use `reasongen world render` or `sample geneval --method oracle`"))
     if save_chain and method != "cof" or save_trace and method != "fox":
         fail(ValueError("--save-chain goes with --method cof, --save-trace with --method fox"))
     try:
-        if method in ("cof", "wan"):
-            image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device, method)
-        elif method == "fox":
-            image = _generate_fox(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
-        else:
-            image = _generate_t2i_r1(prompt, model, seed, guidance, cot and method == "t2i-r1", device, method)
+        with reading_model(model):  # unreadable weights or config: one line naming the folder
+            if method in ("cof", "wan"):
+                image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device, method)
+            elif method == "fox":
+                image = _generate_fox(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
+            else:
+                image = _generate_t2i_r1(prompt, model, seed, guidance, cot and method == "t2i-r1", device, method)
     except ValueError as e:
         fail(e)
-    except (OSError, RuntimeError, KeyError, json.JSONDecodeError) as e:  # unreadable weights or config
-        fail(damaged_model(model, e))
     output.parent.mkdir(parents=True, exist_ok=True)
     save_image(image, output)
     typer.echo(f"{output}")

@@ -9,19 +9,35 @@ from typing import Optional
 import typer
 
 from ..methods.registry import method_help
-from .common import app, world_app, eval_app, sample_app, fail
+from .common import (
+    app,
+    check_folder,
+    check_options,
+    check_output,
+    eval_app,
+    fail,
+    reading_model,
+    sample_app,
+    world_app,
+    write_atomic,
+)
 
 
 def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:
     from ..eval.layout import read_metadata
     from ..methods import get_generator
     from ..methods.sampling import write_geneval_samples
+    from ..world.vocab import CLASSES, COLOR_NAMES
 
+    check_options(n=n, size=size, seed=seed, **{k: options.get(k) for k in ("steps", "guidance", "device")})
+    check_folder(outdir, "--outdir")
     try:
         every_frame = options.get("frame") == "all"
         if options.get("frame") is not None:
             options["frame"] = -1 if every_frame else _frame_option(options["frame"])
-        generator = get_generator(method, size=size, **options)
+        records = read_metadata(metadata, CLASSES, COLOR_NAMES)  # checked before any model loads
+        with reading_model(options.get("model")):
+            generator = get_generator(method, size=size, **options)
         records = read_metadata(metadata, generator.classes, generator.colors)
         if every_frame:  # one chain per seed, each frame into its own folder: outdir/f1 .. outdir/fK
             for k in reversed(range(generator.num_frames)):
@@ -94,6 +110,8 @@ def world_sample(
     from ..world.dataset import write_dataset
     from ..world.vocab import ALL_TAGS
 
+    check_options(n=n, size=size, seed=seed)
+    check_folder(outdir, "--outdir")
     tag_list = list(ALL_TAGS) if tags == "all" else [t.strip() for t in tags.split(",") if t.strip()]
     try:
         made = write_dataset(outdir, n, tag_list, size=size, seed=seed, split=split)
@@ -106,11 +124,11 @@ def world_sample(
 def world_benchmarks(
     outdir: Optional[Path] = typer.Option(None, help="Where to write; default: the package's shipped data folder."),
 ):
-    """Regenerate the shipped benchmark files: shapes-geneval and shapes-reason (seed 43), and the
-    video cases shapes-video-unpaired and shapes-video-paired."""
-    from ..world.benchmarks import BENCHMARKS, VIDEO_BENCHMARKS, shipped_path, write
+    """Regenerate the shipped benchmark files: shapes-geneval, shapes-reason and shapes-compbench
+    (seed 43), and the video cases shapes-video-unpaired and shapes-video-paired."""
+    from ..world.benchmarks import BENCHMARKS, COMPBENCH_BENCHMARKS, VIDEO_BENCHMARKS, shipped_path, write
 
-    for name in BENCHMARKS + VIDEO_BENCHMARKS:
+    for name in BENCHMARKS + COMPBENCH_BENCHMARKS + VIDEO_BENCHMARKS:
         path = (outdir / f"{name}.jsonl") if outdir else shipped_path(name)
         typer.echo(f"{path}: {write(name, path)} {'cases' if name in VIDEO_BENCHMARKS else 'prompts'}")
 
@@ -132,6 +150,13 @@ def eval_geneval(
     """Score images with GenEval's rules: per-tag table, overall (mean of tags), % correct images and prompts."""
     from ..eval.run import evaluate_folder, format_table
 
+    check_options(workers=workers)
+    for value, flag in ((threshold, "--threshold"), (counting_threshold, "--counting-threshold")):
+        if not 0.0 <= value <= 1.0:
+            fail(ValueError(f"{flag} {value}: give a confidence from 0 to 1"))
+    for path, flag in ((out, "--out"), (per_image, "--per-image")):
+        if path is not None:
+            check_output(path, (".json", ".jsonl"), "the result", flag)
     detector_options = {}
     if detector == "mask2former":
         detector_options = {"model": mask2former, "clip": clip, "device": device, "allow_download": allow_download}
@@ -142,9 +167,7 @@ def eval_geneval(
     except ValueError as e:
         fail(e)
     typer.echo(format_table(summary))
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(summary, indent=1) + "\n")
+    if out:  # the samples' folder too, so that `reasongen report` finds them
+        write_atomic(out, json.dumps({**summary, "folder": str(folder)}, indent=1) + "\n")
     if per_image:
-        per_image.parent.mkdir(parents=True, exist_ok=True)
-        per_image.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_atomic(per_image, "".join(json.dumps(r) + "\n" for r in rows))

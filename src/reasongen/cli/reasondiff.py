@@ -8,7 +8,21 @@ from typing import Optional
 
 import typer
 
-from .common import app, eval_app, sample_app, train_app, reasondiff_app, check_output, fail
+from .common import (
+    app,
+    check_folder,
+    check_options,
+    check_output,
+    check_training,
+    check_prompt,
+    eval_app,
+    fail,
+    read_image,
+    reading_model,
+    reasondiff_app,
+    sample_app,
+    train_app,
+)
 
 
 @app.command("video")
@@ -29,7 +43,6 @@ def video(
 ):
     """ReasonDiff: a clip from a text and an image that need not belong together, through a narrator."""
     import torch
-    from PIL import Image
 
     from ..methods import model_path
     from ..images import save_chain
@@ -43,9 +56,13 @@ def video(
                          "--narrator-mllm FOLDER or --trained-narrator FOLDER"))  # fmt: skip
     if narrator_url is not None and not narrator_model:
         fail(ValueError("--narrator-url needs --narrator-model (the model name the server serves)"))
+    check_prompt(text, "--text")
+    check_options(seed=seed, steps=steps, guidance=guidance, device=device)
+    condition = read_image(image, "--image")
     try:
-        pipe = ReasonDiffPipeline.from_pretrained(model_path(model, "reasondiff-shapes", "reasongen train reasondiff"), device=device)
-        cond, problems = pipe.check_image(Image.open(image))
+        with reading_model(model):
+            pipe = ReasonDiffPipeline.from_pretrained(model_path(model, "reasondiff-shapes", "reasongen train reasondiff"), device=device)
+        cond, problems = pipe.check_image(condition)
         T = pipe.config["num_frames"]
         if narration is not None:
             told = parse_narration(narration.read_text(), T, fallback_text=text)
@@ -113,6 +130,8 @@ def sample_video(
 
     from ..methods.reasondiff.bench import read_cases, sample_benchmark
 
+    check_options(limit=limit, steps=steps, guidance=guidance, batch_size=batch_size, device=device)
+    check_folder(outdir, "--outdir")
     try:
         cases = read_cases(benchmark)[:limit]
         trained_as = {"multi_frame": True, "enhanced": enhanced}
@@ -158,6 +177,8 @@ def reasondiff_data(
     from ..backbones.wan import load_vae
     from ..methods.reasondiff.data import build_pairs, check_clip_latents, encode_image_states, encode_pairs
 
+    check_options(n=n, size=size, seed=seed, workers=workers)
+    check_folder(out, "--out")
     try:
         check_clip_latents(clip_latents)
         build_pairs(out, n, frames, max_stride, size, seed, workers)
@@ -198,6 +219,7 @@ def train_reasondiff(
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
     from ..methods.reasondiff.train import ReasonDiffTrainConfig, train_reasondiff
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     cfg = ReasonDiffTrainConfig(str(data), str(vae), str(output_dir), stage, None if init_from is None else str(init_from), preset,
                                 steps, batch_size, lr, aux_weight, multi_frame, enhanced, ema, mixed_precision, checkpoint_every,
                                 seed, flow_shift, anchor_mask, lora_rank, lora_alpha, gradient_checkpointing, text_attention)  # fmt: skip
@@ -228,6 +250,7 @@ def train_narrator(
     from ..train.loop import TrainConfig, train
     from ..world.video import check_clip_length
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     try:
         check_clip_length(frames)
     except ValueError as e:
@@ -259,7 +282,8 @@ def eval_video(
         rows, summary = score_folder(folder, read_cases(info["benchmark"]))
     except (ValueError, OSError) as e:
         fail(e)
-    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary}
+    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary,
+               "folder": str(folder)}  # where the strips are, for `reasongen report`
     typer.echo(json.dumps(summary, indent=1))
     if out:
         out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import train_app, t2i_r1_app, fail, comma_list
+from .common import check_options, check_training, comma_list, fail, t2i_r1_app, train_app
 
 
 @train_app.command("vq")
@@ -34,6 +34,8 @@ def train_vq(
     from ..train.vae import PatchPCA, init_for_training
     from ..train.vq import VQTask, build_vq, finish_vq
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
+    check_options(size=size)
     if not 0 <= teacher_steps <= steps:
         raise typer.BadParameter(f"--teacher-steps {teacher_steps} must lie in [0, --steps {steps}]")
     try:
@@ -107,6 +109,7 @@ def train_t2i_r1(
     """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
     from ..methods.t2i_r1.train import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig, train_t2i_r1
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     names = comma_list(rewards, "--rewards", SHAPES_EXPERTS + tuple(REAL_EXPERTS))
     folders = dict(item.split("=", 1) for item in expert_dir if "=" in item)
     if len(folders) != len(expert_dir):
@@ -165,6 +168,7 @@ def train_judge(
     from ..rewards.judge import JudgeModel, JudgePairs, JudgeTask, heldout_report
     from ..train.loop import TrainConfig, train
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     features = TextFeatures(load_text_encoder("minilm"))
     cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
                       checkpoint_every=checkpoint_every, seed=seed)  # fmt: skip

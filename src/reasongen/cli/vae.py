@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import eval_app, fail, train_app
+from .common import check_options, check_training, eval_app, fail, train_app
 
 
 @train_app.command("vae")
@@ -33,6 +33,8 @@ def train_vae(
     """Train the ShapesWorld VAE (AutoencoderKLWan, `shapes` preset) on single frames, or fine-tune it on clips."""
     from ..methods.autoencoders import VAETrainConfig, train_vae as train
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
+    check_options(size=size)
     cfg = VAETrainConfig(str(output_dir), steps, teacher_steps, batch_size, lr, size, draft_fraction, kl_weight, object_weight, clip_frames,
                          None if chains is None else str(chains), None if init_from is None else str(init_from), keep_frame_path,
                          decoder_only, checkpoint_every, seed)  # fmt: skip
