@@ -1,16 +1,18 @@
-"""Sample any generator over a metadata file into GenEval's output layout, resumably."""
+"""Sample any generator over a metadata file into a benchmark's output layout (GenEval's, or the flat
+folders of T2I-CompBench, WISE and Imagine-Bench), resumably."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from ..eval.layout import LayoutError, SAMPLE_NAME, check_png
-from ..images import save_png  # noqa: F401  (the harness's writer)
+from ..eval.layout import LayoutError, check_png
+from ..images import save_png
 from ..locks import folder_lock
 
 
@@ -32,37 +34,96 @@ def write_geneval_samples(
 ) -> int:
     """Write `n` samples per record under `outdir`; samples already there are kept. Returns the
     number of images generated now."""
+    return write_samples(records, generator, outdir, GENEVAL_LAYOUT, n=n, seed=seed, progress=progress)
+
+
+class GenevalLayout:
+    """GenEval's: `<outdir>/<index:05d>/metadata.jsonl` and `<outdir>/<index:05d>/samples/<j:04d>.png`."""
+
+    def image_path(self, outdir: Path, index: int, meta: dict, j: int, n: int) -> Path:
+        return outdir / f"{index:05d}" / "samples" / f"{j:04d}.png"
+
+    def begin(self, outdir: Path, records: list[dict], n: int) -> None:
+        for index, meta in enumerate(records):
+            meta_path = outdir / f"{index:05d}" / "metadata.jsonl"
+            if meta_path.exists():
+                existing = json.loads(meta_path.read_text(encoding="utf-8"))
+                if existing != meta:
+                    raise LayoutError(
+                        f"{meta_path}: holds a different prompt ({existing.get('prompt')!r}, not {meta['prompt']!r}); "
+                        "this folder belongs to another metadata file: choose another --outdir"
+                    )
+
+    def record_started(self, outdir: Path, index: int, meta: dict) -> None:
+        meta_path = outdir / f"{index:05d}" / "metadata.jsonl"
+        if not meta_path.exists():
+            _write_atomic(meta_path, json.dumps(meta) + "\n")
+
+
+class FlatLayout:
+    """Every image in one folder, `<outdir>/<folder>/<name(index, record, j, n)>`, as T2I-CompBench,
+    WISE and Imagine-Bench read them; the records go to `<outdir>/metadata.jsonl` (one a line, in
+    prompt order) and the image count to `<outdir>/sampling.json`, so a resumed run is checked to be
+    the same run (the file names depend on both)."""
+
+    def __init__(self, folder: str, name: Callable[[int, dict, int, int], str]):
+        self.folder, self.name = folder, name
+
+    def image_path(self, outdir: Path, index: int, meta: dict, j: int, n: int) -> Path:
+        return outdir / self.folder / self.name(index, meta, j, n)
+
+    def begin(self, outdir: Path, records: list[dict], n: int) -> None:
+        meta_path, settings_path = outdir / "metadata.jsonl", outdir / "sampling.json"
+        text = "".join(json.dumps(m) + "\n" for m in records)
+        if meta_path.exists() and meta_path.read_text(encoding="utf-8") != text:
+            raise LayoutError(f"{meta_path}: holds other prompts; this folder belongs to another benchmark or category: choose another --outdir")
+        if settings_path.exists() and json.loads(settings_path.read_text()).get("n") != n:
+            raise LayoutError(f"{outdir}: was sampled with --n {json.loads(settings_path.read_text()).get('n')}, "
+                              f"not {n} (file names number the images); use that --n or another --outdir")  # fmt: skip
+        (outdir / self.folder).mkdir(parents=True, exist_ok=True)
+        _write_atomic(meta_path, text)
+        _write_atomic(settings_path, json.dumps({"n": n}) + "\n")
+
+    def record_started(self, outdir: Path, index: int, meta: dict) -> None:
+        pass
+
+
+GENEVAL_LAYOUT = GenevalLayout()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_samples(records: list[dict], generator, outdir: str | Path, layout, n: int = 4, seed: int = 0, progress: bool = True) -> int:
+    """Write `n` samples per record in `layout` under `outdir`, resumably: samples already there are
+    kept, broken ones drawn again. Returns the number of images generated now."""
     if n < 1:
         raise ValueError(f"--n {n}: need at least one image per prompt")
     outdir = Path(outdir)
     with folder_lock(outdir, "sampling run"):
-        return _write_samples(records, generator, outdir, n, seed, progress)
+        return _write_samples(records, generator, outdir, layout, n, seed, progress)
 
 
-def _write_samples(records: list[dict], generator, outdir: Path, n: int, seed: int, progress: bool) -> int:
+def _write_samples(records: list[dict], generator, outdir: Path, layout, n: int, seed: int, progress: bool) -> int:
+    layout.begin(outdir, records, n)
     todo = []
     for index, meta in enumerate(records):
-        folder = outdir / f"{index:05d}"
-        meta_path = folder / "metadata.jsonl"
-        if meta_path.exists():
-            existing = json.loads(meta_path.read_text(encoding="utf-8"))
-            if existing != meta:
-                raise LayoutError(
-                    f"{meta_path}: holds a different prompt ({existing.get('prompt')!r}, not {meta['prompt']!r}); "
-                    "this folder belongs to another metadata file: choose another --outdir"
-                )
-        have = set()
-        if (folder / "samples").is_dir():
-            for p in (folder / "samples").iterdir():
-                if SAMPLE_NAME.fullmatch(p.name):
-                    try:
-                        check_png(p, _SizeCheck())
-                        have.add(p.name)
-                    except LayoutError:
-                        p.unlink()  # a broken sample from a killed run: draw it again
-        missing = [j for j in range(n) if f"{j:04d}.png" not in have]
+        missing = []
+        for j in range(n):
+            path = layout.image_path(outdir, index, meta, j, n)
+            if path.exists():
+                try:
+                    check_png(path, _SizeCheck())
+                    continue
+                except LayoutError:
+                    path.unlink()  # a broken sample from a killed run: draw it again
+            missing.append(j)
         if missing:
-            todo.append((index, meta, folder, missing))
+            todo.append((index, meta, missing))
     total = sum(len(m) for *_, m in todo)
     made = 0
     # A generator with `many([(metadata, seeds), ...])` draws several records in one batch (up to
@@ -72,19 +133,16 @@ def _write_samples(records: list[dict], generator, outdir: Path, n: int, seed: i
         for start in range(0, len(todo), per_call):
             group = todo[start : start + per_call]
             asks = []
-            for index, meta, _, missing in group:
+            for index, meta, missing in group:
                 seeds = sample_seeds(seed, index, n)
                 asks.append((meta, [seeds[j] for j in missing]))
             drawn = generator.many(asks) if per_call > 1 else [generator(*asks[0])]
-            for (index, meta, folder, missing), images in zip(group, drawn):
-                (folder / "samples").mkdir(parents=True, exist_ok=True)
-                meta_path = folder / "metadata.jsonl"
-                if not meta_path.exists():
-                    tmp = meta_path.with_name("metadata.jsonl.tmp")
-                    tmp.write_text(json.dumps(meta) + "\n", encoding="utf-8")
-                    os.replace(tmp, meta_path)
+            for (index, meta, missing), images in zip(group, drawn):
+                layout.record_started(outdir, index, meta)
                 for j, image in zip(missing, images):
-                    save_png(image, folder / "samples" / f"{j:04d}.png")
+                    path = layout.image_path(outdir, index, meta, j, n)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    save_png(image, path)
                 made += len(missing)
                 bar.update(len(missing))
     return made

@@ -4,6 +4,8 @@ as data in `reasongen/data/benchmarks/`.
 - `shapes-geneval`: GenEval's tag counts (80 single_object, 99 two_object, 80 counting, 94 colors,
   100 position, 100 color_attr; 553 prompts), in GenEval's tag order, seed 43 as GenEval's own.
 - `shapes-reason`: 240 `reason` prompts, 120 in-distribution then 120 held-out.
+- `shapes-compbench`: the ShapesWorld analogues of five T2I-CompBench categories (`compbench.py`),
+  100 distinct prompts each, the record's `tag` naming its category.
 
 And two video benchmarks for text + image to video (ReasonDiff), 200 cases each of 17 frames, the
 nine events in turn, drawn from a seed no training command uses:
@@ -27,6 +29,7 @@ GENEVAL_COUNTS = {"single_object": 80, "two_object": 99, "counting": 80, "colors
 REASON_COUNTS = {"in_distribution": 120, "held_out": 120}
 SEED = 43
 BENCHMARKS = ("shapes-geneval", "shapes-reason")
+COMPBENCH_BENCHMARKS = ("shapes-compbench",)  # T2I-CompBench's layout, not GenEval's
 VIDEO_BENCHMARKS = ("shapes-video-unpaired", "shapes-video-paired")
 VIDEO_CASES, VIDEO_FRAMES, VIDEO_SEED = 200, 17, 4_300_043
 
@@ -55,7 +58,11 @@ def build(name: str, seed: int = SEED) -> list[dict]:
                     seen.add(m["prompt"])
                     out.append(m)
         return out
-    raise ValueError(f"unknown benchmark {name!r}; expected one of {', '.join(BENCHMARKS)}")
+    if name == "shapes-compbench":
+        from .compbench import CATEGORIES, PROMPTS_PER_CATEGORY, compbench_set
+
+        return [m for category in CATEGORIES for m in compbench_set(category, PROMPTS_PER_CATEGORY, rng)]
+    raise ValueError(f"unknown benchmark {name!r}; expected one of {', '.join(BENCHMARKS + COMPBENCH_BENCHMARKS)}")
 
 
 def shipped_path(name: str) -> Path:
