@@ -10,7 +10,8 @@ seeds, `fixed` and `broken` are the discordant pairs of McNemar's test; `mcnemar
 two-sided p-value (a sign test on them): small when one model is correct where the other is not
 more often than chance allows. It takes the samples as independent; the samples of one prompt are
 not, so `prompts_better` and `prompts_worse` count the prompts whose samples the second folder gets
-right more (or less) often, and `prompt_sign_p` is the same test over them.
+right more (or less) often, and `prompt_sign_p` is the same test over them (reasongen.eval.stats, which
+`reasongen report` uses too).
 
     python benchmarks/geneval_diff.py out/mcot-f-plan_act out/mcot-f-mcot
     python benchmarks/geneval_diff.py out/cof-50/f3 out/cof-20/f3 --common
@@ -23,22 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from reasongen.eval.run import evaluate_folder
-
-
-def mcnemar_p(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value: under no difference, each discordant pair goes either way at 1/2."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
+from reasongen.eval.stats import paired_verdicts
 
 
 def main():
@@ -60,30 +52,20 @@ def main():
                          f"--common compares the {len(names)} both hold")  # fmt: skip
     if not names:
         raise SystemExit("the folders hold no sample in common")
-    changed = fixed = broken = 0
+    changed = 0
     mean_diff, max_diff = [], []
-    per_prompt = {}  # prompt folder -> [correct samples before, correct samples after]
     for name in names:
-        tally = per_prompt.setdefault(Path(name).parts[0], [0, 0])
-        tally[0] += before[name]["correct"]
-        tally[1] += after[name]["correct"]
         a = np.asarray(Image.open(args.before / name).convert("RGB"), dtype=np.float32) / 255
         b = np.asarray(Image.open(args.after / name).convert("RGB"), dtype=np.float32) / 255
         diff = np.abs(a - b)
         mean_diff.append(diff.mean())
         max_diff.append(diff.max())
-        if not diff.any():
-            continue
-        changed += 1
-        fixed += after[name]["correct"] and not before[name]["correct"]
-        broken += before[name]["correct"] and not after[name]["correct"]
-    better = sum(ok_after > ok_before for ok_before, ok_after in per_prompt.values())
-    worse = sum(ok_after < ok_before for ok_before, ok_after in per_prompt.values())
+        changed += bool(diff.any())
+    # the detector is deterministic: an unchanged image keeps its verdict, so every fixed or broken image changed
+    paired = paired_verdicts({n: before[n]["correct"] for n in names}, {n: after[n]["correct"] for n in names})
     counts = {"images": len(names), "only_before": len(before) - len(names), "only_after": len(after) - len(names),
-              "correct_before": sum(t[0] for t in per_prompt.values()), "correct_after": sum(t[1] for t in per_prompt.values()),
-              "changed": changed, "fixed": int(fixed), "broken": int(broken), "mcnemar_p": float(f"{mcnemar_p(int(fixed), int(broken)):.3g}"),
-              "prompts": len(per_prompt), "prompts_better": better, "prompts_worse": worse,
-              "prompt_sign_p": float(f"{mcnemar_p(better, worse):.3g}"),
+              "correct_before": paired["correct_before"], "correct_after": paired["correct_after"], "changed": changed,
+              **{k: paired[k] for k in ("fixed", "broken", "mcnemar_p", "prompts", "prompts_better", "prompts_worse", "prompt_sign_p")},
               "pixel_mean_abs_diff": round(float(np.mean(mean_diff)), 4),
               "pixel_max_abs_diff_median": round(float(np.median(max_diff)), 4),
               "pixel_max_abs_diff_max": round(float(np.max(max_diff)), 4)}  # fmt: skip

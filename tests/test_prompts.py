@@ -12,7 +12,7 @@ from reasongen.world.knowledge import (
     POINT_PHRASINGS,
     reason_metadata,
 )
-from reasongen.world.prompts import geneval_metadata
+from reasongen.world.prompts import geneval_metadata, metadata_for_prompt
 from reasongen.world.vocab import COLOR_NAMES, TAGS
 
 
@@ -110,3 +110,12 @@ def test_reason_colours_come_from_the_knowledge_table():
                 assert m["include"][0]["color"] == table[thing]
             else:
                 assert m["include"][0]["color"] in COLOR_NAMES
+
+
+def test_a_free_prompt_finds_its_metadata_when_it_has_a_world_form():
+    meta = metadata_for_prompt("  A photo of a RED circle. ")
+    assert meta == {"tag": "colors", "include": [{"class": "circle", "count": 1, "color": "red"}], "prompt": "a photo of a red circle"}
+    assert metadata_for_prompt("a star left of a heart")["tag"] == "position"  # "a photo of" may be left out
+    reason = json.loads(shipped_path("shapes-reason").read_text().splitlines()[0])
+    assert metadata_for_prompt(reason["prompt"]) == reason
+    assert metadata_for_prompt("a photo of a dog") is None

@@ -13,7 +13,6 @@ import numpy as np
 from .vocab import CLASSES, COLOR_NAMES, NUMBER_WORDS, PLURALS, RELATIONS, TAGS, with_article
 
 
-
 def _single_object(cls):
     return {"tag": "single_object", "include": [{"class": cls, "count": 1}], "prompt": f"a photo of {with_article(cls)}"}
 
@@ -112,3 +111,32 @@ def sample_metadata(tag: str, rng: np.random.Generator, split: str = "in_distrib
 
         return reason_metadata(rng, split)
     return geneval_metadata(tag, rng)
+
+
+def _normalise(prompt: str) -> str:
+    return " ".join(prompt.lower().strip().rstrip(".").split())
+
+
+_INDEX: dict[str, dict] = {}
+
+
+def metadata_for_prompt(prompt: str) -> dict | None:
+    """The GenEval metadata of a free prompt, when it has one of the world's forms: any prompt of the
+    six GenEval tags (with or without "a photo of"), or a `reason` prompt of the shipped shapes-reason
+    benchmark. None otherwise: the evaluator then cannot say what the prompt asks for."""
+    if not _INDEX:  # every distinct prompt of the six tags (about 5,400), then the reason benchmark's
+        import json
+
+        from .benchmarks import shipped_path
+
+        for tag, build in _BUILDERS.items():
+            for combo in _combinations(tag):
+                meta = build(*combo)
+                _INDEX[_normalise(meta["prompt"])] = meta
+        for line in shipped_path("shapes-reason").read_text().splitlines():
+            if line.strip():
+                meta = json.loads(line)
+                _INDEX.setdefault(_normalise(meta["prompt"]), meta)
+    key = _normalise(prompt)
+    meta = _INDEX.get(key) or _INDEX.get("a photo of " + key)
+    return dict(meta) if meta else None

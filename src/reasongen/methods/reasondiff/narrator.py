@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+
+from ...backbones.local import openai_chat, transformers_chat  # noqa: F401  (the narrator's chat backends)
 
 
 @dataclass
@@ -31,9 +33,10 @@ class Narration:
     anchor: int
     narratives: list[str]
     problems: list[str] = field(default_factory=list)
+    scenes: list | None = None  # the planned scene of every frame, when the narrator knows it exactly (the world's narrator)
 
 
-_OBJECT = re.compile(r"\{.*\}", re.S)
+_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
 def parse_narration(text: str, num_frames: int, fallback_text: str = "") -> Narration:
@@ -86,7 +89,7 @@ def parse_narration(text: str, num_frames: int, fallback_text: str = "") -> Narr
 def one_prompt(narration: Narration, text: str) -> Narration:
     """The narration with `text` in every frame and its anchor kept: what a model trained with one
     prompt for the whole clip (the paper's ablation without multi-frame prompts) reads."""
-    return Narration(narration.anchor, [text] * len(narration.narratives), list(narration.problems))
+    return Narration(narration.anchor, [text] * len(narration.narratives), list(narration.problems), narration.scenes)
 
 
 def oracle_narration(clip, anchor: int) -> Narration:
@@ -137,72 +140,3 @@ def world_examples(count: int = 2, num_frames: int = 17, seed: int = 7) -> list[
     rng = np.random.default_rng(seed)
     cases = [make_case(rng, num_frames) for _ in range(count)]
     return [(c.text, num_frames, format_narration(c.anchor, c.clip.frame_captions)) for c in cases]
-
-
-def transformers_chat(folder, device: str = "cpu", max_new_tokens: int = 512) -> Callable:
-    """A chat function over a local transformers image-text-to-text checkpoint (`AutoModelForImageTextToText`
-    with its processor's chat template, e.g. Qwen2.5-VL-7B-Instruct); greedy decoding, safetensors
-    only, nothing fetched. The image goes into the last user message."""
-    import torch
-
-    from ...backbones.local import chat_inputs, load_vlm
-
-    model, processor = load_vlm(folder, "narrator", "e.g. a download of Qwen/Qwen2.5-VL-7B-Instruct", device)
-
-    @torch.no_grad()
-    def chat(messages: list[dict], image) -> str:
-        inputs = chat_inputs(processor, messages, image, device)
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        return processor.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-
-    return chat
-
-
-def openai_chat(base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0,
-                temperature: float = 0.0, max_response_bytes: int = 4 << 20) -> Callable:  # fmt: skip
-    """A chat function over an OpenAI-compatible server (`POST {base_url}/chat/completions`); the
-    image goes into the last user message as a PNG data URL. Only http(s) URLs; no redirect is
-    followed (the request, image included, goes to the host the user named and nowhere else); the
-    answer is read up to `max_response_bytes`, within `timeout` seconds. A failure is one ValueError
-    naming the server."""
-    import base64
-    import io
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    from PIL import Image
-
-    if urllib.parse.urlparse(base_url).scheme not in ("http", "https"):
-        raise ValueError(f"--narrator-url {base_url!r}: give the server's http(s) base URL, e.g. http://127.0.0.1:8000/v1")
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):
-            raise urllib.error.HTTPError(req.full_url, code, f"redirect to {newurl} refused", headers, fp)
-
-    opener = urllib.request.build_opener(NoRedirect)
-
-    def chat(messages: list[dict], image) -> str:
-        msgs = [dict(m) for m in messages]
-        if image is not None:
-            buf = io.BytesIO()
-            Image.fromarray(image).save(buf, format="PNG")
-            url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-            msgs[-1]["content"] = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": msgs[-1]["content"]}]
-        body = json.dumps({"model": model, "messages": msgs, "temperature": temperature}).encode()
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
-        req = urllib.request.Request(base_url.rstrip("/") + "/chat/completions", data=body, headers=headers)
-        try:
-            with opener.open(req, timeout=timeout) as resp:
-                raw = resp.read(max_response_bytes + 1)
-        except (urllib.error.URLError, TimeoutError, OSError) as e:
-            reason = getattr(e, "reason", None) or e
-            raise ValueError(f"narrator server {base_url}: {reason}") from None
-        if len(raw) > max_response_bytes:
-            raise ValueError(f"narrator server {base_url}: its answer exceeds {max_response_bytes} bytes; refused")
-        try:
-            return json.loads(raw)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise ValueError(f"narrator server {base_url}: not an OpenAI chat completion ({raw[:80]!r})") from None
-
-    return chat

@@ -29,7 +29,7 @@ import numpy as np
 from ...world.describe import object_place, reading_order, size_word
 from ...eval.shapes_detector import ShapesDetector
 from ...eval.shapes_detector import instances
-from ...world.scene import tight_box
+from ...world.scene import Obj, Scene, tight_box
 from ...world.render import area_and_centroid
 from ...world.vocab import CLASSES, COLOR_NAMES, MAX_SIDE, MIN_SIDE, with_article
 from .narrator import Narration
@@ -142,7 +142,9 @@ def _narration(frames: list[list[Thing]], anchor: int, problems=()) -> Narration
             return "nothing"
         return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
-    return Narration(anchor, [say(f) for f in frames], list(problems))
+    complete = all(t.box and t.color for f in frames for t in f)
+    scenes = [Scene(tuple(Obj(t.cls, t.color, t.box) for t in f)) for f in frames] if complete else None
+    return Narration(anchor, [say(f) for f in frames], list(problems), scenes)
 
 
 def _still(things, T, problem) -> Narration:

@@ -1,0 +1,91 @@
+"""`reasongen report` (eval/report.py) and the paired statistics it shares with benchmarks/geneval_diff.py."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from reasongen.cli import app
+from reasongen.eval.stats import mcnemar_p, paired_verdicts, sign_test
+from reasongen.methods.oracle import OracleGenerator
+from reasongen.methods.sampling import write_geneval_samples
+from reasongen.world.prompts import metadata_for_prompt
+
+runner = CliRunner()
+PROMPTS = ["a photo of a red circle", "a photo of two squares", "a photo of a star left of a heart"]
+
+
+def test_mcnemar_and_the_paired_counts():
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
+    assert mcnemar_p(0, 6) == pytest.approx(2 / 64)  # six discordant pairs, all one way
+    before = {"00000/samples/0000.png": True, "00000/samples/0001.png": False, "00001/samples/0000.png": True}
+    after = {"00000/samples/0000.png": True, "00000/samples/0001.png": True, "00001/samples/0000.png": False, "x": True}
+    p = paired_verdicts(before, after)
+    assert (p["images"], p["only_after"], p["fixed"], p["broken"], p["prompts_better"], p["prompts_worse"]) == (3, 1, 1, 1, 1, 1)
+    assert sign_test([0.1, 0.5, 0.5], [0.2, 0.5, 0.4]) == {"pairs": 3, "higher": 1, "lower": 1, "sign_p": 1.0}
+
+
+class _Blank:
+    """A generator that draws the empty ground: every sample fails."""
+
+    name = "blank"
+
+    def __call__(self, metadata, seeds):
+        return [np.full((64, 64, 3), 128, np.uint8) for _ in seeds]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    records = [metadata_for_prompt(p) for p in PROMPTS]
+    write_geneval_samples(records, OracleGenerator(), root / "oracle", n=2, progress=False)
+    write_geneval_samples(records, _Blank(), root / "blank", n=2, progress=False)
+    for name in ("oracle", "blank"):
+        res = runner.invoke(app, ["eval", "geneval", str(root / name), "--out", str(root / f"{name}.json"), "--workers", "1"])
+        assert res.exit_code == 0, res.output
+    clips = [{"index": i, "event": ev, "text_consistency": 0.5 + 0.1 * i, "event_consistency": None if i == 2 else 0.4,
+              "image_at_anchor": 1.0, "image_best_frame": 1.0, "motion_smoothness": 0.9, "dynamic": 1,
+              "palette_fidelity": 0.95, "anchor_correct": i % 2 == 0} for i, ev in enumerate(["move", "grow", "swap"])]  # fmt: skip
+    for name, shift in (("video-a", 0.0), ("video-b", 0.2)):
+        rows = [{**c, "text_consistency": c["text_consistency"] + shift} for c in clips]
+        summary = {"benchmark": "shapes-video-unpaired", "model": name, "narrator": "world", "text_consistency": 0.6 + shift, "clips": 3}
+        (root / f"{name}.json").write_text(json.dumps({"summary": summary, "clips": rows}))
+    fox = {"model": "m", "records": 8, "reflection": {"flawed_images": 6, "mean_iou": 0.4, "iou_by_flaw": {"missing": 0.3}},
+           "task_losses": {"plan": 1.2, "act": 0.3}, "plans": {"overall": 0.5, "tags": {"colors": 0.5}}}  # fmt: skip
+    (root / "fox.json").write_text(json.dumps(fox))
+    (root / "run").mkdir()
+    (root / "run" / "log.jsonl").write_text("".join(json.dumps({"step": s, "lr": 1e-3, "loss": 1 / s, "reward": s / 10}) + "\n"
+                                                    for s in range(10, 60, 10)))  # fmt: skip
+    return root
+
+
+def test_one_self_contained_page_with_tables_tests_curves_and_grids(results):
+    out = results / "report.html"
+    args = [str(results / f) for f in ("oracle.json", "blank.json", "video-a.json", "video-b.json", "fox.json", "run")]
+    res = runner.invoke(app, ["report", *args, "-o", str(out), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    # nothing is fetched from elsewhere: every image is inline
+    assert not re.search(r"""(src|href)=['"](?!data:)""", page)
+    assert "<th>oracle</th><th>blank</th>" in page and "single_object" not in page  # only the tags the samples have
+    for tag in ("colors", "counting", "position"):
+        assert f"<td>{tag}</td>" in page
+    # all six samples correct for the oracle, none for the blank: six broken pairs, McNemar p = 2 / 2^6
+    assert re.search(r"<td>blank</td><td>all</td><td>6</td><td>6</td><td>0</td><td>0</td><td>6</td><td>0\.031</td>", page)
+    assert page.count("class='pass'") == 6 and page.count("class='fail'") == 6  # the grid: 3 prompts x 2 samples each
+    assert "Event consistency by event" in page and "<td>text_consistency</td><td>3</td><td>3</td><td>0</td>" in page
+    assert "Task losses" in page and "Learning and reward curves" in page and page.count("data:image/png") == 13
+
+
+def test_bad_results_are_refused_in_one_line(results, tmp_path):
+    (tmp_path / "other.json").write_text(json.dumps({"hello": 1}))
+    res = runner.invoke(app, ["report", str(tmp_path / "other.json"), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "not a result this report reads" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path / "missing.json"), "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "no such file" in res.output
+    res = runner.invoke(app, ["report", str(results / "oracle.json"), "-o", str(tmp_path / "r.png")])
+    assert res.exit_code == 2 and "written as .html" in res.output
+    res = runner.invoke(app, ["report", str(results / "oracle.json"), "--labels", "a,b", "-o", str(tmp_path / "r.html")])
+    assert res.exit_code == 2 and "--labels names 2 results, 1 were given" in res.output
