@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, check_output, fail, train_app
+from .common import app, check_folder, check_options, check_output, check_training, fail, train_app
 
 wan_app = typer.Typer(help="shapes-wan pretraining data.", no_args_is_help=True)
 app.add_typer(wan_app, name="wan")
@@ -26,8 +26,8 @@ def wan_data(
     from ..methods import SHIPPED_MODELS
     from ..methods.wan.data import build_frames
 
-    if n < 1:
-        fail(ValueError(f"--n {n}: build at least one image"))
+    check_options(n=n, seed=seed, workers=workers)
+    check_folder(out, "--out")
     try:
         build_frames(out, n, load_vae(vae or SHIPPED_MODELS / "shapes-vae"), seed=seed, workers=workers)
     except ValueError as e:
@@ -52,7 +52,7 @@ def train_wan_command(
     warmup_steps: int = typer.Option(200, help="Linear warm-up steps."),
     lr_decay: str = typer.Option("constant", help="constant or cosine (over --steps)."),
     timesteps: str = typer.Option("logit_normal", help="Noise-level sampling: logit_normal or uniform."),
-    weighting: str = typer.Option("none", help="Loss weighting: none, min_snr or object."),
+    weighting: str = typer.Option("object", help="Loss weighting: object (latent cells an object covers weigh --object-weight), none or min_snr."),
     object_weight: float = typer.Option(4.0, help="With --weighting object: the weight of latent cells an object covers (ground: 1)."),
     curriculum_steps: int = typer.Option(0, help="First train this many steps on one-object scenes."),
     ema: float = typer.Option(0.999, help="EMA decay of the saved weights."),
@@ -69,6 +69,7 @@ def train_wan_command(
 
     from ..methods.wan.train import WanTrainConfig, samples_seen, train_wan
 
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
     if threads:
         torch.set_num_threads(threads)
     if patch not in (1, 2):

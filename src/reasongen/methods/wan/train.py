@@ -41,7 +41,7 @@ class WanTrainConfig:
     warmup_steps: int = 200
     lr_decay: str = "constant"
     timesteps: str = "logit_normal"  # or "uniform"
-    weighting: str = "none"  # "none", "min_snr" or "object" (object cells weigh `object_weight`, ground 1)
+    weighting: str = "object"  # "object" (cells an object covers weigh `object_weight`, ground 1: the study chose it), "none" or "min_snr"
     object_weight: float = 4.0
     curriculum_steps: int = 0  # first train this many steps on one-object scenes (CURRICULUM_TAGS)
     drop_prob: float = 0.1
