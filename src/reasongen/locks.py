@@ -1,4 +1,4 @@
-"""One writer per output folder: a lock that a second run into the same folder is refused by, and
+"""Writes that lose nothing: whole-or-nothing text files (`write_atomic`), and one writer per output folder: a lock that a second run into the same folder is refused by, and
 that a killed run leaves behind only as a file the next run takes over.
 
 The lock is an advisory `flock` on `FOLDER/.reasongen.lock`; the kernel drops it when its process
@@ -38,3 +38,17 @@ def folder_lock(folder: str | Path, what: str = "run"):
         yield path
     finally:
         os.close(fd)  # closing releases the flock; the file stays for the next run to take over
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """A file written whole or not at all (a temporary name renamed into place), so that a run killed
+    or stopped by a full disk never leaves half a file under the name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)

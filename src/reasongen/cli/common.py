@@ -129,21 +129,6 @@ def check_folder(folder: Path, flag: str, shown: Path | None = None) -> None:
         fail(ValueError(f"{flag} {shown or folder}: cannot write in {parent}; choose a folder you can write to"))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """A result file written whole or not at all (a temporary name renamed into place), so that a
-    run killed or stopped by a full disk never leaves half a file under the name."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-
-
 # What each numeric option may be: (lowest, highest, what to give). Values outside are refused before
 # any model loads: nothing is clamped or rounded.
 OPTION_RANGES = {

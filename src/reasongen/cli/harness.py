@@ -19,8 +19,8 @@ from .common import (
     reading_model,
     sample_app,
     world_app,
-    write_atomic,
 )
+from ..locks import write_atomic
 
 
 def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:

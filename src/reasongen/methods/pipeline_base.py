@@ -16,11 +16,12 @@ than copied, a LoRA's base folder, AlignFormer), so each pipeline reads its inde
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import diffusers
 from diffusers.configuration_utils import ConfigMixin
+
+from ..locks import write_atomic
 
 
 class ReasongenPipeline(ConfigMixin):
@@ -46,7 +47,4 @@ class ReasongenPipeline(ConfigMixin):
     @staticmethod
     def write_model_index(path: Path, index: dict) -> None:
         """Written last and atomically: a folder with an index is a complete one."""
-        target = Path(path) / "model_index.json"
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(index, indent=1) + "\n")
-        os.replace(tmp, target)
+        write_atomic(Path(path) / "model_index.json", json.dumps(index, indent=1) + "\n")

@@ -4,7 +4,6 @@ folders of T2I-CompBench, WISE and Imagine-Bench), resumably."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from tqdm import tqdm
 
 from ..eval.layout import LayoutError, check_png
 from ..images import save_png
-from ..locks import folder_lock
+from ..locks import folder_lock, write_atomic
 
 
 def sample_seeds(seed: int, index: int, n: int) -> list[int]:
@@ -57,7 +56,7 @@ class GenevalLayout:
     def record_started(self, outdir: Path, index: int, meta: dict) -> None:
         meta_path = outdir / f"{index:05d}" / "metadata.jsonl"
         if not meta_path.exists():
-            _write_atomic(meta_path, json.dumps(meta) + "\n")
+            write_atomic(meta_path, json.dumps(meta) + "\n")
 
 
 class FlatLayout:
@@ -81,21 +80,14 @@ class FlatLayout:
             raise LayoutError(f"{outdir}: was sampled with --n {json.loads(settings_path.read_text()).get('n')}, "
                               f"not {n} (file names number the images); use that --n or another --outdir")  # fmt: skip
         (outdir / self.folder).mkdir(parents=True, exist_ok=True)
-        _write_atomic(meta_path, text)
-        _write_atomic(settings_path, json.dumps({"n": n}) + "\n")
+        write_atomic(meta_path, text)
+        write_atomic(settings_path, json.dumps({"n": n}) + "\n")
 
     def record_started(self, outdir: Path, index: int, meta: dict) -> None:
         pass
 
 
 GENEVAL_LAYOUT = GenevalLayout()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_samples(records: list[dict], generator, outdir: str | Path, layout, n: int = 4, seed: int = 0, progress: bool = True) -> int:
