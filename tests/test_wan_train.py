@@ -54,9 +54,9 @@ def tiny_setup(tmp_path_factory):
 
 
 def tiny_config(root, out, **kw):
-    kw = {"warmup_steps": 2, **kw}
+    kw = {"warmup_steps": 2, "text_max_length": 32, **kw}
     return WanTrainConfig(str(root / "data"), str(out), preset="tiny", vae=str(root / "vae"), batch_size=4,
-                          mixed_precision="no", checkpoint_every=3, text_max_length=32, **kw)  # fmt: skip
+                          mixed_precision="no", checkpoint_every=3, **kw)  # fmt: skip
 
 
 def test_frames_resume_and_curriculum_filter(tiny_setup, tmp_path):
@@ -151,3 +151,33 @@ def test_a_leg_adds_a_point_to_the_learning_curve(tiny_setup, tmp_path):
     assert len((out / "curve.jsonl").read_text().splitlines()) == 1
     plot_curve([out], tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_word_encoder_trains_with_the_dit_saves_loads_and_resumes(tiny_setup, tmp_path):
+    from reasongen.methods.cof.pipeline import CoFPipeline
+
+    out = tmp_path / "words"
+    start = train_wan(tiny_config(tiny_setup, tmp_path / "zero", steps=1, text_encoder="words", text_max_length=16, lr=0.0,
+                                  warmup_steps=0, ema_decay=None), progress=False).text_encoder.model.state_dict()  # fmt: skip
+    whole = train_wan(tiny_config(tiny_setup, out, steps=4, text_encoder="words", text_max_length=16), progress=False)
+    trained = whole.text_encoder.model.state_dict()
+    assert any(not torch.equal(start[k], trained[k]) for k in start)  # the text side learned
+    assert not any(p.requires_grad for p in whole.text_encoder.model.parameters())
+    loaded = CoFPipeline.from_pretrained(out / "pipeline")
+    assert loaded.text_encoder.kind == "words" and loaded.text_encoder.max_length == 16
+    for k, v in loaded.text_encoder.model.state_dict().items():
+        assert torch.equal(v, trained[k])
+    image = loaded("a photo of a red circle", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="'dog'"):  # a word the encoder never saw is refused, not read as <unk>
+        loaded("a photo of a red dog", num_inference_steps=2)
+    legs = tmp_path / "legs"  # legs resume the text side exactly too
+    for _ in range(10):
+        resumed = train_wan(tiny_config(tiny_setup, legs, steps=4, text_encoder="words", text_max_length=16, time_budget=0.0),
+                            progress=False)  # fmt: skip
+        if samples_seen(legs) >= 16:
+            break
+    for k, v in resumed.text_encoder.model.state_dict().items():
+        assert torch.equal(v, trained[k])
+    for a, b in zip(whole.transformer.parameters(), resumed.transformer.parameters()):
+        assert torch.equal(a, b)

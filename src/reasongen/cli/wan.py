@@ -55,6 +55,8 @@ def train_wan_command(
     weighting: str = typer.Option("object", help="Loss weighting: object (latent cells an object covers weigh --object-weight), none or min_snr."),
     object_weight: float = typer.Option(4.0, help="With --weighting object: the weight of latent cells an object covers (ground: 1)."),
     curriculum_steps: int = typer.Option(0, help="First train this many steps on one-object scenes."),
+    text_encoder: str = typer.Option("minilm", help="minilm (the frozen embedded MiniLM) or words (ShapesWorld's own word encoder, trained with the DiT and saved in the pipeline)."),
+    text_max_length: int = typer.Option(64, help="Text positions the DiT attends to (the world's prompts are at most 11 word tokens)."),
     ema: float = typer.Option(0.999, help="EMA decay of the saved weights."),
     mixed_precision: str = typer.Option("bf16", help="no or bf16 (autocast)."),
     compile: bool = typer.Option(False, help="torch.compile the DiT's forward."),
@@ -79,6 +81,7 @@ def train_wan_command(
                          budget_clock="cpu" if cpu_budget else "wall",
                          batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_decay=lr_decay, timesteps=timesteps,
                          weighting=weighting, object_weight=object_weight, curriculum_steps=curriculum_steps, ema_decay=ema,
+                         text_encoder=text_encoder, text_max_length=text_max_length,
                          mixed_precision=mixed_precision, compile=compile, seed=seed, checkpoint_every=checkpoint_every,
                          init_from=None if init_from is None else str(init_from))  # fmt: skip
     try:

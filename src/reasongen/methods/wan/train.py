@@ -11,7 +11,7 @@ on the same `output_dir` resumes it exactly.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -53,8 +53,18 @@ class WanTrainConfig:
     log_every: int = 10
     vae: str | None = None  # None: the shipped ShapesWorld VAE
     init_from: str | None = None  # a saved pipeline to start from when the run folder has no checkpoint (a warm restart)
-    text_max_length: int = 64
+    text_encoder: str = "minilm"  # the frozen embedded MiniLM, or "words": ShapesWorld's own word encoder, trained with the DiT
+    text_max_length: int = 64  # text positions (ShapesWorld prompts are at most 11 words-encoder tokens)
     extra: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse a setting the run could not use, before anything is written."""
+        if self.text_encoder not in ("minilm", "words"):
+            raise ValueError(f"unknown text encoder {self.text_encoder!r}; use minilm (frozen) or words (trained with the DiT)")
+        if self.weighting not in ("none", "min_snr", "object"):
+            raise ValueError(f"unknown loss weighting {self.weighting!r}; use none, min_snr or object")
+        if not 1 <= self.text_max_length <= 512:
+            raise ValueError(f"text_max_length {self.text_max_length}: give 1 to 512 text positions")
 
     def transformer_overrides(self) -> dict:
         o = {"patch_size": (1, self.patch, self.patch)}
@@ -65,9 +75,20 @@ class WanTrainConfig:
         return o
 
 
+class DiTWithText(torch.nn.Module):
+    """The DiT and the word encoder's network as one module, so that the loop's optimiser, EMA and
+    checkpoints cover both when the text side is trained (`text_encoder="words"`)."""
+
+    def __init__(self, transformer, text_encoder):
+        super().__init__()
+        self.transformer, self.text = transformer, text_encoder.model
+        self.encoder = [text_encoder]  # in a list: its network is already registered as `text`
+
+
 class T2ITask:
     """Rectified-flow loss on (latents, prompts, object masks) batches, prompts dropped with
-    `drop_prob` for guidance, optionally through a compiled forward."""
+    `drop_prob` for guidance, optionally through a compiled forward. The prompts' states come from
+    the frozen encoder's cache, or, for a `DiTWithText`, from its encoder with gradients."""
 
     def __init__(self, prompt_cache, cfg: WanTrainConfig):
         self.prompts, self.cfg, self._compiled = prompt_cache, cfg, None
@@ -84,7 +105,11 @@ class T2ITask:
     def loss(self, model, batch, generator):
         x0, prompts, objects = batch
         keep = torch.rand(len(prompts), generator=generator) >= self.cfg.drop_prob
-        ctx = self.prompts([p if k else "" for p, k in zip(prompts, keep.tolist())])
+        kept = [p if k else "" for p, k in zip(prompts, keep.tolist())]
+        if isinstance(model, DiTWithText):
+            ctx, model = model.encoder[0].encode(kept), model.transformer
+        else:
+            ctx = self.prompts(kept)
         device = next(model.parameters()).device
         x0, ctx, objects = x0.to(device), ctx.to(device), objects.to(device)
         fn = self.forward(model)
@@ -99,7 +124,7 @@ class T2ITask:
 def build_pipeline(cfg: WanTrainConfig, transformer=None):
     """The one-frame text-to-image pipeline a run trains (a CoFPipeline with K = 1, which computes
     what diffusers' WanPipeline computes with num_frames=1), randomly initialised unless given."""
-    from ...backbones.text import load_text_encoder
+    from ...backbones.text import load_text_encoder, word_encoder
     from ...backbones.wan import build_transformer, get_preset, load_vae
     from .. import SHIPPED_MODELS
     from ..cof.pipeline import CoFPipeline
@@ -109,24 +134,31 @@ def build_pipeline(cfg: WanTrainConfig, transformer=None):
     if transformer is None:
         torch.manual_seed(cfg.seed)
         transformer = build_transformer(preset, **cfg.transformer_overrides())
-    text_encoder = load_text_encoder(preset.text_encoder, max_length=cfg.text_max_length)
+    cfg.check()
+    if cfg.text_encoder == "words":  # as wide as the states the DiT takes, heads of 64
+        dim = preset.transformer["text_dim"]
+        text_encoder = word_encoder(dim, num_heads=max(dim // 64, 1), max_length=cfg.text_max_length, seed=cfg.seed + 1)
+    else:
+        text_encoder = load_text_encoder(preset.text_encoder, max_length=cfg.text_max_length)
     return CoFPipeline(transformer, vae, text_encoder, num_frames=1, flow_shift=preset.flow_shift, sampler="unipc",
                        num_inference_steps=preset.sample_steps, height=preset.height, width=preset.width)  # fmt: skip
 
 
 def train_wan(cfg: WanTrainConfig, progress: bool = True):
     """Train (or resume) a run; returns its pipeline, with the EMA weights, saved in `output_dir/pipeline`."""
-    from ...train.loop import budget_clock
     from ...backbones.text import PromptCache
+    from ...train.loop import budget_clock
     from .data import FrameLatents
 
+    cfg.check()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "wan_config.json"
     record = {k: v for k, v in asdict(cfg).items() if k not in ("time_budget", "budget_clock", "output_dir", "init_from")}
     if config_path.is_file():  # a resumed run must be the same run
+        defaults = {f.name: f.default for f in fields(WanTrainConfig)}  # settings added later: a run written before had the default
         old = json.loads(config_path.read_text())
-        diff = sorted(k for k in record if k != "extra" and old.get(k) != record[k])
+        diff = sorted(k for k in record if k != "extra" and old.get(k, defaults.get(k)) != record[k])
         if diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
                              "resume with the same settings or choose another --output-dir")  # fmt: skip
@@ -134,8 +166,11 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         config_path.write_text(json.dumps(record, indent=1))
     pipe = build_pipeline(cfg)
     if cfg.init_from and last_step(out) == 0:
-        warm_restart(pipe.transformer, Path(cfg.init_from), out)
+        warm_restart(pipe, Path(cfg.init_from), out)
     transformer = pipe.transformer.train()
+    if cfg.text_encoder == "words":
+        pipe.text_encoder.model.requires_grad_(True).train()
+        transformer = DiTWithText(transformer, pipe.text_encoder)
     task = T2ITask(PromptCache(pipe.text_encoder), cfg)
     loop = dict(output_dir=str(out), batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                 lr_decay=cfg.lr_decay, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every,
@@ -156,6 +191,9 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         ran = True
         if last_step(out) < stage_steps:  # stopped on time
             break
+    if isinstance(transformer, DiTWithText):
+        pipe.text_encoder.model = transformer.text.requires_grad_(False).eval()
+        transformer = transformer.transformer
     pipe.transformer = transformer.eval()
     pipe.save_pretrained(out / "pipeline")
     write_training_record(out / "pipeline", samples_seen(out), record)
@@ -167,13 +205,19 @@ def write_training_record(pipeline_dir: Path, seen: int, recipe: dict) -> None:
     (Path(pipeline_dir) / "training.json").write_text(json.dumps({"samples_seen": seen, "recipe": recipe}, indent=1) + "\n")
 
 
-def warm_restart(transformer, init_from: Path, out: Path) -> None:
-    """Load a saved pipeline's DiT into a run that has no checkpoint (its folder was lost: a process
-    here lives about 3 hours). The optimiser and the step count start afresh; the images the start
-    had seen are recorded, so the learning curve goes on from there. Logged in warm_restart.json."""
+def warm_restart(pipe, init_from: Path, out: Path) -> None:
+    """Load a saved pipeline's DiT (and a trained word encoder) into a run that has no checkpoint
+    (its folder was lost: a process here lives about 3 hours). The optimiser and the step count start
+    afresh; the images the start had seen are recorded, so the learning curve goes on from there.
+    Logged in warm_restart.json."""
+    from ...backbones.text import load_text_encoder
     from .. import load_transformer_weights
 
-    load_transformer_weights(transformer, init_from)
+    load_transformer_weights(pipe.transformer, init_from)
+    if pipe.text_encoder.kind == "words":
+        if not (init_from / "text_encoder").is_dir():
+            raise ValueError(f"--init-from {init_from}: no text_encoder/ to go on training the word encoder from (a minilm run's pipeline?)")
+        pipe.text_encoder.model.load_state_dict(load_text_encoder("words", str(init_from)).model.state_dict())
     record = init_from / "training.json"
     before = json.loads(record.read_text())["samples_seen"] if record.is_file() else 0
     (out / "warm_restart.json").write_text(json.dumps({"init_from": str(init_from), "samples_before": before}) + "\n")
