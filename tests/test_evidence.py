@@ -1,6 +1,7 @@
 """The evaluator is exact on ShapesWorld: ground truth passes, each single corruption fails.
 
-These run the whole benchmarks (4 images per prompt) through the same commands a user runs.
+These run the whole benchmarks (4 images per prompt) through the same commands a user runs; they
+are the commands behind docs/evaluation.md's tables.
 """
 
 import json
@@ -12,8 +13,8 @@ from typer.testing import CliRunner
 from reasongen.cli import app
 from reasongen.eval.geneval import summarize
 from reasongen.eval.run import score_image
-from reasongen.world.benchmarks import build
 from reasongen.eval.shapes_detector import ShapesDetector
+from reasongen.world.benchmarks import build
 from reasongen.world.mutate import BREAKS, mutate
 from reasongen.world.scene import scene_for
 
@@ -53,4 +54,4 @@ def test_one_mutation_breaks_its_tag(kind, size):
             scene = mutate(scene_for(meta, rng), meta, kind, rng)
             rows.append(score_image(detector, scene.render(size), meta))
     assert len(rows) >= 320
-    assert summarize(rows)["tags"][tag] <= 0.05
+    assert summarize(rows)["tags"][tag] == 0.0  # docs/evaluation.md's table: not one mutated image passes

@@ -8,6 +8,7 @@ it sits below them all and imports nothing of the project.
 - `unit_to_uint8`: float images in [0, 1] (..., H, W, 3) -> uint8;
 - `save_image` / `save_png`: an RGB uint8 image written atomically (a temporary file renamed into
   place), so a killed run never leaves a half-written file;
+- `side_by_side` / `stack`: images put in a row or a column on a white ground, for strips and figures;
 - `save_chain`: frames (a CoF chain, a clip) side by side as a PNG strip, and as a GIF.
 """
 
@@ -51,21 +52,45 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
     save_image(image, path, "PNG")
 
 
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """A uint8 image `scale` times larger, each pixel a square (nearest neighbour: the pixels stay visible)."""
+    if scale < 1:
+        raise ValueError(f"scale {scale}: give 1 or more")
+    return np.repeat(np.repeat(np.asarray(image), scale, axis=0), scale, axis=1) if scale > 1 else np.asarray(image)
+
+
+def side_by_side(images: list[np.ndarray], gap: int = 0, scale: int = 1, fill: int = 255) -> np.ndarray:
+    """uint8 images (H, W, 3) in a row, each `scale` times enlarged, `gap` px of `fill` (white) apart;
+    a shorter image is padded below."""
+    images = [enlarge(im, scale) for im in images]
+    height = max(im.shape[0] for im in images)
+    parts = []
+    for i, im in enumerate(images):
+        if i:
+            parts.append(np.full((height, gap, 3), fill, np.uint8))
+        parts.append(np.pad(im, ((0, height - im.shape[0]), (0, 0), (0, 0)), constant_values=fill))
+    return np.concatenate(parts, axis=1)
+
+
+def stack(images: list[np.ndarray], gap: int = 0, fill: int = 255) -> np.ndarray:
+    """uint8 images (H, W, 3) in a column, `gap` px of `fill` (white) apart; a narrower image is padded on the right."""
+    width = max(im.shape[1] for im in images)
+    parts = []
+    for i, im in enumerate(images):
+        if i:
+            parts.append(np.full((gap, width, 3), fill, np.uint8))
+        parts.append(np.pad(im, ((0, 0), (0, width - im.shape[1]), (0, 0)), constant_values=fill))
+    return np.concatenate(parts, axis=0)
+
+
 def save_chain(frames: list[np.ndarray], strip_path: str | Path, gif_path: str | Path | None = None, scale: int = 4) -> None:
     """Frames (uint8 H x W x 3: a CoF chain, a clip) side by side as a PNG strip, `scale` times
     enlarged and 4 px apart, and as a GIF (each frame shown GIF_FRAME_MS); both written atomically."""
     if any(np.asarray(f).dtype != np.uint8 for f in frames):
         raise ValueError("save_chain takes uint8 frames (H, W, 3)")
-    imgs = [Image.fromarray(np.asarray(f)) for f in frames]
-    if scale > 1:
-        imgs = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in imgs]
-    strip = Image.new("RGB", (sum(im.width for im in imgs) + 4 * (len(imgs) - 1), imgs[0].height), (255, 255, 255))
-    x = 0
-    for im in imgs:
-        strip.paste(im, (x, 0))
-        x += im.width + 4
-    save_image(np.asarray(strip), strip_path, "PNG")
+    save_image(side_by_side(frames, gap=4, scale=scale), strip_path, "PNG")
     if gif_path:
+        imgs = [Image.fromarray(enlarge(f, scale)) for f in frames]
         tmp = Path(gif_path).with_name(Path(gif_path).name + ".tmp")
         imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=GIF_FRAME_MS, loop=0)
         os.replace(tmp, gif_path)

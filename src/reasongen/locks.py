@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 from pathlib import Path
+from typing import Callable
 
 LOCK_NAME = ".reasongen.lock"
 
@@ -40,15 +42,35 @@ def folder_lock(folder: str | Path, what: str = "run"):
         os.close(fd)  # closing releases the flock; the file stays for the next run to take over
 
 
-def write_atomic(path: Path, text: str) -> None:
+def holds_folder(what: str):
+    """A function whose first argument is the folder it writes runs holding that folder's lock
+    (`folder_lock`): a data builder that a second run into the same folder must not interleave with."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def locked(folder, *args, **kwargs):
+            with folder_lock(folder, what):
+                return fn(folder, *args, **kwargs)
+
+        return locked
+
+    return wrap
+
+
+def write_atomic(path: Path, content: str | Callable[[Path], object]) -> None:
     """A file written whole or not at all (a temporary name renamed into place), so that a run killed
-    or stopped by a full disk never leaves half a file under the name."""
+    or stopped by a full disk never leaves half a file under the name. `content` is the text, or a
+    function that writes the file at the path it is given, for files another library writes
+    (`lambda tmp: save_file(tensors, tmp)`). A temporary file a killed run left is overwritten."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-    except OSError:
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_text(content, encoding="utf-8")
+    except BaseException:  # a failed write (a full disk) or an interrupt leaves no temporary file
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)

@@ -105,3 +105,19 @@ def openai_chat(base_url: str, model: str, api_key: str | None = None, timeout: 
             raise ValueError(f"{what} {base_url}: not an OpenAI chat completion ({raw[:80]!r})") from None
 
     return chat
+
+
+def judge_chat(url: str | None, model: str | None, mllm: str | None, device: str = "cpu") -> Callable:
+    """The benchmarks' judge (WISE, Imagine-Bench): an OpenAI-compatible server (`url` and its `model`
+    name; a hosted one's key from OPENAI_API_KEY, never the command line: shell history) or a local
+    vision-language folder (`mllm`); exactly one, else ValueError."""
+    import os
+
+    if bool(url) == bool(mllm):
+        raise ValueError("name one judge: --judge-url URL --judge-model NAME (an OpenAI-compatible server) or --judge-mllm DIR")
+    if url and not model:
+        raise ValueError("--judge-url needs --judge-model (the model name the server serves)")
+    if url:
+        return openai_chat(url, model, api_key=os.environ.get("OPENAI_API_KEY"), what="judge server", flag="--judge-url")
+    return transformers_chat(mllm, device, what="judge", example="e.g. a download of Qwen/Qwen2.5-VL-7B-Instruct")
+

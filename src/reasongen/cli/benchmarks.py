@@ -4,12 +4,12 @@ Imagine-Bench: sampling in each benchmark's own layout, and their evaluators."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..locks import write_atomic
 from ..methods.registry import method_help
 from .common import check_folder, check_options, eval_app, fail, sample_app
 
@@ -33,24 +33,18 @@ JudgeMllm = Annotated[str | None, typer.Option(help="Judge: a local transformers
 def _write_json(path: Path | None, value) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(value, indent=1) + "\n")
+        write_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
 def _sample(records: list[dict], folder: str, name, method: str, outdir: Path, n: int, limit, size: int, seed: int, options: dict) -> None:
     """Check everything cheap first (limit, oracle on real prompts, every file name), then sample."""
-    from ..methods import get_generator
-    from ..methods.sampling import FlatLayout, write_samples
+    from ..methods.sampling import FlatLayout, sample_flat
 
     check_options(n=n, limit=limit, size=size, seed=seed, **{k: options.get(k) for k in ("steps", "guidance", "device")})
     check_folder(outdir, "--outdir")
     try:
         records = records[:limit]
-        if method == "oracle" and any("include" not in r for r in records):
-            raise ValueError("the oracle draws ShapesWorld scenes only; these are real prompts: use --benchmark shapes, or a learned --method")
-        for i, r in enumerate(records):
-            name(i, r, 0, n)  # refuse, before sampling, a prompt or count its file names could not carry
-        generator = get_generator(method, size=size, **options)
-        made = write_samples(records, generator, outdir, FlatLayout(folder, name), n=n, seed=seed)
+        made = sample_flat(records, method, outdir, FlatLayout(folder, name), n, size, seed, **options)
     except ValueError as e:
         fail(e)
     typer.echo(f"{outdir}: {len(records)} prompts x {n} images ({made} new)")
@@ -64,18 +58,6 @@ def _options(model, steps, guidance, device, frame, cot, mode) -> dict:
 def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder; pass the output folder of `reasongen sample` for this benchmark")
-
-
-def _judge(url, model, mllm, device: str):
-    from ..backbones.local import openai_chat, transformers_chat
-
-    if bool(url) == bool(mllm):
-        raise ValueError("name one judge: --judge-url URL --judge-model NAME (an OpenAI-compatible server) or --judge-mllm DIR")
-    if url and not model:
-        raise ValueError("--judge-url needs --judge-model (the model name the server serves)")
-    if url:  # a hosted judge's key comes from the environment, never the command line (shell history)
-        return openai_chat(url, model, api_key=os.environ.get("OPENAI_API_KEY"), what="judge server", flag="--judge-url")
-    return transformers_chat(mllm, device, what="judge", example="e.g. a download of Qwen/Qwen2.5-VL-7B-Instruct")
 
 
 # -- T2I-CompBench -----------------------------------------------------------------------------
@@ -129,9 +111,7 @@ def eval_compbench(
             raise ValueError(f"--evaluator {evaluator!r}: choose shapes or official")
     except ValueError as e:
         fail(e)
-    typer.echo(f"{category}: {summary['score']:.4f} over {summary['n_images']} images ({summary['n_prompts']} prompts, {summary['evaluator']} evaluator)")
-    for split, part in summary.get("compositions", {}).items():
-        typer.echo(f"  {split} compositions: {part['score']:.4f} ({part['n_images']} images)")
+    typer.echo(compbench.format_summary(summary))
     _write_json(out, summary)
     _write_json(per_image, rows)
 
@@ -170,18 +150,16 @@ def eval_wise(
     out: Out = None, device: Annotated[str, typer.Option(help="Device for --judge-mllm.")] = "cpu",
 ):  # fmt: skip
     """Judge WISE images: per-category WiScore and the weighted overall."""
+    from ..backbones.local import judge_chat
     from ..eval import wise
 
     try:
         wise.read_prompts(prompts, version, rewrite)  # the prompts and the folder are checked before a judge loads
         _check_folder(folder)
-        _, summary = wise.evaluate_folder(folder, prompts, _judge(judge_url, judge_model, judge_mllm, device), version, rewrite, scores)
+        _, summary = wise.evaluate_folder(folder, prompts, judge_chat(judge_url, judge_model, judge_mllm, device), version, rewrite, scores)
     except ValueError as e:
         fail(e)
-    for cat, value in summary["categories"].items():
-        typer.echo(f"{cat:<10} {value:.4f}")
-    overall = "n/a (not every category has images)" if summary["score"] is None else f"{summary['score']:.4f}"
-    typer.echo(f"overall WiScore ({version}): {overall}; {summary['n_images']} images, {summary['n_unparsed']} unparsed answers")
+    typer.echo(wise.format_summary(summary))
     _write_json(out, summary)
 
 
@@ -215,16 +193,14 @@ def eval_imagine(
     out: Out = None, device: Annotated[str, typer.Option(help="Device for --judge-mllm.")] = "cpu",
 ):  # fmt: skip
     """Judge Imagine-Bench images: group means and the official weighted overall (0-10)."""
+    from ..backbones.local import judge_chat
     from ..eval import imagine
 
     try:
         imagine.read_prompts(prompts)  # the prompts and the folder are checked before a judge loads
         _check_folder(folder)
-        _, summary = imagine.evaluate_folder(folder, _judge(judge_url, judge_model, judge_mllm, device), prompts, scores)
+        _, summary = imagine.evaluate_folder(folder, judge_chat(judge_url, judge_model, judge_mllm, device), prompts, scores)
     except ValueError as e:
         fail(e)
-    for group, value in summary["groups"].items():
-        typer.echo(f"{group:<16} {value:.3f}")
-    overall = "n/a" if summary["score"] is None else f"{summary['score']:.3f}"
-    typer.echo(f"overall: {overall}; {summary['n_images']} images")
+    typer.echo(imagine.format_summary(summary))
     _write_json(out, summary)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from .common import check_folder, check_options, check_training, cof_app, comma_list, fail, train_app
+from ..methods.cof.config import CoFTrainConfig
+from .common import check_folder, check_options, cof_app, comma_list, config_options, fail, train_app
 
 
 @cof_app.command("data")
@@ -38,35 +38,13 @@ def cof_data(
 
 
 @train_app.command("cof")
-def train_cof(
-    data: Path = typer.Option(..., help="Folder from `reasongen cof data`."),
-    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
-    variant: str = typer.Option("cof", help="cof (3 frame-wise frames), target (final frame only) or continuous."),
-    preset: str = typer.Option("shapes", help="Transformer preset."),
-    steps: int = typer.Option(4000, help="Optimiser steps."),
-    batch_size: int = typer.Option(64, help="Global batch."),
-    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
-    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
-    system_prompt: str = typer.Option("", help="Prefix added to every prompt, at training and inference."),
-    mixed_precision: str = typer.Option("no", help="no, or bf16 (GPUs, and CPUs with bf16 support; docs/cof.md gives the speed-up)."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    seed: int = typer.Option(0, help="Seed."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer and text encoder: a CoF pipeline (to train a saved model further) or a local diffusers Wan2.1-T2V folder (real scale; --preset is then unused). A resumable checkpoint in --output-dir wins."),
-    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and in the saved pipeline's sampling (default: --init-from's, else the preset's)."),
-    lora_rank: int = typer.Option(0, help="0: train the whole DiT. R > 0: freeze it and train a rank-R LoRA through PEFT (needs --init-from; the pipeline saves the adapter and the base's path)."),
-    lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha (default: the rank, a scale of 1)."),
-    gradient_checkpointing: bool = typer.Option(False, help="Recompute the DiT's blocks in the backward pass: less memory, about a third more time (large models)."),
-):
+@config_options(CoFTrainConfig)
+def train_cof(cfg: CoFTrainConfig):
     """Train a Wan DiT on CoF chains (or a baseline variant) and save a CoFPipeline."""
-    from ..methods.cof.train import CoFTrainConfig, train_cof
+    from ..methods.cof.train import train_cof
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
-    cfg = CoFTrainConfig(str(data), str(vae), str(output_dir), variant, preset, steps, batch_size, lr, ema, system_prompt,
-                         mixed_precision, checkpoint_every, seed, None if init_from is None else str(init_from), flow_shift,
-                         lora_rank, lora_alpha, gradient_checkpointing)  # fmt: skip
     try:
         train_cof(cfg)
     except ValueError as e:
         fail(e)
-    typer.echo(f"{output_dir / 'pipeline'}")
+    typer.echo(f"{Path(cfg.output_dir) / 'pipeline'}")

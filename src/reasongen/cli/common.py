@@ -244,3 +244,47 @@ def comma_list(value: str, flag: str, choices, allow_all: bool = False) -> list[
     if not items or any(v not in choices for v in items):
         fail(ValueError(f"{flag} {value!r}: choose from {', '.join(choices)}, comma-separated" + (", or 'all'" if allow_all else "")))
     return items
+
+
+def config_options(config):
+    """A training command's options, generated from its typed config (`methods/*/config.py`): each
+    field with a `help` in its metadata becomes `--field-name`, with the field's type and default
+    (metadata `path`: a path here, a str in the config; `flag`: other option names, as
+    "--multi-frame/--single-prompt"). Why: a setting was declared twice, as a config field and as a
+    typer option with its help, and handed from one to the other by position; now it is declared
+    once, beside the code that reads it (as transformers' HfArgumentParser reads its dataclasses).
+    The command gets the config, its steps, batch, lr, checkpoint interval and seed range-checked
+    (`check_training`), then its own parameters: options that are no field, or a field in another
+    form here (--tasks, a comma list), in that field's place."""
+    import dataclasses
+    import inspect
+    import typing
+
+    fields = {f.name: f for f in dataclasses.fields(config) if "help" in f.metadata}
+    hints = typing.get_type_hints(config)
+
+    def generated(name: str) -> inspect.Parameter:
+        f = fields[name]
+        kind = hints[name] if not f.metadata.get("path") else Path if f.default is dataclasses.MISSING else Path | None
+        default = ... if f.default is dataclasses.MISSING else f.default
+        option = typer.Option(default, *([f.metadata["flag"]] if "flag" in f.metadata else []), help=f.metadata["help"])
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+
+    def decorate(command):
+        own = dict(list(inspect.signature(command, eval_str=True).parameters.items())[1:])  # after the config
+        names = [f.name for f in dataclasses.fields(config) if f.name in fields or f.name in own]
+        params = [own[n].replace(kind=inspect.Parameter.KEYWORD_ONLY) if n in own else generated(n) for n in names]
+        params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for n, p in own.items() if n not in names]
+
+        def run(**values):
+            cfg = config(**{k: str(v) if v is not None and fields[k].metadata.get("path") else v
+                            for k, v in values.items() if k in fields and k not in own})  # fmt: skip
+            check_training(cfg.steps, cfg.batch_size, cfg.lr, cfg.checkpoint_every, cfg.seed)
+            return command(cfg, **{k: v for k, v in values.items() if k in own})
+
+        run.__name__, run.__doc__, run.__module__ = command.__name__, command.__doc__, command.__module__
+        run.__signature__ = inspect.Signature(params)
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate

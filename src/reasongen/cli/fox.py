@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import check_folder, check_options, check_training, comma_list, eval_app, fail, fox_app, train_app
+from ..locks import write_atomic
+from ..methods.fox.config import TASKS, FoXTrainConfig
+from .common import check_folder, check_options, comma_list, config_options, eval_app, fail, fox_app, train_app
 
 
 @fox_app.command("data")
@@ -35,35 +38,20 @@ def fox_data(
 
 
 @train_app.command("fox")
+@config_options(FoXTrainConfig)
 def train_fox(
-    data: Path = typer.Option(..., help="Folder from `reasongen fox data`."),
-    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
-    experts: str = typer.Option("functional", help="Expert layout: functional (FoXperts), modality (text / image) or dense (one)."),
-    preset: str = typer.Option("shapes", help="FoXperts preset."),
+    cfg: FoXTrainConfig,
     tasks: str = typer.Option("plan_act,reflect,correct", help="Tasks taken in turn, one per step (FoX's 1:1:1 mix)."),
-    steps: int = typer.Option(6000, help="Optimiser steps."),
-    batch_size: int = typer.Option(32, help="Global batch."),
-    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
-    lm_weight: float = typer.Option(1.0, help="Weight of the planning (language-model) loss beside the flow loss."),
-    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
-    mixed_precision: str = typer.Option("no", help="no, or bf16 (GPUs, and CPUs with bf16 support)."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    seed: int = typer.Option(0, help="Seed."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this pipeline's transformer; a resumable checkpoint in --output-dir wins."),
 ):
     """Train one FoXperts model on planning+acting, reflection and correction, and save an FoXPipeline."""
-    from ..methods.fox.train import TASKS, FoXTrainConfig, train_fox
+    from ..methods.fox.train import train_fox
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
-    cfg = FoXTrainConfig(str(data), str(vae), str(output_dir), experts, preset, tuple(comma_list(tasks, "--tasks", TASKS)), steps,
-                         batch_size, lr, lm_weight, ema, mixed_precision, checkpoint_every, seed,
-                         None if init_from is None else str(init_from))  # fmt: skip
+    cfg = replace(cfg, tasks=tuple(comma_list(tasks, "--tasks", TASKS)))
     try:
         train_fox(cfg)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
-    typer.echo(f"{output_dir / 'pipeline'}")
+    typer.echo(f"{Path(cfg.output_dir) / 'pipeline'}")
 
 
 @eval_app.command("fox")
@@ -75,10 +63,10 @@ def eval_fox(
     out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
 ):
     """A FoX model on held-out records: reflection IoU with the true flaw masks, flaws caught, clean images passed, each task's loss, and its plans judged alone."""
+    from ..eval.layout import read_metadata
     from ..methods import model_path
     from ..methods.fox import SHIPPED
-    from ..eval.layout import read_metadata
-    from ..methods.fox.evaluate import heldout_records, plan_report, reflection_report, task_losses
+    from ..methods.fox.evaluate import heldout_figures
     from ..methods.fox.pipeline import FoXPipeline
     from ..world.vocab import CLASSES, COLOR_NAMES
 
@@ -90,9 +78,7 @@ def eval_fox(
         prompts = read_metadata(plan_metadata, CLASSES, COLOR_NAMES)
     except (ValueError, FileNotFoundError) as e:
         fail(e)
-    records = heldout_records(n, pipe.config["height"])
-    figures = {"model": str(model or SHIPPED), "records": n, "reflection": reflection_report(pipe, records),
-               "task_losses": task_losses(pipe, records), "plans": {"metadata": plan_metadata, **plan_report(pipe, prompts)}}  # fmt: skip
+    figures = heldout_figures(pipe, n, prompts, plan_metadata, str(model or SHIPPED))
     typer.echo(json.dumps(figures, indent=1))
     if out:
-        out.write_text(json.dumps(figures, indent=1) + "\n")
+        write_atomic(out, json.dumps(figures, indent=1) + "\n")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..methods.registry import get_spec, method_help
+from ..methods.registry import method_help
 from .common import IMAGE_SUFFIXES, app, check_options, check_output, check_prompt, fail, reading_model
 
 
@@ -28,83 +28,17 @@ def generate(
 ):
     """Generate one image from a prompt with a reasoning method."""
     from ..images import save_image
+    from ..methods.generate import check_request, generate_image
 
     check_output(output, IMAGE_SUFFIXES, "the image")
     check_prompt(prompt)
     check_options(seed=seed, steps=steps, guidance=guidance, device=device)
     try:
-        get_spec(method, "image")
-    except ValueError as e:
-        fail(e)
-    if method == "fox":
-        from ..methods.fox.pipeline import MODES
-
-        if mode not in MODES:
-            fail(ValueError(f"--mode {mode!r}: choose from {', '.join(MODES)}"))
-    if method == "oracle":
-        fail(ValueError("the oracle renders metadata records, not free prompts: use `reasongen world render` or `sample geneval --method oracle`"))
-    if save_chain and method != "cof" or save_trace and method != "fox":
-        fail(ValueError("--save-chain goes with --method cof, --save-trace with --method fox"))
-    try:
+        check_request(method, mode, save_chain, save_trace)
         with reading_model(model):  # unreadable weights or config: one line naming the folder
-            if method in ("cof", "wan"):
-                image = _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device, method)
-            elif method == "fox":
-                image = _generate_fox(prompt, output, model, seed, steps, guidance, mode, save_trace, device)
-            else:
-                image = _generate_t2i_r1(prompt, model, seed, guidance, cot and method == "t2i-r1", device, method)
+            image = generate_image(method, prompt, output, model, seed, steps, guidance, mode, cot, save_chain, save_trace, device, typer.echo)
     except ValueError as e:
         fail(e)
     output.parent.mkdir(parents=True, exist_ok=True)
     save_image(image, output)
     typer.echo(f"{output}")
-
-
-def _generate_cof(prompt, output, model, seed, steps, guidance, save_chain, device, method="cof"):
-    import torch
-
-    from ..methods import model_path
-    from ..images import save_chain as write_chain
-    from ..methods.cof.pipeline import CoFPipeline
-
-    spec = get_spec(method)
-    pipe = CoFPipeline.from_pretrained(model_path(model, spec.shipped, spec.train_command), device=device)
-    out = pipe(prompt, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
-               guidance_scale=guidance, return_chain=save_chain)  # fmt: skip
-    if save_chain:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        stem = output.with_suffix("")
-        write_chain(out.chains[0], f"{stem}-chain.png", f"{stem}-chain.gif")
-        typer.echo(f"{stem}-chain.png, {stem}-chain.gif")
-    return out.images[0]
-
-
-def _generate_t2i_r1(prompt, model, seed, guidance, cot, device, method="t2i-r1"):
-    from ..methods import model_path
-    from ..methods.t2i_r1.pipeline import T2IR1Pipeline
-
-    spec = get_spec(method)
-    pipe = T2IR1Pipeline.from_pretrained(model_path(model, spec.shipped, spec.train_command), device=device)
-    out = pipe(prompt, seed, use_cot=cot, guidance_scale=guidance)[0]
-    if out.cot is not None:
-        typer.echo(f"cot: {out.cot}")
-    return out.image
-
-
-def _generate_fox(prompt, output, model, seed, steps, guidance, mode, save_trace, device):
-    from ..methods import model_path
-    from ..methods.fox import SHIPPED
-    from ..methods.fox.pipeline import FoXPipeline
-    from ..methods.fox.trace import save_trace as write_trace
-
-    pipe = FoXPipeline.from_pretrained(model_path(model, SHIPPED, "reasongen train fox"), device=device)
-    trace = pipe(prompt, seed, mode=mode, num_inference_steps=steps, guidance_scale=guidance)[0]
-    if trace.caption is not None:
-        typer.echo(f"caption: {trace.caption}\nlayout: {trace.layout_text}")
-    for problem in trace.layout_problems:
-        typer.echo(f"layout: {problem}")
-    typer.echo(f"chain: {len(trace.images) - 1} correction(s); {trace.stopped}")
-    if save_trace:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        typer.echo(", ".join(str(p) for p in write_trace(trace, output.with_suffix(""))))
-    return trace.image

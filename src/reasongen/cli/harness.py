@@ -26,35 +26,22 @@ from ..locks import write_atomic
 def _sample(method: str, metadata: str, outdir: Path, n: int, size: int, seed: int, **options) -> None:
     from ..eval.layout import read_metadata
     from ..methods import get_generator
-    from ..methods.sampling import write_geneval_samples
+    from ..methods.sampling import frame_index, write_geneval
     from ..world.vocab import CLASSES, COLOR_NAMES
 
     check_options(n=n, size=size, seed=seed, **{k: options.get(k) for k in ("steps", "guidance", "device")})
     check_folder(outdir, "--outdir")
     try:
-        every_frame = options.get("frame") == "all"
-        if options.get("frame") is not None:
-            options["frame"] = -1 if every_frame else _frame_option(options["frame"])
-        records = read_metadata(metadata, CLASSES, COLOR_NAMES)  # checked before any model loads
+        frame = options.get("frame")
+        if frame is not None:
+            options["frame"] = frame_index(frame)
+        read_metadata(metadata, CLASSES, COLOR_NAMES)  # checked before any model loads
         with reading_model(options.get("model")):
             generator = get_generator(method, size=size, **options)
         records = read_metadata(metadata, generator.classes, generator.colors)
-        if every_frame:  # one chain per seed, each frame into its own folder: outdir/f1 .. outdir/fK
-            for k in reversed(range(generator.num_frames)):
-                made = write_geneval_samples(records, generator.frame_view(k), outdir / f"f{k + 1}", n=n, seed=seed)
-                typer.echo(f"{outdir / f'f{k + 1}'}: {len(records)} prompts x {n} images ({made} new)")
-            return
-        made = write_geneval_samples(records, generator, outdir, n=n, seed=seed)
+        write_geneval(records, generator, outdir, n, seed, every_frame=frame == "all", say=typer.echo)
     except ValueError as e:
         fail(e)
-    typer.echo(f"{outdir}: {len(records)} prompts x {n} images ({made} new)")
-
-
-def _frame_option(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"--frame {value!r}: give a frame index (-1 for the last) or 'all'") from None
 
 
 @app.command("methods")

@@ -8,13 +8,16 @@ from typing import Optional
 
 import typer
 
+from ..locks import write_atomic
+from ..methods.reasondiff.config import ReasonDiffTrainConfig
 from .common import (
     app,
     check_folder,
     check_options,
     check_output,
-    check_training,
     check_prompt,
+    check_training,
+    config_options,
     eval_app,
     fail,
     read_image,
@@ -42,72 +45,30 @@ def video(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """ReasonDiff: a clip from a text and an image that need not belong together, through a narrator."""
-    import torch
-
     from ..methods import model_path
-    from ..images import save_chain
-    from ..methods.reasondiff.narrator import ChatNarrator, one_prompt, openai_chat, parse_narration, transformers_chat, world_examples
     from ..methods.reasondiff.pipeline import ReasonDiffPipeline
-    from ..methods.reasondiff.world_narrator import ShapesNarrator
+    from ..methods.reasondiff.video import choose_narrator, make_video, write_video
 
     check_output(output, (".gif",), "the clip")
-    if sum(x is not None for x in (narration, narrator_url, narrator_mllm, trained_narrator)) > 1:
-        fail(ValueError("name one narrator: --narration FILE (an answer already written), --narrator-url URL --narrator-model NAME, "
-                         "--narrator-mllm FOLDER or --trained-narrator FOLDER"))  # fmt: skip
-    if narrator_url is not None and not narrator_model:
-        fail(ValueError("--narrator-url needs --narrator-model (the model name the server serves)"))
+    try:
+        narrate = choose_narrator(narration, narrator_url, narrator_model, narrator_mllm, trained_narrator, device)
+    except ValueError as e:
+        fail(e)
     check_prompt(text, "--text")
     check_options(seed=seed, steps=steps, guidance=guidance, device=device)
     condition = read_image(image, "--image")
     try:
         with reading_model(model):
             pipe = ReasonDiffPipeline.from_pretrained(model_path(model, "reasondiff-shapes", "reasongen train reasondiff"), device=device)
-        cond, problems = pipe.check_image(condition)
-        T = pipe.config["num_frames"]
-        if narration is not None:
-            told = parse_narration(narration.read_text(), T, fallback_text=text)
-        elif narrator_url is not None or narrator_mllm is not None:
-            chat = openai_chat(narrator_url, narrator_model) if narrator_url else transformers_chat(narrator_mllm, device)
-            told = ChatNarrator(chat, world_examples(num_frames=T))(text, cond, T)
-        elif trained_narrator is not None:
-            from ..methods.reasondiff.trained_narrator import load_trained_narrator
-
-            told = load_trained_narrator(trained_narrator, device)(text, cond, T)
-        else:
-            told = ShapesNarrator()(text, cond, T)
-        if not pipe.config["multi_frame"]:
-            told = one_prompt(told, text)
-            typer.echo("the model was trained with one prompt in every frame: the narrator's anchor, the text in every frame")
-        out = pipe(cond, told, steps, guidance, generator=torch.Generator().manual_seed(seed))
+        out, problems = make_video(pipe, text, condition, narrate, steps, guidance, seed, say=typer.echo)
     except (ValueError, OSError) as e:
         fail(e)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    stem = output.with_suffix("")
-    save_chain(list(out.frames), f"{stem}.png", output)
-    gif = gif_frames(output)
-    if len(gif) != len(out.frames):
-        raise RuntimeError(f"{output}: its frame durations account for {len(gif)} frames, the clip has {len(out.frames)}")
-    record = {"text": text, "image": str(image), "anchor": out.anchor, "clip_frames": len(out.frames), "gif_frames": max(gif) + 1,
-              "gif_anchor": gif[out.anchor], "narratives": out.narratives, "problems": problems + out.problems}  # fmt: skip
-    Path(f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    record = write_video(out, output, text, image, problems)
     for problem in record["problems"]:
         typer.echo(f"repaired: {problem}")
-    typer.echo(f"anchor frame {out.anchor} of {len(out.frames)} (frame {gif[out.anchor]} of the GIF's {max(gif) + 1}); {output}, {stem}.png, {stem}.json")
-
-
-def gif_frames(path) -> list[int]:
-    """The GIF frame each clip frame shows. A GIF writer merges identical consecutive frames into one
-    and adds their durations, so the written file's durations (GIF_FRAME_MS a clip frame) say which."""
-    from PIL import Image
-
-    from ..images import GIF_FRAME_MS
-
-    index = []
-    with Image.open(path) as gif:
-        for k in range(gif.n_frames):
-            gif.seek(k)
-            index += [k] * max(1, round(gif.info.get("duration", GIF_FRAME_MS) / GIF_FRAME_MS))
-    return index
+    stem = output.with_suffix("")
+    typer.echo(f"anchor frame {out.anchor} of {len(out.frames)} (frame {record['gif_anchor']} of the GIF's {record['gif_frames']}); "
+               f"{output}, {stem}.png, {stem}.json")
 
 
 @sample_app.command("video")
@@ -125,38 +86,15 @@ def sample_video(
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
     """Sample ReasonDiff over a ShapesWorld video benchmark (each case's seed is its index)."""
-    import numpy as np
-    import torch
-
-    from ..methods.reasondiff.bench import read_cases, sample_benchmark
+    from ..methods.reasondiff.bench import sample_video as sample
 
     check_options(limit=limit, steps=steps, guidance=guidance, batch_size=batch_size, device=device)
     check_folder(outdir, "--outdir")
     try:
-        cases = read_cases(benchmark)[:limit]
-        trained_as = {"multi_frame": True, "enhanced": enhanced}
-        if model == "oracle":
-            def generate(images, told, chunk, seeds):
-                return [case.clip.render(image.shape[0]) for image, case in zip(images, chunk)]
-        elif model == "still":
-            def generate(images, told, chunk, seeds):
-                return [np.repeat(image[None], len(case.clip), axis=0) for image, case in zip(images, chunk)]
-        else:
-            from ..methods.reasondiff.pipeline import ReasonDiffPipeline
-
-            pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
-            trained_as = {"multi_frame": pipe.config["multi_frame"], "enhanced": pipe.config["enhanced"] if enhanced is None else enhanced}
-
-            def generate(images, told, chunk, seeds):
-                generators = [torch.Generator().manual_seed(s) for s in seeds]
-                return [out.frames for out in pipe.many(images, told, steps, guidance, generators, enhanced)]
-        info = {"benchmark": benchmark, "model": model, **trained_as, "steps": steps, "guidance": guidance,
-                "trained_narrator": str(trained_narrator) if trained_narrator else None}  # fmt: skip
-        sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size,
-                         single_prompt=not trained_as["multi_frame"])  # fmt: skip
+        cases = sample(model, benchmark, outdir, narrator, trained_narrator, limit, steps, guidance, enhanced, batch_size, device)
     except (ValueError, OSError) as e:
         fail(e)
-    typer.echo(f"{outdir}: {len(cases)} clips")
+    typer.echo(f"{outdir}: {cases} clips")
 
 
 @reasondiff_app.command("data")
@@ -192,42 +130,16 @@ def reasondiff_data(
 
 
 @train_app.command("reasondiff")
-def train_reasondiff(
-    data: Path = typer.Option(..., help="Folder from `reasongen reasondiff data`."),
-    vae: Path = typer.Option(..., help="The VAE the data was encoded with (shipped inside the pipeline)."),
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and pipeline/ at the end."),
-    stage: int = typer.Option(1, help="1: the DiT and AlignFormer jointly on the flow loss; 2: AlignFormer alone, plus the auxiliary loss."),
-    init_from: Optional[Path] = typer.Option(None, help="A ReasonDiff pipeline to start from (stage 2 starts from stage 1's), or a local diffusers Wan2.1-I2V folder (the real path: its DiT, VAE, umT5 and CLIP, a new AlignFormer; use with --lora-rank 16)."),
-    preset: str = typer.Option("shapes", help="Transformer preset (its input channels become 2 x latent + mask)."),
-    steps: int = typer.Option(4000, help="Optimiser steps."),
-    batch_size: int = typer.Option(16, help="Global batch of clips."),
-    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, cosine decay)."),
-    aux_weight: float = typer.Option(0.2, help="Stage 2: weight of ||c* - c||^2 (the paper's 0.2; 0 is the ablation without it)."),
-    multi_frame: bool = typer.Option(True, "--multi-frame/--single-prompt", help="Per-frame narratives, or the clip's caption in every frame (ablation)."),
-    enhanced: bool = typer.Option(True, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation)."),
-    ema: float = typer.Option(0.999, help="EMA decay of the shipped weights."),
-    mixed_precision: str = typer.Option("no", help="no, or bf16."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    seed: int = typer.Option(0, help="Seed."),
-    flow_shift: Optional[float] = typer.Option(None, help="Timestep shift in training and sampling (default: --init-from's, else the preset's)."),
-    anchor_mask: Optional[str] = typer.Option(None, help="How the anchor reaches the DiT: frame (Wan's per-frame mask, the image in its whole latent frame; a new model's default), frame-slot (the same mask, the image in its own frame's slot of frame-packed latents; measured no better, docs/reasondiff.md) or latent-frame (the mask on the whole latent frame, as the first model). With --init-from: the pipeline's own unless given."),
-    lora_rank: int = typer.Option(0, help="Stage 1: 0 trains the whole DiT; R > 0 freezes it and trains a rank-R LoRA through PEFT beside AlignFormer, as the released code (rank 16); needs --init-from. The pipeline saves the adapter and the base's path."),
-    lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha (default: the rank, as the released code's 16/16)."),
-    gradient_checkpointing: bool = typer.Option(False, help="Recompute the DiT's blocks in the backward pass: less memory, more time (large models)."),
-    text_attention: Optional[str] = typer.Option(None, help="Which narratives the DiT's cross-attention reads: all (every frame reads every frame's narrative, the released code's; a new model's default) or frame (each latent frame its own). With --init-from: the pipeline's own unless given."),
-):
+@config_options(ReasonDiffTrainConfig)
+def train_reasondiff(cfg: ReasonDiffTrainConfig):
     """Train ReasonDiff (stage 1 or 2) on ShapesWorld clips and save a ReasonDiffPipeline."""
-    from ..methods.reasondiff.train import ReasonDiffTrainConfig, train_reasondiff
+    from ..methods.reasondiff.train import train_reasondiff
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
-    cfg = ReasonDiffTrainConfig(str(data), str(vae), str(output_dir), stage, None if init_from is None else str(init_from), preset,
-                                steps, batch_size, lr, aux_weight, multi_frame, enhanced, ema, mixed_precision, checkpoint_every,
-                                seed, flow_shift, anchor_mask, lora_rank, lora_alpha, gradient_checkpointing, text_attention)  # fmt: skip
     try:
         train_reasondiff(cfg, say=typer.echo)
     except (ValueError, OSError) as e:
         fail(e)
-    typer.echo(f"{output_dir / 'pipeline'}")
+    typer.echo(f"{Path(cfg.output_dir) / 'pipeline'}")
 
 
 @train_app.command("narrator")
@@ -242,12 +154,7 @@ def train_narrator(
     seed: int = typer.Option(0, help="Seed of the cases and the initialisation."),
 ):
     """Train ReasonDiff's small narrator on ShapesWorld clips: where in the clip an image belongs, from the image and the text."""
-    import torch
-
-    from ..backbones.image_text_cnn import ImageTextCNN
-    from ..backbones.text import TextFeatures, load_text_encoder
-    from ..methods.reasondiff.trained_narrator import AnchorCases, AnchorTask, heldout_report
-    from ..train.loop import TrainConfig, train
+    from ..methods.reasondiff.trained_narrator import train_narrator as train
     from ..world.video import check_clip_length
 
     check_training(steps, batch_size, lr, checkpoint_every, seed)
@@ -255,14 +162,7 @@ def train_narrator(
         check_clip_length(frames)
     except ValueError as e:
         fail(e)
-    features = TextFeatures(load_text_encoder("minilm"))
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
-                      checkpoint_every=checkpoint_every, seed=seed, extra={"frames": frames})  # fmt: skip
-    torch.manual_seed(seed)
-    model = train(ImageTextCNN(outputs=frames), AnchorTask(features), AnchorCases(num_frames=frames, seed=seed), cfg).eval()
-    model.save_pretrained(output_dir / "narrator", safe_serialization=True)
-    report = heldout_report(model, features, heldout)
-    (output_dir / "narrator_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    report = train(output_dir, frames, heldout, steps, batch_size, lr, checkpoint_every, seed)
     typer.echo(f"{output_dir / 'narrator'}: held-out anchor accuracy {report['anchor_accuracy']:.3f} "
                f"(world's reasoner {report['world_reasoner_anchor_accuracy']:.3f}, frame 0 {report['first_frame_anchor_accuracy']:.3f})")  # fmt: skip
 
@@ -273,17 +173,12 @@ def eval_video(
     out: Optional[Path] = typer.Option(None, help="Write the summary and per-clip rows as JSON here."),
 ):
     """Score sampled clips: text, event and image consistency, motion smoothness, dynamic degree, palette fidelity, anchor accuracy (eval/video.py)."""
-    from ..methods.reasondiff.bench import read_cases, score_folder
+    from ..methods.reasondiff.bench import score_sampled
 
-    if not (folder / "info.json").is_file():
-        fail(ValueError(f"{folder}: no info.json; pass a folder written by `reasongen sample video`"))
-    info = json.loads((folder / "info.json").read_text())
     try:
-        rows, summary = score_folder(folder, read_cases(info["benchmark"]))
+        rows, summary = score_sampled(folder)
     except (ValueError, OSError) as e:
         fail(e)
-    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary,
-               "folder": str(folder)}  # where the strips are, for `reasongen report`
     typer.echo(json.dumps(summary, indent=1))
     if out:
-        out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")
+        write_atomic(out, json.dumps({"summary": summary, "clips": rows}, indent=1) + "\n")

@@ -190,4 +190,19 @@ def launch(models: Models, host: str = "127.0.0.1", port: int = 7860) -> None:
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])  # no web fonts
     app.launch(server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False, mcp_server=False,
                pwa=False, enable_monitoring=False, footer_links=[], show_error=False, max_file_size="5mb",
-               theme=theme, css=CSS)  # fmt: skip
+               theme=theme, css=CSS, app_kwargs=app_kwargs())  # fmt: skip
+
+
+def app_kwargs() -> dict:
+    """The FastAPI app's settings: a malformed API request is answered 422 with where and what is
+    wrong, never its input. FastAPI's own handler echoes the request's body, and fails on a body
+    that is not UTF-8 (a 500, the body written into the server log: fastapi/fastapi#13111)."""
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    async def refuse(request, exc: RequestValidationError):
+        detail = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    return {"exception_handlers": {RequestValidationError: refuse}}

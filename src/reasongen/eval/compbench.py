@@ -332,3 +332,11 @@ def summarize(rows: list[dict], category: str, benchmark: str, evaluator: str) -
     if splits:
         summary["compositions"] = {s: {"score": float(np.mean(v)), "n_images": len(v)} for s, v in sorted(splits.items())}
     return summary
+
+
+def format_summary(summary: dict) -> str:
+    """The category's score line (`reasongen eval compbench`) and, where there are some, each composition split's."""
+    lines = [f"{summary['category']}: {summary['score']:.4f} over {summary['n_images']} images ({summary['n_prompts']} prompts, "
+             f"{summary['evaluator']} evaluator)"]  # fmt: skip
+    lines += [f"  {split} compositions: {part['score']:.4f} ({part['n_images']} images)" for split, part in summary.get("compositions", {}).items()]
+    return "\n".join(lines)

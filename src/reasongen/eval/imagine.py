@@ -97,6 +97,12 @@ def summarize(rows: list[dict], records: list[dict]) -> dict:
     return {"score": overall, "groups": groups, "n_images": len(rows), "n_unparsed": sum(r["scores"] is None for r in rows)}
 
 
+def format_summary(summary: dict) -> str:
+    """Each group's mean and the overall, as `reasongen eval imagine` prints them."""
+    overall = "n/a" if summary["score"] is None else f"{summary['score']:.3f}"
+    return "\n".join([*(f"{group:<16} {value:.3f}" for group, value in summary["groups"].items()), f"overall: {overall}; {summary['n_images']} images"])
+
+
 def evaluate_folder(folder, chat, prompts=None, scores_path=None, progress: bool = True) -> tuple[list[dict], dict]:
     """Judge `folder/{id}.png` for every Imagine-Bench prompt; resumable through `scores_path`."""
     from .judging import judge_folder

@@ -3,13 +3,17 @@
 It reads what the evaluation commands write, and tells them apart by their keys:
 - `eval geneval --out`: a GenEval summary (`overall`, `tags`, `tag_counts`); its samples are the
   folder the summary names (`folder`) or the folder beside it with the same name (A.json, A/);
-- `eval video --out`: `{"summary": ..., "clips": [...]}`; its strips are the folder it names;
+- a GenEval output folder itself (`sample geneval --outdir`), scored here;
+- `eval video --out`: `{"summary": ..., "clips": [...]}`; its strips are the folder it names (or the
+  folder beside it with the same name);
 - `eval fox --out`: FoX's held-out measures (`reflection`, `task_losses`, `plans`);
 - a run's `log.jsonl` (or the run folder holding it): the learning or reward curve.
 
 The page holds per-tag tables side by side, paired differences against the first result with their
 p-values (eval/stats.py), the curves, and a grid of samples per prompt. Images are inline data URIs,
-so the file can be mailed or committed alone.
+so the file can be mailed or committed alone. `write_figures` writes the same sections' pictures as
+PNG files (the sample grid, the video strips under the benchmark's own clips, the curves): the docs'
+figures.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ..images import enlarge, save_png, side_by_side, stack
 from .stats import paired_verdicts, sign_test
 
 VIDEO_METRICS = ("text_consistency", "event_consistency", "image_at_anchor", "image_best_frame", "motion_smoothness",
@@ -47,9 +54,11 @@ def read_source(path: str | Path, label: str | None = None) -> Source:
     path = Path(path)
     if path.is_dir() and (path / "log.jsonl").is_file():
         path = path / "log.jsonl"
+    if path.is_dir() and any((p / "metadata.jsonl").is_file() for p in path.iterdir() if p.name.isdigit()):
+        return Source(path, "geneval", label or path.name, {}, path)  # its summary comes from `rescore`
     if not path.is_file():
         raise ValueError(f"{path}: no such file; pass the JSON of `eval geneval --out`, `eval video --out` or `eval fox --out`, "
-                         "or a run's log.jsonl")  # fmt: skip
+                         "a GenEval output folder, or a run's log.jsonl")  # fmt: skip
     label = label or (path.parent.name if path.name == "log.jsonl" else path.stem)
     text = path.read_text()
     if path.suffix == ".jsonl":
@@ -68,8 +77,8 @@ def read_source(path: str | Path, label: str | None = None) -> Source:
         folder = Path(data["folder"]) if data.get("folder") else path.with_suffix("")
         return Source(path, "geneval", label, data, folder if folder.is_dir() else None)
     if isinstance(data, dict) and {"summary", "clips"} <= data.keys():
-        folder = data["summary"].get("folder")
-        return Source(path, "video", label, data, Path(folder) if folder and Path(folder).is_dir() else None)
+        folder = Path(data["summary"]["folder"]) if data["summary"].get("folder") else path.with_suffix("")
+        return Source(path, "video", label, data, folder if (folder / "info.json").is_file() else None)
     if isinstance(data, dict) and {"reflection", "task_losses"} <= data.keys():
         return Source(path, "fox", label, data)
     raise ValueError(f"{path}: not a result this report reads (the JSON of `eval geneval --out`, `eval video --out` or "
@@ -78,17 +87,20 @@ def read_source(path: str | Path, label: str | None = None) -> Source:
 
 def rescore(source: Source, workers: int = 1, progress: bool = False) -> None:
     """Score a GenEval summary's samples again, image by image, for the paired tests and the grids
-    (the summary keeps only the totals). Its options (thresholds) are the summary's own."""
+    (the summary keeps only the totals). Its options (thresholds) are the summary's own. A folder
+    given alone is scored with the ShapesWorld detector, and that is its summary."""
     from .run import evaluate_folder
 
     if source.kind != "geneval" or source.samples is None:
         return
-    rows, _ = evaluate_folder(source.samples, source.data.get("detector", "shapes"), None, source.data.get("options"),
-                              workers=workers, progress=progress)  # fmt: skip
+    rows, summary = evaluate_folder(source.samples, source.data.get("detector", "shapes"), None, source.data.get("options"),
+                                    workers=workers, progress=progress)  # fmt: skip
     for row in rows:
         row["name"] = Path(row["filename"]).relative_to(source.samples).as_posix()
     source.rows = rows
     source.verdicts = {row["name"]: bool(row["correct"]) for row in rows}
+    if not source.data:
+        source.data = {**summary, "folder": str(source.samples)}
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -149,6 +161,14 @@ def _png_uri(path_or_bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
+def _array_uri(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return _png_uri(buf.getvalue())
+
+
 def geneval_section(sources: list[Source]) -> str:
     labels = [s.label for s in sources]
     tags = list(dict.fromkeys(t for s in sources for t in s.data["tags"]))
@@ -198,33 +218,109 @@ def paired_section(sources: list[Source]) -> str:
     return "\n".join(out) + _table(header, rows) + note
 
 
-def grid_section(sources: list[Source], prompts: int = 12, per_prompt: int = 4) -> str:
-    """Samples per prompt, one row a prompt, one column a result; a green frame passes GenEval's rule, a red one fails."""
+def chosen_prompts(sources: list[Source], prompts: int = 12, indices: list[int] | None = None) -> list[str]:
+    """The prompt folders the sample grid shows: `indices` (the folders' 00000, 00001, ...), or
+    `prompts` spread evenly over the first result's prompts (and so over the tags, which the
+    benchmarks keep in blocks)."""
     with_samples = [s for s in sources if s.samples is not None]
     if not with_samples:
-        return ""
+        return []
+    names = sorted(_prompt_folders(with_samples[0].samples))
+    if indices is not None:
+        missing = [i for i in indices if f"{i:05d}" not in names]
+        if missing:
+            raise ValueError(f"prompt {missing[0]}: {with_samples[0].samples} holds prompts 0 to {len(names) - 1}")
+        return [f"{i:05d}" for i in indices]
+    step = max(1, len(names) // prompts) if prompts else 1
+    return names[::step][:prompts]
+
+
+def _grid_cells(sources: list[Source], chosen: list[str], per_prompt: int):
+    """Per chosen prompt: its metadata, and per result with samples the first `per_prompt` samples as
+    (path, name in the folder, verdict or None)."""
+    with_samples = [s for s in sources if s.samples is not None]
     folders = {s.label: _prompt_folders(s.samples) for s in with_samples}
     first = folders[with_samples[0].label]
-    # an even spread over the prompts (and so over the tags, which the benchmarks keep in blocks)
-    names = sorted(first)
-    step = max(1, len(names) // prompts)
-    chosen = names[::step][:prompts]
-    out = ["<h2>Samples per prompt</h2>", "<table class='grid'><thead><tr><th>prompt</th>"]
-    out += [f"<th>{_e(s.label)}</th>" for s in with_samples] + ["</tr></thead><tbody>"]
     for name in chosen:
-        meta = first[name][0]
-        out.append(f"<tr><td>{_e(meta['prompt'])}<br><span class='small'>{_e(meta['tag'])}</span></td>")
+        cells = []
         for s in with_samples:
             folder = folders[s.label].get(name)
-            cells = []
-            for p in (folder[1] if folder else [])[:per_prompt]:
-                rel = p.relative_to(s.samples).as_posix()
-                cls = {True: "pass", False: "fail"}.get(s.verdicts.get(rel), "")
-                cells.append(f"<img class='{cls}' src='{_png_uri(p)}' alt='{_e(rel)}' title='{_e(rel)}'>")
-            out.append("<td>" + "".join(cells) + "</td>")
+            paths = (folder[1] if folder else [])[:per_prompt]
+            names = [p.relative_to(s.samples).as_posix() for p in paths]
+            cells.append([(p, n, s.verdicts.get(n)) for p, n in zip(paths, names)])
+        yield first[name][0], cells
+
+
+def grid_section(sources: list[Source], chosen: list[str], per_prompt: int = 4) -> str:
+    """Samples per prompt, one row a prompt, one column a result; a green frame passes GenEval's rule, a red one fails."""
+    with_samples = [s for s in sources if s.samples is not None]
+    if not with_samples or not chosen:
+        return ""
+    out = ["<h2>Samples per prompt</h2>", "<table class='grid'><thead><tr><th>prompt</th>"]
+    out += [f"<th>{_e(s.label)}</th>" for s in with_samples] + ["</tr></thead><tbody>"]
+    for meta, cells in _grid_cells(sources, chosen, per_prompt):
+        out.append(f"<tr><td>{_e(meta['prompt'])}<br><span class='small'>{_e(meta['tag'])}</span></td>")
+        for result in cells:
+            imgs = [f"<img class='{ {True: 'pass', False: 'fail'}.get(ok, '') }' src='{_png_uri(p)}' alt='{_e(n)}' title='{_e(n)}'>"
+                    for p, n, ok in result]  # fmt: skip
+            out.append("<td>" + "".join(imgs) + "</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
+
+
+# the figures' frames: GenEval's verdict (as the page's green and red), or none known
+FRAME = {True: (46, 125, 50), False: (198, 40, 40), None: (255, 255, 255)}
+FRAME_PX, LINE_PX, BLOCK_PX, TEXT_PX = 3, 2, 20, 14
+
+
+def _text_image(lines: list[str], width: int | None = None, height: int | None = None, at: str = "left") -> np.ndarray:
+    """Lines of black text on white (PIL's built-in font), TEXT_PX a line, as a uint8 image."""
+    from PIL import Image, ImageDraw
+
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    need = max([int(measure.textlength(t)) for t in lines] + [0]) + 8
+    width = max(width or 0, need)
+    canvas = Image.new("RGB", (width, height or TEXT_PX * len(lines) + 4), "white")
+    draw = ImageDraw.Draw(canvas)
+    for k, text in enumerate(lines):
+        x = 4 if at == "left" else (width - int(draw.textlength(text))) // 2
+        y = 2 + TEXT_PX * k if height is None else (height - TEXT_PX * len(lines)) // 2 + TEXT_PX * k
+        draw.text((x, y), text, fill="black")
+    return np.asarray(canvas)
+
+
+def _tile(path: Path, scale: int, verdict: bool | None) -> np.ndarray:
+    """A sample `scale` times enlarged in a FRAME_PX frame of its verdict's colour."""
+    from PIL import Image
+
+    image = enlarge(np.asarray(Image.open(path).convert("RGB")), scale)
+    tile = np.empty((image.shape[0] + 2 * FRAME_PX, image.shape[1] + 2 * FRAME_PX, 3), np.uint8)
+    tile[:] = FRAME[verdict]
+    tile[FRAME_PX:-FRAME_PX, FRAME_PX:-FRAME_PX] = image
+    return tile
+
+
+def grid_figure(sources: list[Source], chosen: list[str], per_prompt: int = 4, scale: int = 2) -> np.ndarray:
+    """The sample grid as one picture: one row a prompt (numbered on the left, named under the grid),
+    one block a result (its label above), each result's first `per_prompt` samples of the prompt
+    `scale` times enlarged, in a frame green where GenEval's rule passes and red where it fails."""
+    with_samples = [s for s in sources if s.samples is not None]
+    rows = [(meta, [side_by_side([_tile(p, scale, ok) for p, _, ok in result], gap=LINE_PX) if result
+                    else np.full((1, 1, 3), 255, np.uint8) for result in cells])
+            for meta, cells in _grid_cells(sources, chosen, per_prompt)]  # fmt: skip
+    labels = [_text_image([s.label], at="centre") for s in with_samples]
+    width = max([b.shape[1] for _, blocks in rows for b in blocks] + [lab.shape[1] for lab in labels])
+    height = max(b.shape[0] for _, blocks in rows for b in blocks)
+    numbers = _text_image([str(len(rows))])
+    header = [np.full((numbers.shape[0], numbers.shape[1], 3), 255, np.uint8)] + [_text_image([s.label], width, at="centre")
+                                                                                 for s in with_samples]  # fmt: skip
+    # the blocks of a column start where its label does: each block padded to the widest
+    body = [side_by_side([_text_image([str(k + 1)], numbers.shape[1], height),
+                          *[np.pad(b, ((0, 0), (0, width - b.shape[1]), (0, 0)), constant_values=255) for b in blocks]], gap=BLOCK_PX)
+            for k, (_, blocks) in enumerate(rows)]  # fmt: skip
+    legend = _text_image([f"{k + 1}: {meta['prompt']} ({meta['tag']})" for k, (meta, _) in enumerate(rows)])
+    return stack([side_by_side(header, gap=BLOCK_PX), stack(body, gap=LINE_PX + 4), legend], gap=LINE_PX)
 
 
 def _prompt_folders(root: Path) -> dict[str, tuple[dict, list[Path]]]:
@@ -240,7 +336,46 @@ def _prompt_folders(root: Path) -> dict[str, tuple[dict, list[Path]]]:
     return out
 
 
-def video_section(sources: list[Source], strips: int = 6) -> str:
+def chosen_cases(sources: list[Source], cases: list[int] | None = None, count: int = 6) -> list[int]:
+    """The cases whose strips are shown: `cases` (refused where a result holds no strip of one), or
+    the first `count`."""
+    shown = [s for s in sources if s.samples is not None]
+    if cases is None:
+        return list(range(count))
+    for s in shown:
+        missing = [i for i in cases if not (s.samples / f"{i:04d}.png").is_file()]
+        if missing:
+            raise ValueError(f"case {missing[0]}: {s.samples} holds no strip {missing[0]:04d}.png")
+    return list(cases)
+
+
+def _benchmark_clips(sources: list[Source], cases: list[int]) -> dict[int, tuple[np.ndarray, str]] | None:
+    """The benchmark's own clip of each case (its frames side by side, at the strips' frame size) and
+    what the case asks for; None when the strips' benchmark cannot be read."""
+    from PIL import Image
+
+    from ..world.benchmarks import read_video_cases
+
+    shown = [s for s in sources if s.samples is not None]
+    names = {json.loads((s.samples / "info.json").read_text()).get("benchmark") for s in shown}
+    if len(names) != 1:  # results of different benchmarks: no one row of truth
+        return None
+    try:
+        benchmark = read_video_cases(names.pop())
+    except (ValueError, TypeError, OSError):
+        return None
+    out = {}
+    for i in cases:
+        path = next((s.samples / f"{i:04d}.png" for s in shown if (s.samples / f"{i:04d}.png").is_file()), None)
+        if path is None or i >= len(benchmark):
+            continue
+        case = benchmark[i]
+        size = Image.open(path).height
+        out[i] = (side_by_side(list(case.clip.render(size))), f"case {i}: {case.text} (the image is frame {case.anchor})")
+    return out
+
+
+def video_section(sources: list[Source], cases: list[int] | None = None) -> str:
     labels = [s.label for s in sources]
     summary_rows = [[k, *[s.data["summary"].get(k) for s in sources]] for k in VIDEO_METRICS]
     summary_rows.append(["clips", *[s.data["summary"].get("clips") for s in sources]])
@@ -271,16 +406,41 @@ def video_section(sources: list[Source], strips: int = 6) -> str:
                  "ties are left out of the exact sign test.</p>")]  # fmt: skip
     shown = [s for s in sources if s.samples is not None]
     if shown:
+        cases = chosen_cases(sources, cases)
+        truth = _benchmark_clips(sources, cases) or {}
         out.append("<h3>Clips (one strip a case, frames left to right)</h3><table class='grid'><thead><tr><th>case</th>"
-                   + "".join(f"<th>{_e(s.label)}</th>" for s in shown) + "</tr></thead><tbody>")  # fmt: skip
-        for i in range(strips):
+                   + ("<th>benchmark</th>" if truth else "") + "".join(f"<th>{_e(s.label)}</th>" for s in shown)
+                   + "</tr></thead><tbody>")  # fmt: skip
+        for i in cases:
             cells = []
+            if truth:
+                cells.append(f"<td class='strip'><img src='{_array_uri(truth[i][0])}' alt='case {i}, the benchmark'></td>"
+                             if i in truth else "<td>-</td>")  # fmt: skip
             for s in shown:
                 path = s.samples / f"{i:04d}.png"
                 cells.append(f"<td class='strip'><img src='{_png_uri(path)}' alt='case {i}'></td>" if path.is_file() else "<td>-</td>")
-            out.append(f"<tr><td>{i}</td>{''.join(cells)}</tr>")
+            text = f"<br><span class='small'>{_e(truth[i][1].split(': ', 1)[1])}</span>" if i in truth else ""
+            out.append(f"<tr><td>{i}{text}</td>{''.join(cells)}</tr>")
         out.append("</tbody></table>")
     return "\n".join(out)
+
+
+def strips_figure(sources: list[Source], cases: list[int], scale: int = 1) -> np.ndarray:
+    """The video strips as one picture: per case a line saying what it asks for, the benchmark's own
+    clip, then each result's strip, `scale` times enlarged, each row named on the left."""
+    from PIL import Image
+
+    shown = [s for s in sources if s.samples is not None]
+    truth = _benchmark_clips(sources, cases) or {}
+    names = (["benchmark"] if truth else []) + [s.label for s in shown]
+    label_width = max(_text_image([n]).shape[1] for n in names)
+    groups = []
+    for i in cases:
+        strips = ([("benchmark", truth[i][0])] if i in truth else []) + [
+            (s.label, np.asarray(Image.open(s.samples / f"{i:04d}.png").convert("RGB"))) for s in shown if (s.samples / f"{i:04d}.png").is_file()]
+        rows = [side_by_side([_text_image([label], label_width, strip.shape[0] * scale), enlarge(strip, scale)]) for label, strip in strips]
+        groups.append(stack([_text_image([truth[i][1] if i in truth else f"case {i}"]), *rows], gap=LINE_PX))
+    return stack(groups, gap=3 * LINE_PX)
 
 
 def fox_section(sources: list[Source]) -> str:
@@ -297,8 +457,9 @@ def fox_section(sources: list[Source]) -> str:
                       "<h3>Plans judged alone by GenEval's rules</h3>", _table(["tag", *labels], plans, best="max")])  # fmt: skip
 
 
-def curves_section(sources: list[Source]) -> str:
-    """Each logged quality (loss, reward, ...) against the step, one panel a quantity, one line a run."""
+def curves_png(sources: list[Source]) -> bytes | None:
+    """Each logged quality (loss, reward, ...) against the step, one panel a quantity, one line a run
+    (PNG bytes; None when the logs hold no such number)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -307,7 +468,7 @@ def curves_section(sources: list[Source]) -> str:
     keys = list(dict.fromkeys(k for s in sources for r in s.data for k, v in r.items()
                               if k not in CURVE_SKIP and isinstance(v, (int, float)) and not isinstance(v, bool)))  # fmt: skip
     if not keys:
-        return ""
+        return None
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for s in sources:
@@ -321,23 +482,69 @@ def curves_section(sources: list[Source]) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    return buf.getvalue()
+
+
+def curves_section(sources: list[Source]) -> str:
+    png = curves_png(sources)
+    if png is None:
+        return ""
     runs = ", ".join(f"{s.label} ({_e(s.path)})" for s in sources)
-    return f"<h2>Learning and reward curves</h2><img src='{_png_uri(buf.getvalue())}' alt='curves'><p class='small'>{runs}</p>"
+    return f"<h2>Learning and reward curves</h2><img src='{_png_uri(png)}' alt='curves'><p class='small'>{runs}</p>"
 
 
-def build_report(sources: list[Source], title: str = "reasongen report", prompts: int = 12) -> str:
-    """The page's HTML."""
+def _by_kind(sources: list[Source]) -> dict[str, list[Source]]:
     by_kind = {k: [s for s in sources if s.kind == k] for k in ("geneval", "video", "fox", "log")}
+    unscored = [s for s in by_kind["geneval"] if not s.data]
+    if unscored:
+        raise ValueError(f"{unscored[0].path}: a GenEval folder not scored yet (rescore it first)")
+    return by_kind
+
+
+def build_report(sources: list[Source], title: str = "reasongen report", prompts: int = 12, *, prompt_indices: list[int] | None = None,
+                 cases: list[int] | None = None, per_prompt: int = 4) -> str:  # fmt: skip
+    """The page's HTML. The sample grid shows `prompt_indices` (or `prompts` spread evenly), each
+    result's first `per_prompt` samples of each; the video strips show `cases` (or the first 6)."""
+    by_kind = _by_kind(sources)
     files = "".join(f"<li>{_e(s.label)}: <code>{_e(s.path)}</code> ({s.kind}"
                     + (f", samples <code>{_e(s.samples)}</code>" if s.samples else "") + ")</li>" for s in sources)  # fmt: skip
     body = [f"<h1>{_e(title)}</h1>", f"<ul class='small'>{files}</ul>"]
     if by_kind["geneval"]:
-        body += [geneval_section(by_kind["geneval"]), grid_section(by_kind["geneval"], prompts)]
+        chosen = chosen_prompts(by_kind["geneval"], prompts, prompt_indices)
+        body += [geneval_section(by_kind["geneval"]), grid_section(by_kind["geneval"], chosen, per_prompt)]
     if by_kind["video"]:
-        body.append(video_section(by_kind["video"]))
+        body.append(video_section(by_kind["video"], cases))
     if by_kind["fox"]:
         body.append(fox_section(by_kind["fox"]))
     if by_kind["log"]:
         body.append(curves_section(by_kind["log"]))
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
             f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")  # fmt: skip
+
+
+def write_figures(sources: list[Source], folder: str | Path, prompts: int = 12, *, prompt_indices: list[int] | None = None,
+                  cases: list[int] | None = None, per_prompt: int = 4, scale: int = 2) -> list[Path]:  # fmt: skip
+    """The page's pictures as PNG files in `folder`, for documents: `samples.png` (the sample grid, the
+    same prompts and samples as the page's), `clips.png` (the video strips under the benchmark's own
+    clips, the same cases) and `curves.png` (the curves), each where the results have that section.
+    Samples and frames are `scale` times enlarged. Returns the files written."""
+    by_kind = _by_kind(sources)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    genevals = [s for s in by_kind["geneval"] if s.samples is not None]
+    chosen = chosen_prompts(genevals, prompts, prompt_indices) if genevals else []
+    if chosen:
+        written.append(folder / "samples.png")
+        save_png(grid_figure(genevals, chosen, per_prompt, scale), written[-1])
+    videos = [s for s in by_kind["video"] if s.samples is not None]
+    if videos:
+        written.append(folder / "clips.png")
+        save_png(strips_figure(videos, chosen_cases(videos, cases), scale), written[-1])
+    png = curves_png(by_kind["log"]) if by_kind["log"] else None
+    if png is not None:
+        written.append(folder / "curves.png")
+        tmp = written[-1].with_name("curves.png.tmp")
+        tmp.write_bytes(png)
+        tmp.replace(written[-1])
+    return written

@@ -139,6 +139,13 @@ def summarize(rows: list[dict], version: str) -> dict:
             "n_unparsed": sum(r["scores"] is None for r in rows)}  # fmt: skip
 
 
+def format_summary(summary: dict) -> str:
+    """Each category's WiScore and the overall, as `reasongen eval wise` prints them."""
+    overall = "n/a (not every category has images)" if summary["score"] is None else f"{summary['score']:.4f}"
+    return "\n".join([*(f"{cat:<10} {value:.4f}" for cat, value in summary["categories"].items()),
+                      f"overall WiScore ({summary['version']}): {overall}; {summary['n_images']} images, {summary['n_unparsed']} unparsed answers"])  # fmt: skip
+
+
 def evaluate_folder(folder, prompts, chat, version: str = "verified", rewrite: bool = False, scores_path=None,
                     progress: bool = True) -> tuple[list[dict], dict]:  # fmt: skip
     """Judge `folder/{prompt_id}.png` for every WISE prompt; resumable through `scores_path`."""

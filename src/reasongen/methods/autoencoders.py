@@ -1,55 +1,20 @@
 """The autoencoders every image method stands on: training the ShapesWorld VAE (frames, clips, CoF
-chains, or its decoder alone) and measuring how well a VAE or VQ tokenizer keeps ShapesWorld.
+chains, or its decoder alone) and T2I-R1's VQ tokenizer, and measuring how well a VAE or VQ
+tokenizer keeps ShapesWorld.
 
-`reasongen train vae` and `reasongen eval vae` call these; the losses, freezing rules and the
-report live in train/vae.py.
+`reasongen train vae`, `reasongen train vq` and `reasongen eval vae` call these; their settings are
+in autoencoder_config.py, the losses, freezing rules and the reports in train/vae.py and train/vq.py.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-@dataclass
-class VAETrainConfig:
-    output_dir: str
-    steps: int = 2000
-    teacher_steps: int = 800  # warm-up on the fixed patch-PCA code (from scratch only)
-    batch_size: int = 32
-    lr: float = 1e-3
-    size: int = 64
-    draft_fraction: float = 0.3
-    kl_weight: float = 0.0
-    object_weight: float = 0.0
-    clip_frames: int = 1  # 1: single frames; 1 + 4k: ShapesWorld event clips (needs init_from)
-    chains: str | None = None  # a `reasongen cof data` folder: its chains, padded as the continuous baseline pads them
-    init_from: str | None = None
-    keep_frame_path: bool = True
-    decoder_only: bool = False
-    checkpoint_every: int = 100
-    seed: int = 0
-
-    @property
-    def on_clips(self) -> bool:
-        return self.clip_frames != 1 or self.chains is not None
-
-    def check(self) -> None:
-        if self.clip_frames != 1 and self.chains is not None:
-            raise ValueError(f"--clip-frames {self.clip_frames} and --chains are two sources of clips: pass one")
-        if self.on_clips and self.init_from is None:
-            what = f"--clip-frames {self.clip_frames}" if self.chains is None else "--chains"
-            raise ValueError(f"{what} fine-tunes a trained VAE: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
-        if self.decoder_only and self.init_from is None:
-            raise ValueError("--decoder-only fine-tunes a trained VAE's decoder: pass --init-from (e.g. src/reasongen/models/shapes-vae)")
-        if self.decoder_only and self.on_clips:
-            raise ValueError("--decoder-only trains on single frames; drop --clip-frames or --chains (clips train the temporal layers, both halves)")
-        if self.init_from is None and not 0 <= self.teacher_steps <= self.steps:
-            raise ValueError(f"--teacher-steps {self.teacher_steps} must lie in [0, --steps {self.steps}]")
+from .autoencoder_config import VAETrainConfig, VQTrainConfig
 
 
 def train_vae(cfg: VAETrainConfig, progress: bool = True) -> dict:
@@ -91,8 +56,61 @@ def train_vae(cfg: VAETrainConfig, progress: bool = True) -> dict:
         freeze_encoder(vae)
     vae = train(vae, task, data, loop, progress)
     report = finish_vae(vae, stats_images, heldout.batch(range(len(heldout))), out / "vae", keep_latent_stats=cfg.decoder_only)
-    (out / "vae_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    from ..locks import write_atomic
+
+    write_atomic(out / "vae_report.json", json.dumps(report, indent=1) + "\n")
     return report
+
+
+def new_vq(cfg: VQTrainConfig):
+    """A randomly initialised VQ tokenizer of `cfg.preset`; an unknown preset, or a canvas size its
+    token grid was not made for, is refused (ValueError) before any work."""
+    from ..backbones.janus import PRESETS
+    from ..train.vq import build_vq
+
+    torch.manual_seed(cfg.seed)  # the random initialisation too: a resumed run and the uninterrupted one start alike
+    vq = build_vq(cfg.preset)
+    drawn = PRESETS[cfg.preset]["image_size"]  # the token grid is fixed by the preset's image size
+    if cfg.size != drawn:
+        raise ValueError(f"--size {cfg.size}: the {cfg.preset} preset's VQ tokenizes {drawn} px images; use --size {drawn}")
+    return vq
+
+
+def train_vq(cfg: VQTrainConfig, vq=None, progress: bool = True) -> dict:
+    """Train (or resume) the VQ tokenizer `vq` (default: `new_vq(cfg)`) on ShapesWorld renders, after
+    `teacher_steps` on the fixed patch-PCA code; writes `output_dir/vq` and `vq_report.json`, returns the report."""
+    from ..backbones.janus import vq_downsampling
+    from ..locks import write_atomic
+    from ..train.data import ShapesImages
+    from ..train.loop import TrainConfig, train
+    from ..train.vae import PatchPCA, init_for_training
+    from ..train.vq import VQTask, finish_vq
+
+    vq = new_vq(cfg) if vq is None else vq
+    init_for_training(vq)
+    teacher = PatchPCA(ShapesImages(2048, cfg.size, cfg.seed, 0.0).batch(range(2048)), vq_downsampling(vq.config.channel_multiplier),
+                       vq.config.embed_dim)  # fmt: skip
+    loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=50, lr_decay="cosine",
+                       checkpoint_every=cfg.checkpoint_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision,
+                       extra={"preset": cfg.preset, "size": cfg.size, "teacher_steps": cfg.teacher_steps})  # fmt: skip
+    torch.manual_seed(cfg.seed)
+    vq = train(vq, VQTask(cfg.restart_every, teacher, cfg.teacher_steps), ShapesImages(10**7, cfg.size, cfg.seed, 0.0), loop, progress)
+    out = Path(cfg.output_dir)
+    report = finish_vq(vq, ShapesImages(512, cfg.size, cfg.seed + 1_000_003, 0.0).batch(range(512)), out / "vq")
+    write_atomic(out / "vq_report.json", json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def load_vq_tokenizer(path):
+    """A trained VQ tokenizer (`reasongen train vq`: RUN/vq), or the one a T2I-R1 pipeline folder
+    carries (the tokenizer it was trained on)."""
+    if (Path(path) / "model_index.json").is_file():
+        from .t2i_r1.pipeline import T2IR1Pipeline
+
+        return T2IR1Pipeline.from_pretrained(path).model.model.vqmodel
+    from ..train.vq import load_vq
+
+    return load_vq(path)
 
 
 def evaluate_autoencoder(vae: Path, metadata: str = "shapes-geneval", n: int = 4, size: int = 64, clips: int = 0,

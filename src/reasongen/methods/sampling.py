@@ -138,3 +138,37 @@ def _write_samples(records: list[dict], generator, outdir: Path, layout, n: int,
                 made += len(missing)
                 bar.update(len(missing))
     return made
+
+
+def frame_index(frame: str) -> int:
+    """`--frame` of `sample geneval`: a chain frame's index (-1 the last), or 'all' (-1 drawn: every frame is kept)."""
+    if frame == "all":
+        return -1
+    try:
+        return int(frame)
+    except ValueError:
+        raise ValueError(f"--frame {frame!r}: give a frame index (-1 for the last) or 'all'") from None
+
+
+def write_geneval(records: list[dict], generator, outdir: Path, n: int = 4, seed: int = 0, every_frame: bool = False, say=print) -> None:
+    """GenEval's layout in `outdir`, or with `every_frame` one chain per seed with each of its frames
+    in its own folder, outdir/f1 .. outdir/fK; each folder's count is said as it is done."""
+    views = [(generator.frame_view(k), outdir / f"f{k + 1}") for k in reversed(range(generator.num_frames))] if every_frame else [(generator, outdir)]
+    for view, folder in views:
+        made = write_geneval_samples(records, view, folder, n=n, seed=seed)
+        say(f"{folder}: {len(records)} prompts x {n} images ({made} new)")
+
+
+def sample_flat(records: list[dict], method: str, outdir: Path, layout: FlatLayout, n: int = 1, size: int = 64, seed: int = 0,
+                **options) -> int:  # fmt: skip
+    """A benchmark's prompts (T2I-CompBench, WISE, Imagine-Bench) sampled by `method` in its flat
+    layout. What is cheap is refused first (the oracle on real prompts, any file name the layout
+    could not carry), then the generator loads. Returns the number of images made now."""
+    from . import get_generator
+
+    if method == "oracle" and any("include" not in r for r in records):
+        raise ValueError("the oracle draws ShapesWorld scenes only; these are real prompts: use --benchmark shapes, or a learned --method")
+    for i, r in enumerate(records):
+        layout.name(i, r, 0, n)  # refuse, before sampling, a prompt or count its file names could not carry
+    return write_samples(records, get_generator(method, size=size, **options), outdir, layout, n=n, seed=seed)
+

@@ -6,8 +6,10 @@ from its last checkpoint continues exactly as the uninterrupted run would, and e
 multi-process run draws its own disjoint slice of the global batch.
 
 A task supplies the loss: `task.loss(model, batch, generator) -> (loss, {name: float})`, and may
-have `set_step(step)`, called before each step; a dataset
-supplies batches: `len(dataset)` and `dataset.batch(indices)`.
+have `set_step(step)`, called before each step, and `state_dict()` / `load_state_dict(state)` for
+what it carries from step to step (JSON-able; saved with each checkpoint and given back on resume,
+such as the VQ task's code-usage counts); a dataset supplies batches: `len(dataset)` and
+`dataset.batch(indices)`.
 
 A checkpoint holds what training changes: the trainable parameters (and the buffers), not the
 frozen ones, which the run rebuilds from its own start (`--init-from`) when it resumes. A LoRA over
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..locks import write_atomic
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 
@@ -165,6 +168,8 @@ def run(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, 
         if ema is not None and ck["ema"] is not None:
             ema = {k: v.float() for k, v in ck["ema"].items()}
         start = ck["state"]["step"]
+        if hasattr(task, "load_state_dict") and "task" in ck["state"]:
+            task.load_state_dict(ck["state"]["task"])
         if acc.is_main_process:
             print(f"resuming from {latest} (step {start})")
     model, optimizer = acc.prepare(model, optimizer)
@@ -173,12 +178,12 @@ def run(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, 
     per_rank = cfg.batch_size // world
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        write_atomic(out / "train_config.json", json.dumps(asdict(cfg), indent=1))
     log_path = out / "log.jsonl"
     if acc.is_main_process and start and log_path.exists():
         # rows written after the checkpoint we resume from are redone below; keep the log one run
         rows = [r for r in log_path.read_text().splitlines() if r and json.loads(r)["step"] <= start]
-        log_path.write_text("".join(r + "\n" for r in rows))
+        write_atomic(log_path, "".join(r + "\n" for r in rows))  # a kill here loses no row
     model.train()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not (progress and acc.is_main_process))
     t0, running = time.perf_counter(), []
@@ -226,7 +231,8 @@ def run(model: torch.nn.Module, task: Task, dataset: Dataset, cfg: TrainConfig, 
             if acc.is_main_process:
                 save_checkpoint(
                     ckpt_dir, done, trained_state(raw), optimizer.state_dict(), ema,
-                    {"config": asdict(cfg)}, keep_last=cfg.keep_last,
+                    {"config": asdict(cfg), **({"task": task.state_dict()} if hasattr(task, "state_dict") else {})},
+                    keep_last=cfg.keep_last,
                 )  # fmt: skip
             acc.wait_for_everyone()
         if out_of_time:

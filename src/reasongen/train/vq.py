@@ -26,7 +26,8 @@ Codes that no input picks stop learning (the usual VQ codebook collapse). Every 
 steps, each code unused since the last restart is moved onto a random (normalised) encoder output of
 the current batch, before that step's forward (dead-code restart, as Jukebox and many VQ tokenizers
 do); with several processes the new codebook is broadcast from the first one so that all stay
-identical.
+identical. The usage counts since the last restart are part of the checkpoint (`VQTask.state_dict`):
+a run resumed between two restarts restarts the same codes as the uninterrupted run.
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ class VQTask:
 
     def set_step(self, step: int) -> None:
         self.step = step
+
+    def state_dict(self) -> dict:
+        """The code-usage counts since the last restart, which decide the next one: saved with each
+        checkpoint (train/loop.py), so a resumed run restarts the codes the uninterrupted run does."""
+        return {"usage": None if self.usage is None else self.usage.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        usage = state.get("usage")
+        self.usage = None if usage is None else torch.tensor(usage, dtype=torch.int64)
 
     def loss(self, vq, batch: torch.Tensor, generator: torch.Generator):
         raw = getattr(vq, "module", vq)  # the quantizer of a DDP-wrapped model

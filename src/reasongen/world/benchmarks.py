@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..locks import write_atomic
 from .knowledge import reason_metadata
 from .prompts import balanced_geneval_set
 
@@ -69,8 +70,17 @@ def shipped_path(name: str) -> Path:
     return Path(str(resources.files("reasongen") / "data" / "benchmarks" / f"{name}.jsonl"))
 
 
+def read_video_cases(benchmark: str) -> list:
+    """A shipped video benchmark by name, or a JSONL file of cases: its `VideoCase`s."""
+    from .video import VideoCase
+
+    path = shipped_path(benchmark) if benchmark in VIDEO_BENCHMARKS else Path(benchmark)
+    if not path.is_file():
+        raise ValueError(f"no video benchmark {benchmark!r}: name one of {', '.join(VIDEO_BENCHMARKS)} or a JSONL file of cases")
+    return [VideoCase.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
 def write(name: str, path: Path) -> int:
     records = build_video(name) if name in VIDEO_BENCHMARKS else build(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(m) + "\n" for m in records))
+    write_atomic(path, "".join(json.dumps(m) + "\n" for m in records))
     return len(records)

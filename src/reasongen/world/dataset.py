@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ..locks import folder_lock
+from ..locks import folder_lock, write_atomic
 from .heldout import scene_holds_held_out
 from .knowledge import SPLITS
 from .prompts import sample_metadata
@@ -67,7 +67,7 @@ def _write(outdir: Path, n: int, tags: Sequence[str], size: int, seed: int, spli
         old_cfg = {k: old.get(k) for k in config}
         if old_cfg != config:
             raise ValueError(f"{outdir} holds a dataset made with {old_cfg}, not {config}; choose another folder")
-    config_path.write_text(json.dumps({**config, "n": n}, indent=1) + "\n")
+    write_atomic(config_path, json.dumps({**config, "n": n}, indent=1) + "\n")
 
     meta_path = outdir / "metadata.jsonl"
     done = 0
@@ -75,7 +75,7 @@ def _write(outdir: Path, n: int, tags: Sequence[str], size: int, seed: int, spli
         lines = meta_path.read_text(encoding="utf-8").split("\n")
         complete = [ln for ln in lines[:-1] if ln.strip()]
         done = len(complete)
-        meta_path.write_text("".join(ln + "\n" for ln in complete), encoding="utf-8")
+        write_atomic(meta_path, "".join(ln + "\n" for ln in complete))  # a kill here loses no complete line
     from ..images import save_png
 
     with open(meta_path, "a", encoding="utf-8") as f:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from ...world.vocab import CLASSES, COLOR_NAMES
 from .. import model_path
@@ -37,6 +36,8 @@ class CoFGenerator:
         """Draw the chains of (prompt, seed) pairs not drawn yet, `batch_size` at a time across prompts.
         Each chain's noise comes from its own seed's generator, so what a chain looks like does not
         depend on which others share its batch (up to float rounding)."""
+        import torch  # here, not at the top: the command line imports this package (config.py) and starts without torch
+
         todo = [a for a in dict.fromkeys(asks) if a not in self._chains]
         for i in range(0, len(todo), self.batch_size):
             chunk = todo[i : i + self.batch_size]

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...images import to_tensor
+from ...locks import holds_folder, write_atomic
 from ...train.data import built_already
 from ...world.dataset import draw_record
 from ...eval.shapes_detector import ShapesDetector
@@ -37,6 +38,7 @@ def _chain_job(args):
     return np.stack(chain.frames), meta["prompt"], chain.tier
 
 
+@holds_folder("data build")
 def build_chains(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, workers: int = 2) -> Path:
     """Write `chains.safetensors` (frames, uint8 N x 3 x H x W x 3) and `chains.json` (prompts, tiers)."""
     out_dir = Path(out_dir)
@@ -49,15 +51,16 @@ def build_chains(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, wor
     with mp.get_context("fork").Pool(workers) as pool:
         results = list(tqdm(pool.imap(_chain_job, jobs, chunksize=32), total=n, desc="cof chains", unit="chain"))
     frames = torch.from_numpy(np.stack([r[0] for r in results]))
-    save_file({"frames": frames}, path)
+    write_atomic(path, lambda tmp: save_file({"frames": frames}, tmp))  # each file whole or absent
     tiers = [r[2] for r in results]
     info = {"n": n, "size": size, "seed": seed, "prompts": [r[1] for r in results],
             "tiers": {t: tiers.count(t) for t in sorted(set(tiers))}}  # fmt: skip
-    info_path.write_text(json.dumps(info))
+    write_atomic(info_path, json.dumps(info))  # last: with it, the chains are whole
     return path
 
 
 @torch.no_grad()
+@holds_folder("data build")
 def encode_chains(out_dir: str | Path, fvae, variant: str, batch_size: int = 64) -> Path:
     """Latents of every chain for one variant, cached as `latents-<variant>.safetensors`."""
     if variant not in VARIANTS:
@@ -77,7 +80,8 @@ def encode_chains(out_dir: str | Path, fvae, variant: str, batch_size: int = 64)
         else:
             z = fvae.encode_clip(fvae.pad_chain(x))
         outs.append(z.half())
-    save_file({"latents": torch.cat(outs).contiguous()}, path)
+    latents = torch.cat(outs).contiguous()
+    write_atomic(path, lambda tmp: save_file({"latents": latents}, tmp))  # a killed run leaves no half file taken as done
     return path
 
 

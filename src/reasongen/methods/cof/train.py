@@ -9,13 +9,13 @@ classifier-free guidance has an unconditional model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ...backbones.text import PromptCache
 from ...flow import flow_loss
+from .config import CoFTrainConfig  # the settings, with their help
 
 
 class CoFTask:
@@ -30,40 +30,6 @@ class CoFTask:
         x0, ctx = x0.to(device), ctx.to(device)
         loss = flow_loss(lambda x, t: model(x, t, ctx, return_dict=False)[0], x0, generator, self.shift, self.timesteps)
         return loss, {}
-
-
-@dataclass
-class CoFTrainConfig:
-    data: str  # a folder from `reasongen cof data`
-    vae: str  # the VAE the data was encoded with (saved inside the pipeline)
-    output_dir: str
-    variant: str = "cof"  # cof (3 frame-wise frames), target (the last frame alone) or continuous
-    preset: str = "shapes"
-    steps: int = 4000
-    batch_size: int = 64
-    lr: float = 5e-4  # peak (AdamW, cosine decay)
-    ema: float = 0.999
-    system_prompt: str = ""
-    mixed_precision: str = "no"
-    checkpoint_every: int = 250
-    seed: int = 0
-    init_from: str | None = None  # a CoF pipeline, or a local diffusers Wan2.1-T2V folder
-    flow_shift: float | None = None  # default: init_from's, else the preset's
-    lora_rank: int = 0  # > 0: freeze the DiT and train a rank-R LoRA (needs init_from)
-    lora_alpha: float | None = None
-    gradient_checkpointing: bool = False
-
-    def check(self) -> None:
-        from .data import VARIANTS
-
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose from {', '.join(VARIANTS)}")
-        if self.lora_alpha is not None and not self.lora_rank:
-            raise ValueError(f"--lora-alpha {self.lora_alpha} scales a LoRA: add --lora-rank")
-        if self.flow_shift is not None and self.flow_shift <= 0:
-            raise ValueError(f"--flow-shift {self.flow_shift}: must be positive (1 = no shift)")
-        if self.lora_rank and self.init_from is None:
-            raise ValueError(f"--lora-rank {self.lora_rank} adapts a trained DiT: pass --init-from (a CoF pipeline or a diffusers Wan2.1-T2V folder)")
 
 
 def train_cof(cfg: CoFTrainConfig, progress: bool = True):

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...images import to_tensor
+from ...locks import holds_folder, write_atomic
 from ...train.data import built_already
 from .inputs import blank  # noqa: F401  (the correction task's input, also the pipeline's)
 from ...world.dataset import draw_record
@@ -102,6 +103,7 @@ def _record_job(args):
 TEXT_FIELDS = ("prompt", "caption", "layout", "flaw", "tag")
 
 
+@holds_folder("data build")
 def build_records(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, workers: int = 2) -> Path:
     """Write `records.safetensors` (target, flawed: uint8 N x H x W x 3; mask: uint8 N x H x W) and
     `records.json` (the text fields). A folder that holds the same records is left as it is."""
@@ -114,12 +116,13 @@ def build_records(out_dir: str | Path, n: int, size: int = 64, seed: int = 0, wo
     with mp.get_context("fork").Pool(workers) as pool:
         recs = list(tqdm(pool.imap(_record_job, jobs, chunksize=32), total=n, desc="fox records", unit="record"))
     arrays = {k: torch.from_numpy(np.stack([r[k] for r in recs]).astype(np.uint8)) for k in ("target", "flawed", "mask")}
-    save_file(arrays, path)
+    write_atomic(path, lambda tmp: save_file(arrays, tmp))  # each file whole or absent: a killed build is redone
     info = {"n": n, "size": size, "seed": seed, **{k: [r[k] for r in recs] for k in TEXT_FIELDS}}
-    info_path.write_text(json.dumps(info))
+    write_atomic(info_path, json.dumps(info))  # last: with it, the records are whole
     return path
 
 
+@holds_folder("data build")
 def encode_records(out_dir: str | Path, fvae, batch_size: int = 64) -> Path:
     """Normalised VAE latents of the target, the flawed and the blanked flawed image of every record."""
     out_dir = Path(out_dir)
@@ -137,7 +140,7 @@ def encode_records(out_dir: str | Path, fvae, batch_size: int = 64) -> Path:
                 x = to_tensor(images[i : i + batch_size].numpy())[:, None]  # (B, 1, 3, H, W)
                 chunks.append(fvae.encode_frames(x)[:, :, 0].half())
             out[name] = torch.cat(chunks).contiguous()
-    save_file(out, path)
+    write_atomic(path, lambda tmp: save_file(out, tmp))  # a killed run leaves no half file that a rerun would take as done
     return path
 
 

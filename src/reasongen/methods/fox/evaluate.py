@@ -125,3 +125,11 @@ def plan_report(pipe, metadata: list[dict]) -> dict:
         repaired += bool(parsed.problems)
         unread += bool(lost)
     return {**summarize(rows), "plans": len(rows), "layouts_with_problems": repaired, "layouts_with_unread_phrases": unread}
+
+
+def heldout_figures(pipe, n: int, prompts: list[dict], plan_metadata: str, model: str) -> dict:
+    """`reasongen eval fox`: reflection against the true flaw masks and each task's loss on `n`
+    held-out records, and the greedy plans of `prompts` (read from `plan_metadata`) judged alone."""
+    records = heldout_records(n, pipe.config["height"])
+    return {"model": model, "records": n, "reflection": reflection_report(pipe, records), "task_losses": task_losses(pipe, records),
+            "plans": {"metadata": plan_metadata, **plan_report(pipe, prompts)}}  # fmt: skip

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ...locks import write_atomic
+
 SCALE = 4  # ShapesWorld images are 64 px: enlarge them so boxes and heatmaps are readable
 
 
@@ -56,7 +58,7 @@ def save_trace(trace, stem: str | Path) -> list[Path]:
         "mask_pixels": [int(m.sum()) for m in trace.masks], "corrections": len(trace.images) - 1, "stopped": trace.stopped,
     }  # fmt: skip
     path = stem.with_name(f"{stem.name}-trace.json")
-    path.write_text(json.dumps(info, indent=1) + "\n")
+    write_atomic(path, json.dumps(info, indent=1) + "\n")
     written.append(path)
     if trace.layout:
         put(layout_overlay(trace.images[0], trace.layout), "layout")

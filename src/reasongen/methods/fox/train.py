@@ -20,7 +20,6 @@ the flow loss is ours (`lm_weight`, 1.0 by default): the paper does not give one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,9 +27,10 @@ import torch.nn.functional as F
 
 from ...backbones.foxperts import ImageSegment, TextSegment
 from ...flow import flow_loss
+from .config import TASKS, FoXTrainConfig  # the settings, with their help
 from .inputs import IGNORE, encode_texts, plan_parts  # noqa: F401  (IGNORE: the labels' pad)
 
-TASKS = ("plan_act", "reflect", "correct")
+
 class MCoTTask:
     def __init__(self, tokenizer, shift: float = 1.0, drop_prob: float = 0.1, direct_prob: float = 0.25,
                  lm_weight: float = 1.0, tasks: tuple[str, ...] = TASKS, pixels_per_latent: int = 4):  # fmt: skip
@@ -90,25 +90,6 @@ class MCoTTask:
 
         flow = flow_loss(velocity, batch["target"].to(device), generator, self.shift)
         return flow, {"correct_flow": flow.item()}
-
-
-@dataclass
-class FoXTrainConfig:
-    data: str  # a folder from `reasongen fox data`
-    vae: str  # the VAE the data was encoded with (saved inside the pipeline)
-    output_dir: str
-    experts: str = "functional"  # functional (FoXperts), modality (text / image) or dense (one)
-    preset: str = "shapes"
-    tasks: tuple[str, ...] = TASKS  # taken in turn, one per step (FoX's 1:1:1 mix)
-    steps: int = 6000
-    batch_size: int = 32
-    lr: float = 5e-4
-    lm_weight: float = 1.0
-    ema: float = 0.999
-    mixed_precision: str = "no"
-    checkpoint_every: int = 250
-    seed: int = 0
-    init_from: str | None = None  # a FoX pipeline whose transformer to start from
 
 
 def train_fox(cfg: FoXTrainConfig, progress: bool = True):

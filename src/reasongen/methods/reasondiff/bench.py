@@ -25,22 +25,22 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from ...eval.video import (anchor_correct, dynamic_degree, event_consistency, image_consistency, motion_smoothness, palette_fidelity,
-                           text_consistency)  # fmt: skip
-from ...world.benchmarks import VIDEO_BENCHMARKS, shipped_path
+from ...eval.video import (
+    anchor_correct,
+    dynamic_degree,
+    event_consistency,
+    image_consistency,
+    motion_smoothness,
+    palette_fidelity,
+    text_consistency,
+)
+from ...locks import write_atomic
+from ...world.benchmarks import read_video_cases as read_cases  # noqa: F401  (the benchmark's cases, by name or file)
 from ...world.video import VideoCase
 from .narrator import Narration, one_prompt, oracle_narration
 from .world_narrator import ShapesNarrator
 
 NARRATORS = ("oracle", "world", "trained", "first-frame", "rewrite")
-
-
-def read_cases(benchmark: str) -> list[VideoCase]:
-    """A shipped video benchmark by name, or a JSONL file of cases."""
-    path = shipped_path(benchmark) if benchmark in VIDEO_BENCHMARKS else Path(benchmark)
-    if not path.is_file():
-        raise ValueError(f"no video benchmark {benchmark!r}: name one of {', '.join(VIDEO_BENCHMARKS)} or a JSONL file of cases")
-    return [VideoCase.from_json(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
 def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) -> Callable[[VideoCase], Narration]:
@@ -81,7 +81,7 @@ def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | P
     narrate = make_narrator(narrator, trained_narrator, size)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "info.json").write_text(json.dumps({**info, "narrator": narrator, "cases": len(cases)}, indent=1) + "\n")
+    write_atomic(outdir / "info.json", json.dumps({**info, "narrator": narrator, "cases": len(cases)}, indent=1) + "\n")
     bar = tqdm(total=len(cases), desc="video cases", unit="case")
     with open(outdir / "records.jsonl", "w") as f:
         for start in range(0, len(cases), batch_size):
@@ -97,6 +97,39 @@ def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | P
             bar.update(len(chunk))
     bar.close()
     return outdir
+
+
+def sample_video(model: str, benchmark: str, outdir: str | Path, narrator: str = "oracle", trained_narrator: str | Path | None = None,
+                 limit: int | None = None, steps: int | None = None, guidance: float | None = None, enhanced: bool | None = None,
+                 batch_size: int = 8, device: str = "cpu") -> int:  # fmt: skip
+    """`reasongen sample video`: the benchmark's cases (the first `limit`) sampled into `outdir` by
+    `model`: a ReasonDiffPipeline folder, `oracle` (the benchmark's own clips: the reference) or
+    `still` (the condition image in every frame: the floor). `enhanced` None: as the model was
+    trained. Returns the number of cases."""
+    import torch
+
+    cases = read_cases(benchmark)[:limit]
+    trained_as = {"multi_frame": True, "enhanced": enhanced}
+    if model == "oracle":
+        def generate(images, told, chunk, seeds):
+            return [case.clip.render(image.shape[0]) for image, case in zip(images, chunk)]
+    elif model == "still":
+        def generate(images, told, chunk, seeds):
+            return [np.repeat(image[None], len(case.clip), axis=0) for image, case in zip(images, chunk)]
+    else:
+        from .pipeline import ReasonDiffPipeline
+
+        pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
+        trained_as = {"multi_frame": pipe.config["multi_frame"], "enhanced": pipe.config["enhanced"] if enhanced is None else enhanced}
+
+        def generate(images, told, chunk, seeds):
+            generators = [torch.Generator().manual_seed(s) for s in seeds]
+            return [out.frames for out in pipe.many(images, told, steps, guidance, generators, enhanced)]
+    info = {"benchmark": benchmark, "model": model, **trained_as, "steps": steps, "guidance": guidance,
+            "trained_narrator": str(trained_narrator) if trained_narrator else None}  # fmt: skip
+    sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size,
+                     single_prompt=not trained_as["multi_frame"])  # fmt: skip
+    return len(cases)
 
 
 def write_strip(frames: np.ndarray, path: Path) -> None:
@@ -136,4 +169,17 @@ def score_folder(outdir: str | Path, cases: list[VideoCase], size: int = 64) -> 
     summary = {k: float(np.mean([row[k] for row in rows if row[k] is not None])) for k in keys}
     summary["clips"] = len(rows)
     summary["clips_with_event"] = sum(row["event_consistency"] is not None for row in rows)
+    return rows, summary
+
+
+def score_sampled(folder: str | Path) -> tuple[list[dict], dict]:
+    """`reasongen eval video`: score a folder written by `sample_video` against its own benchmark;
+    the summary names what was sampled (benchmark, model, narrator, ablations) and the folder."""
+    folder = Path(folder)
+    if not (folder / "info.json").is_file():
+        raise ValueError(f"{folder}: no info.json; pass a folder written by `reasongen sample video`")
+    info = json.loads((folder / "info.json").read_text())
+    rows, summary = score_folder(folder, read_cases(info["benchmark"]))
+    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary,
+               "folder": str(folder)}  # where the strips are, for `reasongen report`
     return rows, summary

@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...images import to_tensor
+from ...locks import holds_folder, write_atomic
 from ...train.data import built_already
 from ...world.scene import Scene
 from ...world.video import Clip, check_clip_length, sample_clip
@@ -67,6 +68,7 @@ def _pair_job(args):
     return pair.clip.render(size), pair.condition.render(size), pair.anchor, pair.stride, pair.clip.caption, pair.clip.frame_captions
 
 
+@holds_folder("data build")
 def build_pairs(out_dir: str | Path, n: int, num_frames: int = 17, max_stride: int = 3, size: int = 64, seed: int = 0,
                 workers: int = 2) -> Path:  # fmt: skip
     """Write `pairs.safetensors` (frames uint8 N x T x H x W x 3, condition uint8 N x H x W x 3) and
@@ -80,16 +82,17 @@ def build_pairs(out_dir: str | Path, n: int, num_frames: int = 17, max_stride: i
     jobs = [(seed, i, num_frames, max_stride, size) for i in range(n)]
     with mp.get_context("fork").Pool(workers) as pool:
         rows = list(tqdm(pool.imap(_pair_job, jobs, chunksize=16), total=n, desc="reasondiff pairs", unit="pair"))
-    save_file({"frames": torch.from_numpy(np.stack([r[0] for r in rows])),
-               "condition": torch.from_numpy(np.stack([r[1] for r in rows]))}, path)  # fmt: skip
+    arrays = {"frames": torch.from_numpy(np.stack([r[0] for r in rows])), "condition": torch.from_numpy(np.stack([r[1] for r in rows]))}
+    write_atomic(path, lambda tmp: save_file(arrays, tmp))  # each file whole or absent
     info = {"n": n, "size": size, "seed": seed, "num_frames": num_frames, "max_stride": max_stride,
             "anchors": [r[2] for r in rows], "strides": [r[3] for r in rows], "captions": [r[4] for r in rows],
             "frame_captions": [list(r[5]) for r in rows]}  # fmt: skip
-    info_path.write_text(json.dumps(info))
+    write_atomic(info_path, json.dumps(info))  # last: with it, the pairs are whole
     return path
 
 
 @torch.no_grad()
+@holds_folder("data build")
 def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_size: int = 16) -> Path:
     """`latents.safetensors`: the clips (N, C', F, h, w) and the condition images (N, C', h, w), fp16;
     its metadata names the kind of clip latents."""
@@ -107,13 +110,13 @@ def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_
         clips.append(encode_clips(fvae, to_tensor(data["frames"][i : i + batch_size].numpy()), clip_latents).half())
         still = to_tensor(data["condition"][i : i + batch_size].numpy())[:, None]
         conds.append(encode_clips(fvae, still, clip_latents)[:, :, 0].half())
-    tmp = path.with_suffix(".tmp")
-    save_file({"clips": torch.cat(clips).contiguous(), "condition": torch.cat(conds).contiguous(),
-               "temporal": torch.tensor(fvae.temporal)}, tmp, metadata={"clip_latents": clip_latents})  # fmt: skip
-    tmp.replace(path)  # a killed run leaves no half-written latents that a rerun would take as done
+    latents = {"clips": torch.cat(clips).contiguous(), "condition": torch.cat(conds).contiguous(), "temporal": torch.tensor(fvae.temporal)}
+    # a killed run leaves no half-written latents that a rerun would take as done
+    write_atomic(path, lambda tmp: save_file(latents, tmp, metadata={"clip_latents": clip_latents}))
     return path
 
 
+@holds_folder("data build")
 def encode_image_states(out_dir: str | Path, image_encoder, batch_size: int = 16) -> Path:
     """`image_states.safetensors`: each pair's condition image through the image-to-video DiT's CLIP
     encoder (N, tokens, dim), fp16, as the released code caches them."""
@@ -125,9 +128,8 @@ def encode_image_states(out_dir: str | Path, image_encoder, batch_size: int = 16
         frames = pairs.get_tensor("condition").numpy()
     states = [image_encoder(frames[i : i + batch_size]).half().cpu()
               for i in tqdm(range(0, len(frames), batch_size), desc="encode images", unit="batch")]  # fmt: skip
-    tmp = path.with_suffix(".tmp")
-    save_file({"image_states": torch.cat(states).contiguous()}, tmp)
-    tmp.replace(path)
+    image_states = torch.cat(states).contiguous()
+    write_atomic(path, lambda tmp: save_file({"image_states": image_states}, tmp))
     return path
 
 

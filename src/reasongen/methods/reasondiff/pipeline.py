@@ -35,6 +35,7 @@ from ...backbones.image_encoder import ImageEncoder, load_image_encoder
 from ...backbones.text import TextEncoder, load_text_encoder
 from ...backbones.wan import FrameVAE
 from ...flow import make_scheduler, sample
+from ...locks import write_atomic
 from ...world.video import check_clip_length
 from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
 from ..pipeline_base import ReasongenPipeline
@@ -105,7 +106,7 @@ class ReasonDiffPipeline(ReasongenPipeline):
         (path / "alignformer").mkdir(exist_ok=True)
         state = {k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in af.state_dict().items()}
         save_file(state, path / "alignformer" / "model.safetensors")
-        (path / "alignformer" / "config.json").write_text(json.dumps(af.config, indent=1) + "\n")
+        write_atomic(path / "alignformer" / "config.json", json.dumps(af.config, indent=1) + "\n")
         self.vae.vae.save_pretrained(path / "vae", safe_serialization=True)
         if self.text_encoder.kind != "minilm" and "base_model" not in index:  # a LoRA reads its base's
             self.text_encoder.model.save_pretrained(path / "text_encoder", safe_serialization=True)

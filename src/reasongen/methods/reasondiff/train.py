@@ -16,13 +16,13 @@ auxiliary loss.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ...flow import flow_loss
 from .alignformer import aux_latent_loss
+from .config import ReasonDiffTrainConfig  # noqa: F401  (the settings: config.py, with their help)
 from .data import encode_narratives
 from .model import narrative_context
 
@@ -60,53 +60,6 @@ class ReasonDiffTask:
             aux = aux_latent_loss(out["c_star"], clips, self.aux_weight)
             loss, logs["aux"] = loss + aux, aux.item()
         return loss, logs
-
-
-@dataclass
-class ReasonDiffTrainConfig:
-    data: str  # a folder from `reasongen reasondiff data`
-    vae: str  # the VAE the data was encoded with (saved inside the pipeline)
-    output_dir: str
-    stage: int = 1  # 1: the DiT (or its LoRA) and AlignFormer; 2: AlignFormer alone, plus the auxiliary loss
-    init_from: str | None = None  # a ReasonDiff pipeline (stage 2 starts from stage 1's) or a diffusers Wan2.1-I2V folder
-    preset: str = "shapes"
-    steps: int = 4000
-    batch_size: int = 16
-    lr: float = 5e-4
-    aux_weight: float = 0.2  # the paper's; 0 is the ablation without it
-    multi_frame: bool = True  # False: the clip's caption in every frame (ablation)
-    enhanced: bool = True  # False: the image at the anchor only (ablation)
-    ema: float = 0.999
-    mixed_precision: str = "no"
-    checkpoint_every: int = 250
-    seed: int = 0
-    flow_shift: float | None = None
-    anchor_mask: str | None = None  # None: init_from's, else "frame"
-    lora_rank: int = 0
-    lora_alpha: float | None = None
-    gradient_checkpointing: bool = False
-    text_attention: str | None = None  # None: init_from's, else "all"
-
-    def wiring(self) -> list[tuple[str, str, str, str | None, tuple[str, ...]]]:
-        """The DiT's two wiring settings: (option, model attribute, what it is, value given, choices)."""
-        from .model import ANCHOR_MASKS, TEXT_ATTENTIONS
-
-        return [("--anchor-mask", "anchor_mask", "anchor mask", self.anchor_mask, ANCHOR_MASKS),
-                ("--text-attention", "text_attention", "text attention", self.text_attention, TEXT_ATTENTIONS)]  # fmt: skip
-
-    def check(self) -> None:
-        if self.stage not in (1, 2):
-            raise ValueError(f"--stage {self.stage}: use 1 (DiT and AlignFormer) or 2 (AlignFormer alone)")
-        if self.stage == 2 and self.init_from is None:
-            raise ValueError("--stage 2 trains AlignFormer over a trained DiT: pass --init-from RUN/pipeline of stage 1")
-        if self.lora_alpha is not None and not self.lora_rank:
-            raise ValueError(f"--lora-alpha {self.lora_alpha} scales a LoRA: add --lora-rank")
-        if self.lora_rank and (self.stage == 2 or self.init_from is None):
-            raise ValueError(f"--lora-rank {self.lora_rank} adapts the DiT of a trained pipeline in stage 1: pass --init-from and "
-                             "--stage 1 (stage 2 freezes the DiT)")  # fmt: skip
-        for option, _, _, value, choices in self.wiring():
-            if value is not None and value not in choices:
-                raise ValueError(f"{option} {value}: choose {', '.join(choices)}")
 
 
 def train_reasondiff(cfg: ReasonDiffTrainConfig, progress: bool = True, say=print):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from ...locks import write_atomic
 from ...train.checkpoint import STEP_DIR, list_checkpoints
 
 
@@ -56,9 +57,21 @@ def checkpoint_scores(run: str | Path, init_from: str | Path, metadata: str = "s
         write_geneval_samples(records, generator, outdir, n=n, seed=seed, progress=progress)
         _, summary = evaluate_folder(outdir, progress=progress)
         cache["scores"][str(step)] = summary
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        cache_path.write_text(json.dumps(cache, indent=1) + "\n")
+        write_atomic(cache_path, json.dumps(cache, indent=1) + "\n")  # a killed run never leaves a cache it cannot read
     return {int(k): v for k, v in cache["scores"].items()}
+
+
+def run_curves(runs: list[str | Path], init_from: str | Path, metadata: str = "shapes-geneval", n: int = 1,
+               labels: list[str] | None = None, seed: int = 0, say=print) -> dict[str, dict]:  # fmt: skip
+    """{label: {"log": training log, "scores": checkpoint_scores}} for GRPO runs that all started from
+    `init_from` (step 0 is sampled once); each run's scores are said as they come."""
+    curves, start = {}, None
+    for run, name in zip(runs, labels or [Path(r).name for r in runs]):
+        scores = checkpoint_scores(run, init_from, metadata, n, seed, start=start)
+        start = scores[0]  # every run starts from --init-from: sample step 0 once
+        curves[name] = {"log": read_log(run), "scores": scores}
+        say(f"{name}: " + ", ".join(f"step {s} {v['overall']:.3f}" for s, v in sorted(scores.items())))
+    return curves
 
 
 def plot_curves(runs: dict[str, dict], out: str | Path) -> Path:

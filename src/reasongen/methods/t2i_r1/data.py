@@ -17,11 +17,13 @@ from tqdm import tqdm
 
 from ...reasoners.oracle import semantic_cot
 from ...images import to_tensor
+from ...locks import holds_folder, write_atomic
 from ...train.data import built_already
 from ...world.dataset import draw_record
 from ...world.vocab import ALL_TAGS
 
 
+@holds_folder("data build")
 def build_records(out_dir: str | Path, vq, n: int, size: int = 64, seed: int = 0, batch_size: int = 64) -> Path:
     """Write `records.json` (prompts, CoTs, metadata) and `codes.safetensors` (N x tokens)."""
     out_dir = Path(out_dir)
@@ -39,10 +41,11 @@ def build_records(out_dir: str | Path, vq, n: int, size: int = 64, seed: int = 0
         with torch.no_grad():
             out = vq.encode(to_tensor(np.stack(images)))
         codes.append(out.image_tokens.view(len(images), -1).to(torch.int32))
-    save_file({"codes": torch.cat(codes).contiguous()}, codes_path)
+    codes = torch.cat(codes).contiguous()
+    write_atomic(codes_path, lambda tmp: save_file({"codes": codes}, tmp))  # each file whole or absent
     info = {"n": n, "size": size, "seed": seed, "prompts": [m["prompt"] for m in metas],
             "cots": [semantic_cot(m) for m in metas], "metadata": metas}  # fmt: skip
-    info_path.write_text(json.dumps(info))
+    write_atomic(info_path, json.dumps(info))  # last: with it, the records are whole
     return codes_path
 
 

@@ -11,12 +11,12 @@ the CoT tokens (language-model head).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ...backbones.janus import JanusT2I
+from .config import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig  # noqa: F401  (the settings, with their help)
 from .format import SequenceFormat
 
 
@@ -46,60 +46,6 @@ class BiCoTSFTTask:
             loss = loss + self.cot_weight * cot
             logs["cot_ce"] = cot.item()
         return loss, logs
-
-
-# Real-scale reward experts: name -> (module under rewards/, class), each read from a local folder.
-REAL_EXPERTS = {"gdino": ("grounding", "GroundingDinoReward"), "vqa": ("vqa", "VQAReward"), "orm": ("orm", "OutcomeReward"),
-                "clip": ("clip", "ClipScoreReward")}  # fmt: skip
-SHAPES_EXPERTS = ("detector", "attribute", "judge")
-
-
-@dataclass
-class T2IR1TrainConfig:
-    data: str  # a folder from `reasongen t2i-r1 data`
-    output_dir: str
-    stage: str = "sft"  # sft (prompt -> CoT -> image tokens) or grpo (BiCoT-GRPO from init_from)
-    vq: str | None = None  # sft from scratch: the VQ tokenizer the data was coded with
-    init_from: str | None = None  # grpo (required) or sft: a T2I-R1 pipeline folder
-    preset: str = "shapes"
-    levels: str = "both"  # grpo: both (BiCoT), image or cot
-    use_cot: bool = True
-    rewards: tuple[str, ...] = ("detector", "attribute")
-    judge: str | None = None  # the trained judge folder, for the judge reward
-    expert_dirs: dict[str, str] = field(default_factory=dict)  # real-scale expert name -> local folder
-    group_size: int = 8  # T2I-R1: 8
-    beta: float = 0.01  # k3 KL weight (T2I-R1: 0.01)
-    inner_iterations: int = 1
-    clip_eps: float = 0.2
-    branch: str = "cond"
-    guidance: float = 5.0
-    steps: int = 3000
-    batch_size: int = 32  # samples for sft, prompts for grpo
-    lr: float | None = None  # default: sft 5e-4 (cosine), grpo 5e-5 (constant)
-    mixed_precision: str = "no"
-    checkpoint_every: int = 250
-    keep_last: int = 2
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.stage not in ("sft", "grpo"):
-            raise ValueError(f"--stage {self.stage!r}: use sft or grpo")
-        if self.stage == "grpo" and self.init_from is None:
-            raise ValueError("--stage grpo starts from a fine-tuned model: pass --init-from RUN/pipeline (from --stage sft)")
-        if self.stage == "sft" and self.init_from is None and self.vq is None:
-            raise ValueError("--stage sft from scratch needs --vq (the tokenizer the data was coded with)")
-        unknown = [r for r in self.rewards if r not in SHAPES_EXPERTS + tuple(REAL_EXPERTS)]
-        if unknown or not self.rewards:
-            raise ValueError(f"--rewards {','.join(self.rewards)}: choose from {', '.join(SHAPES_EXPERTS + tuple(REAL_EXPERTS))}, comma-separated")
-        if set(self.expert_dirs) - set(REAL_EXPERTS):
-            raise ValueError(f"--expert-dir {sorted(self.expert_dirs)}: give NAME=FOLDER with NAME one of {', '.join(REAL_EXPERTS)}")
-        for name in REAL_EXPERTS:
-            if name in self.rewards and name not in self.expert_dirs:
-                raise ValueError(f"--rewards {name} needs --expert-dir {name}=FOLDER (a local transformers checkpoint)")
-        if "judge" in self.rewards and (self.judge is None or not (Path(self.judge) / "config.json").is_file()):
-            raise ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {self.judge}")
-        if self.inner_iterations > 1 and self.checkpoint_every % self.inner_iterations:
-            raise ValueError(f"--checkpoint-every {self.checkpoint_every} must be a multiple of --inner-iterations {self.inner_iterations}")
 
 
 def reward_ensemble(cfg: T2IR1TrainConfig):

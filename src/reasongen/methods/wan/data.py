@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -21,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ...images import to_tensor
-from ...locks import folder_lock
+from ...locks import holds_folder, write_atomic
 from ...world.dataset import draw_record
 from ...world.vocab import GROUND, TAGS
 
@@ -42,12 +41,11 @@ def object_mask(images: np.ndarray, cell: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+@holds_folder("data build")
 def build_frames(out_dir: str | Path, n: int, fvae, seed: int = 0, tags: Sequence[str] = TAGS, size: int = 64,
                  workers: int = 2, batch_size: int = 64, progress: bool = True) -> Path:  # fmt: skip
     """Write `frames.json` and shards `frames-XXXXX.safetensors` (latents, objects) into `out_dir`."""
-    out_dir = Path(out_dir)
-    with folder_lock(out_dir, "data build"):
-        return _build(out_dir, n, fvae, seed, tags, size, workers, batch_size, progress)
+    return _build(Path(out_dir), n, fvae, seed, tags, size, workers, batch_size, progress)
 
 
 def _build(out_dir: Path, n: int, fvae, seed: int, tags: Sequence[str], size: int, workers: int, batch_size: int, progress: bool) -> Path:
@@ -58,7 +56,7 @@ def _build(out_dir: Path, n: int, fvae, seed: int, tags: Sequence[str], size: in
         if {k: old[k] for k in config} != config:
             raise ValueError(f"{out_dir} holds frames made with {({k: old[k] for k in config})}, not {config}; choose another folder")
     else:
-        info_path.write_text(json.dumps(config))
+        write_atomic(info_path, json.dumps(config))
     fvae.check_size(size, size)
     shards = -(-n // SHARD)
     with mp.get_context("fork").Pool(workers) as pool:
@@ -72,10 +70,9 @@ def _build(out_dir: Path, n: int, fvae, seed: int, tags: Sequence[str], size: in
             images = np.stack([r[0] for r in results])
             latents = torch.cat([fvae.encode_frames(to_tensor(images[i : i + batch_size])[:, None]).half()
                                  for i in range(0, len(images), batch_size)])  # fmt: skip
-            tmp = path.with_suffix(".tmp")
-            save_file({"latents": latents.contiguous(), "objects": object_mask(images, fvae.spatial)}, tmp,
-                      metadata={"prompts": json.dumps([r[1] for r in results]), "tags": json.dumps([r[2] for r in results])})
-            os.replace(tmp, path)
+            tensors = {"latents": latents.contiguous(), "objects": object_mask(images, fvae.spatial)}
+            meta = {"prompts": json.dumps([r[1] for r in results]), "tags": json.dumps([r[2] for r in results])}
+            write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return out_dir
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ...flow import flow_loss
+from ...locks import write_atomic
 from ...train.loop import TrainConfig, last_step, train
 from ...world.vocab import TAGS
 
@@ -163,7 +164,7 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
             raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
                              "resume with the same settings or choose another --output-dir")  # fmt: skip
     else:
-        config_path.write_text(json.dumps(record, indent=1))
+        write_atomic(config_path, json.dumps(record, indent=1))
     pipe = build_pipeline(cfg)
     if cfg.init_from and last_step(out) == 0:
         warm_restart(pipe, Path(cfg.init_from), out)
@@ -202,7 +203,7 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
 
 def write_training_record(pipeline_dir: Path, seen: int, recipe: dict) -> None:
     """`training.json` beside a saved pipeline: how many images it has seen and the recipe."""
-    (Path(pipeline_dir) / "training.json").write_text(json.dumps({"samples_seen": seen, "recipe": recipe}, indent=1) + "\n")
+    write_atomic(Path(pipeline_dir) / "training.json", json.dumps({"samples_seen": seen, "recipe": recipe}, indent=1) + "\n")
 
 
 def warm_restart(pipe, init_from: Path, out: Path) -> None:
@@ -220,7 +221,7 @@ def warm_restart(pipe, init_from: Path, out: Path) -> None:
         pipe.text_encoder.model.load_state_dict(load_text_encoder("words", str(init_from)).model.state_dict())
     record = init_from / "training.json"
     before = json.loads(record.read_text())["samples_seen"] if record.is_file() else 0
-    (out / "warm_restart.json").write_text(json.dumps({"init_from": str(init_from), "samples_before": before}) + "\n")
+    write_atomic(out / "warm_restart.json", json.dumps({"init_from": str(init_from), "samples_before": before}) + "\n")
     print(f"warm restart from {init_from} ({before} images seen before; optimiser state starts afresh)")
 
 
@@ -282,7 +283,7 @@ def train_wan_oneshot(output_dir: str | Path, work_dir: str | Path, minutes: flo
     train_seconds = time.perf_counter() - t0
     pipe.save_pretrained(out / "pipeline", dtype=torch.float16)
     seen = samples_seen(work / "run")
-    (out / "log.jsonl").write_text((work / "run" / "log.jsonl").read_text())
+    write_atomic(out / "log.jsonl", (work / "run" / "log.jsonl").read_text())
     tokens = (16 // cfg.patch) ** 2
     flops = dit_flops_per_sample(pipe.transformer.config, tokens, cfg.text_max_length)
     report = {
@@ -293,5 +294,5 @@ def train_wan_oneshot(output_dir: str | Path, work_dir: str | Path, minutes: flo
     }  # fmt: skip
     if peak_tflops:
         report["mfu"] = float(f"{report['model_tflops_per_second'] / peak_tflops:.4g}")
-    (out / "report.json").write_text(json.dumps(report, indent=1))
+    write_atomic(out / "report.json", json.dumps(report, indent=1))
     return report

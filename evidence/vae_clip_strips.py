@@ -4,7 +4,7 @@ row through that VAE's frame-packed latents (encode_packed, then decode_packed: 
 ShapesWorld uses). With `--chains DATA` the clips are that CoF data folder's held-out chains, padded as
 the continuous baseline pads them (F1 F2 F3 F3 F3), instead of event clips. For the docs' VAE figures.
 
-    python benchmarks/vae_clip_strips.py src/reasongen/models/shapes-vae runs/video-vae-keep/vae \
+    python evidence/vae_clip_strips.py src/reasongen/models/shapes-vae runs/video-vae-keep/vae \
         --labels image keep --packed src/reasongen/models/shapes-vae --clips 3 5 --out docs/img/video-vae-clips.png
 """
 
@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 from reasongen.backbones.wan import load_vae
-from reasongen.methods.cof.data import ChainClips
 from reasongen.images import to_uint8
+from reasongen.methods.cof.data import ChainClips
 from reasongen.train.data import ShapesClips
 
 HELDOUT_SEED = 1_000_003  # eval vae --clips reads the same clips

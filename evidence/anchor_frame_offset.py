@@ -10,13 +10,13 @@ the anchor, and (anchors past frame 0) the mean error at the other three frames 
 in the true clips those differ from the image by a step of the event, so a model that draws the
 event frame by frame shows them further off than the anchor.
 
-    python benchmarks/anchor_frame_offset.py out/rd1-oracle out/rd1-world
+    python evidence/anchor_frame_offset.py out/rd1-oracle out/rd1-world
 
 With `--pairs DIR` (a folder from `reasongen reasondiff data`) it also says how often a training
 pair's condition image is, pixel for pixel, its anchor frame, per stride: the rest show a state
 between two kept frames (the paper's widened intervals).
 
-    python benchmarks/anchor_frame_offset.py out/rd1b-world --pairs runs/rd-data-packed
+    python evidence/anchor_frame_offset.py out/rd1b-world --pairs runs/rd-data-packed
 """
 
 from __future__ import annotations

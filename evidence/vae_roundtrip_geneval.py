@@ -7,7 +7,7 @@ decodes with makes other models' samples score higher (docs/cof.md, "Continuous 
 `--path clip`: each image as a still chain F F F padded to F F F F F and passed whole (the clip
 path, as the continuous baseline decodes its chains); the last decoded frame is kept.
 
-    python benchmarks/vae_roundtrip_geneval.py out/cof4/f3 runs/chain-vae-free/vae --path clip --out out/cof4-f3-free
+    python evidence/vae_roundtrip_geneval.py out/cof4/f3 runs/chain-vae-free/vae --path clip --out out/cof4-f3-free
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 
 from reasongen.backbones.wan import load_vae
 from reasongen.eval.layout import load_rgb, scan_geneval_folder
-from reasongen.images import save_png, to_tensor, to_uint8
 from reasongen.eval.shapes_detector import ShapesDetector
+from reasongen.images import save_png, to_tensor, to_uint8
 
 
 def main():

@@ -7,7 +7,7 @@ ShapesWorld detector gives below GenEval's all-or-nothing rules (of the classes 
 names, the share the image shows), which still separates arms that GenEval scores near 0 alike. The figure puts every arm's
 loss curve against images seen beside the scores.
 
-    python benchmarks/wan_study.py runs/study out/study --figure docs/img/wan-study.png
+    python evidence/wan_study.py runs/study out/study --figure docs/img/wan-study.png
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Why `reasongen train vae` initialises and warms up the Wan VAE as it does: overfit eight
 ShapesWorld frames with the `shapes` preset under each recipe and print the reconstruction PSNR.
 
-    python benchmarks/vae_collapse.py [--steps 300] [--lr 1e-3]
+    python evidence/vae_collapse.py [--steps 300] [--lr 1e-3]
 
 The grey mean image scores about 21.3 dB on these frames; a recipe stuck there has collapsed.
 """

@@ -3,7 +3,7 @@
 Builds chains for the prompts of shapes-geneval (4 simulated anchors per prompt, each routed by its
 tier) and scores F1, F2 and F3 of every chain with the ShapesWorld detector and GenEval's rules.
 
-    python benchmarks/cof_chain_stats.py
+    python evidence/cof_chain_stats.py
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import numpy as np
 
 from reasongen.eval.geneval import summarize
 from reasongen.eval.run import score_image
+from reasongen.eval.shapes_detector import ShapesDetector
 from reasongen.methods.cof.trajectories import build_chain, simulated_anchor
 from reasongen.world.benchmarks import build
-from reasongen.eval.shapes_detector import ShapesDetector
 
 
 def main() -> None:

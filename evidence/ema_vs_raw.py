@@ -1,7 +1,7 @@
 """The flow loss of a `train wan` checkpoint's saved (EMA) weights against its raw weights, on the
 same 512 training scenes, noise and uniform noise levels: how much the EMA helps or hurts.
 
-    python benchmarks/ema_vs_raw.py runs/study/A-base 1500
+    python evidence/ema_vs_raw.py runs/study/A-base 1500
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Used to check that storing the shipped weights in fp16 (and decoding through the
 what the models draw: each image method draws the first N shapes-geneval prompts (one seed each)
 with both folders; ReasonDiff draws N unpaired video cases with the world's narrator.
 
-    python benchmarks/compare_models.py --method cof --a OLD_FOLDER --b NEW_FOLDER --n 40
+    python evidence/compare_models.py --method cof --a OLD_FOLDER --b NEW_FOLDER --n 40
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def main() -> None:
         verdicts = None
     else:
         from reasongen.eval.run import score_image
-        from reasongen.world.benchmarks import shipped_path
         from reasongen.eval.shapes_detector import ShapesDetector
+        from reasongen.world.benchmarks import shipped_path
 
         records = [json.loads(line) for line in shipped_path("shapes-geneval").read_text().splitlines()][: args.n]
         a, b = image_method(args.method, args.a, records), image_method(args.method, args.b, records)

@@ -1,7 +1,7 @@
 """Anchor accuracy of a trained narrator and of the world's reasoner, by event, on held-out unpaired
 cases (the trained narrator's held-out seed).
 
-    python benchmarks/narrator_by_event.py runs/narrator/narrator [--cases 600]
+    python evidence/narrator_by_event.py runs/narrator/narrator [--cases 600]
 """
 
 from __future__ import annotations
@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from reasongen.methods.reasondiff.trained_narrator import HELDOUT_SEED, AnchorCases, load_trained_narrator
+from reasongen.methods.reasondiff.trained_narrator import (
+    HELDOUT_SEED,
+    AnchorCases,
+    load_trained_narrator,
+)
 from reasongen.methods.reasondiff.world_narrator import ShapesNarrator
 
 

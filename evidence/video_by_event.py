@@ -1,7 +1,7 @@
 """`reasongen eval video` results broken down by the clip's event: the mean of each per-clip score
 for every event kind, one row per result file (how the docs say where a narrator misses its anchors).
 
-    python benchmarks/video_by_event.py out/rd1bp-world.json --key anchor_correct
+    python evidence/video_by_event.py out/rd1bp-world.json --key anchor_correct
 """
 
 from __future__ import annotations

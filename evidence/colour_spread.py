@@ -2,7 +2,7 @@
 GenEval output folder: a check on the diversity of what no reward or prompt asks for (e.g. the
 colours of colour-free prompts after GRPO, docs/t2i-r1.md).
 
-    python benchmarks/colour_spread.py out/r-sft-shapes-geneval out/r-both-shapes-geneval
+    python evidence/colour_spread.py out/r-sft-shapes-geneval out/r-both-shapes-geneval
 
 An image's main colour is the palette colour nearest to most of the pixels that differ from the
 background (the median colour) by more than 60 in summed RGB.
