@@ -18,10 +18,12 @@ from reasongen.methods.reasondiff import train as reasondiff_train
 from reasongen.methods.reasondiff.config import ReasonDiffTrainConfig
 from reasongen.methods.t2i_r1 import train as t2i_r1_train
 from reasongen.methods.t2i_r1.config import T2IR1TrainConfig
+from reasongen.methods.wan import train as wan_train
+from reasongen.methods.wan.config import WanTrainConfig
 
 runner = CliRunner()
 COMMANDS = {"cof": CoFTrainConfig, "fox": FoXTrainConfig, "reasondiff": ReasonDiffTrainConfig, "t2i-r1": T2IR1TrainConfig,
-            "vae": VAETrainConfig, "vq": VQTrainConfig}  # fmt: skip
+            "vae": VAETrainConfig, "vq": VQTrainConfig, "wan": WanTrainConfig}  # fmt: skip
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -74,6 +76,13 @@ def test_what_is_passed_reaches_the_config(monkeypatch, tmp_path):
     assert res.exit_code == 0, res.output
     assert seen == [T2IR1TrainConfig("d", run, use_cot=False, rewards=("detector", "vqa"), expert_dirs={"vqa": "/x"})]
 
+    seen = capture(monkeypatch, wan_train, "train_wan")
+    monkeypatch.setattr(wan_train, "samples_seen", lambda out: 0)
+    res = runner.invoke(app, ["train", "wan", "--data", "d", "--output-dir", run, "--ema", "0.99", "--compile", "--time-budget", "2",
+                              "--cpu-budget", "--text-encoder", "words"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert seen == [WanTrainConfig("d", run, ema_decay=0.99, compile=True, time_budget=120.0, budget_clock="cpu", text_encoder="words")]
+
     seen = capture(monkeypatch, autoencoders, "train_vae")
     res = runner.invoke(app, ["train", "vae", "--output-dir", run, "--chains", "c", "--no-keep-frame-path"])
     assert res.exit_code == 0, res.output
@@ -82,10 +91,11 @@ def test_what_is_passed_reaches_the_config(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("args, flag", [(["train", "fox", "--data", "d", "--vae", "v", "--tasks", "dream"], "--tasks"),
                                         (["train", "t2i-r1", "--data", "d", "--expert-dir", "vqa"], "--expert-dir"),
-                                        (["train", "cof", "--data", "d", "--vae", "v", "--steps", "0"], "--steps")])  # fmt: skip
+                                        (["train", "cof", "--data", "d", "--vae", "v", "--steps", "0"], "--steps"),
+                                        (["train", "wan", "--data", "d", "--patch", "3"], "--patch")])  # fmt: skip
 def test_a_refused_option_ends_in_one_line_before_training(monkeypatch, tmp_path, args, flag):
     seen = [capture(monkeypatch, module, name) for module, name in ((cof_train, "train_cof"), (fox_train, "train_fox"),
-                                                                    (t2i_r1_train, "train_t2i_r1"))]  # fmt: skip
+                                                                    (t2i_r1_train, "train_t2i_r1"), (wan_train, "train_wan"))]  # fmt: skip
     res = runner.invoke(app, args + ["--output-dir", str(tmp_path / "run")])
     assert res.exit_code == 2 and res.output.startswith(f"error: {flag}") and len(res.output.strip().splitlines()) == 1
-    assert seen == [[], [], []]
+    assert seen == [[], [], [], []]

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import app, check_folder, check_options, check_output, check_training, fail, train_app
+from ..methods.wan.config import WanTrainConfig
+from .common import app, check_folder, check_options, check_output, config_options, fail, train_app
 
 wan_app = typer.Typer(help="shapes-wan pretraining data.", no_args_is_help=True)
 app.add_typer(wan_app, name="wan")
@@ -36,58 +37,30 @@ def wan_data(
 
 
 @train_app.command("wan")
+@config_options(WanTrainConfig)
 def train_wan_command(
-    data: Path = typer.Option(..., help="Folder from `reasongen wan data`."),
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, wan_config.json, pipeline/."),
+    cfg: WanTrainConfig,
     time_budget: Optional[float] = typer.Option(None, help="Minutes for this leg; it stops with a checkpoint, and the same command resumes it."),
     cpu_budget: bool = typer.Option(False, help="Count --time-budget in this process's CPU minutes (all threads: 2 threads for 25 wall minutes is 50), so equal-compute arms stay equal whatever else the machine runs."),
-    steps: int = typer.Option(1_000_000, help="Steps of the whole run (an upper bound when legs end on time)."),
-    patch: int = typer.Option(2, help="Spatial patch on the latents: 2 (64 tokens) or 1 (256 tokens)."),
-    num_layers: Optional[int] = typer.Option(None, help="Transformer blocks (default: the preset's)."),
-    num_heads: Optional[int] = typer.Option(None, help="Attention heads (default: the preset's)."),
-    head_dim: Optional[int] = typer.Option(None, help="Width of a head (default: the preset's)."),
-    ffn_dim: Optional[int] = typer.Option(None, help="Feed-forward width (default: the preset's)."),
-    batch_size: int = typer.Option(64, help="Global batch."),
-    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW)."),
-    warmup_steps: int = typer.Option(200, help="Linear warm-up steps."),
-    lr_decay: str = typer.Option("constant", help="constant or cosine (over --steps)."),
-    timesteps: str = typer.Option("logit_normal", help="Noise-level sampling: logit_normal or uniform."),
-    weighting: str = typer.Option("object", help="Loss weighting: object (latent cells an object covers weigh --object-weight), none or min_snr."),
-    object_weight: float = typer.Option(4.0, help="With --weighting object: the weight of latent cells an object covers (ground: 1)."),
-    curriculum_steps: int = typer.Option(0, help="First train this many steps on one-object scenes."),
-    text_encoder: str = typer.Option("minilm", help="minilm (the frozen embedded MiniLM) or words (ShapesWorld's own word encoder, trained with the DiT and saved in the pipeline)."),
-    text_max_length: int = typer.Option(64, help="Text positions the DiT attends to (the world's prompts are at most 11 word tokens)."),
-    ema: float = typer.Option(0.999, help="EMA decay of the saved weights."),
-    mixed_precision: str = typer.Option("bf16", help="no or bf16 (autocast)."),
-    compile: bool = typer.Option(False, help="torch.compile the DiT's forward."),
     threads: Optional[int] = typer.Option(None, help="torch threads (default: torch's)."),
-    seed: int = typer.Option(0, help="Seed."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    init_from: Optional[Path] = typer.Option(None, help="A saved pipeline to start from when --output-dir has no checkpoint (a warm restart after the run folder was lost: weights kept, optimiser afresh, logged)."),
     score: int = typer.Option(0, help="N > 0: after the leg, score shapes-geneval at N images per prompt and add a point to RUN/curve.jsonl (the learning curve)."),
 ):
     """Pretrain (or resume) a ShapesWorld Wan DiT on text-to-image; saves a one-frame pipeline."""
+    import dataclasses
+
     import torch
 
-    from ..methods.wan.train import WanTrainConfig, samples_seen, train_wan
+    from ..methods.wan.train import samples_seen, train_wan
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
     if threads:
         torch.set_num_threads(threads)
-    if patch not in (1, 2):
-        fail(ValueError(f"--patch {patch}: use 1 or 2 (the latents are 16 x 16)"))
-    cfg = WanTrainConfig(str(data), str(output_dir), patch=patch, num_layers=num_layers, num_heads=num_heads, head_dim=head_dim,
-                         ffn_dim=ffn_dim, steps=steps, time_budget=None if time_budget is None else 60 * time_budget,
-                         budget_clock="cpu" if cpu_budget else "wall",
-                         batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, lr_decay=lr_decay, timesteps=timesteps,
-                         weighting=weighting, object_weight=object_weight, curriculum_steps=curriculum_steps, ema_decay=ema,
-                         text_encoder=text_encoder, text_max_length=text_max_length,
-                         mixed_precision=mixed_precision, compile=compile, seed=seed, checkpoint_every=checkpoint_every,
-                         init_from=None if init_from is None else str(init_from))  # fmt: skip
+    cfg = dataclasses.replace(cfg, time_budget=None if time_budget is None else 60 * time_budget, budget_clock="cpu" if cpu_budget else "wall")
     try:
+        cfg.check()
         train_wan(cfg)
     except ValueError as e:
         fail(e)
+    output_dir = Path(cfg.output_dir)
     typer.echo(f"{output_dir / 'pipeline'} ({samples_seen(output_dir)} samples seen)")
     if score > 0:
         from ..methods.wan.curve import score_leg

@@ -11,7 +11,7 @@ on the same `output_dir` resumes it exactly.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -20,60 +20,9 @@ from ...flow import flow_loss
 from ...locks import write_atomic
 from ...train.loop import TrainConfig, last_step, train
 from ...world.vocab import TAGS
+from .config import WanTrainConfig
 
 CURRICULUM_TAGS = ("single_object", "colors")  # one object a scene: what a curriculum trains on first
-
-
-@dataclass
-class WanTrainConfig:
-    data: str  # a folder written by build_frames
-    output_dir: str
-    preset: str = "shapes"
-    patch: int = 2  # spatial patch on the 16 x 16 latents: 2 gives 64 tokens, 1 gives 256
-    num_layers: int | None = None  # None: the preset's
-    num_heads: int | None = None
-    head_dim: int | None = None
-    ffn_dim: int | None = None
-    steps: int = 1_000_000  # an upper bound: legs usually end on time_budget
-    time_budget: float | None = None  # seconds for this leg
-    budget_clock: str = "wall"  # "cpu": count the budget in the process's CPU seconds (the recipe study's equal compute)
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup_steps: int = 200
-    lr_decay: str = "constant"
-    timesteps: str = "logit_normal"  # or "uniform"
-    weighting: str = "object"  # "object" (cells an object covers weigh `object_weight`, ground 1: the study chose it), "none" or "min_snr"
-    object_weight: float = 4.0
-    curriculum_steps: int = 0  # first train this many steps on one-object scenes (CURRICULUM_TAGS)
-    drop_prob: float = 0.1
-    ema_decay: float | None = 0.999
-    mixed_precision: str = "bf16"
-    compile: bool = False
-    seed: int = 0
-    checkpoint_every: int = 250
-    log_every: int = 10
-    vae: str | None = None  # None: the shipped ShapesWorld VAE
-    init_from: str | None = None  # a saved pipeline to start from when the run folder has no checkpoint (a warm restart)
-    text_encoder: str = "minilm"  # the frozen embedded MiniLM, or "words": ShapesWorld's own word encoder, trained with the DiT
-    text_max_length: int = 64  # text positions (ShapesWorld prompts are at most 11 words-encoder tokens)
-    extra: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        """Refuse a setting the run could not use, before anything is written."""
-        if self.text_encoder not in ("minilm", "words"):
-            raise ValueError(f"unknown text encoder {self.text_encoder!r}; use minilm (frozen) or words (trained with the DiT)")
-        if self.weighting not in ("none", "min_snr", "object"):
-            raise ValueError(f"unknown loss weighting {self.weighting!r}; use none, min_snr or object")
-        if not 1 <= self.text_max_length <= 512:
-            raise ValueError(f"text_max_length {self.text_max_length}: give 1 to 512 text positions")
-
-    def transformer_overrides(self) -> dict:
-        o = {"patch_size": (1, self.patch, self.patch)}
-        for key, name in (("num_layers", "num_layers"), ("num_heads", "num_attention_heads"),
-                          ("head_dim", "attention_head_dim"), ("ffn_dim", "ffn_dim")):  # fmt: skip
-            if getattr(self, key) is not None:
-                o[name] = getattr(self, key)
-        return o
 
 
 class DiTWithText(torch.nn.Module):
