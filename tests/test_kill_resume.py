@@ -112,6 +112,22 @@ def same_tensors(a: Path, b: Path) -> bool:
     return sorted(x) == sorted(y) and all(torch.equal(x[k], y[k]) for k in x)
 
 
+def killed_training_ends_on_the_same_weights(command, tmp_path: Path, saved: str):
+    """Run a training command whole; run it again, SIGKILLed once its second checkpoint is on disk
+    (before it wrote `saved`), and once more to the end. Checks that the rerun ends well with the same
+    safetensors files under `saved`, every tensor equal; returns the rerun's result and those files."""
+    subprocess.run(CLI + command + ["--output-dir", str(tmp_path / "whole")], check=True, capture_output=True, env=ENV)
+    run = tmp_path / "killed"
+    assert run_killed_when(command + ["--output-dir", str(run)], tmp_path, lambda: (run / "checkpoints" / "step-00000002").is_dir())
+    assert not (run / saved).exists()
+    res = subprocess.run(CLI + command + ["--output-dir", str(run)], check=False, capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr[-2000:]
+    whole = sorted(p.relative_to(tmp_path / "whole" / saved) for p in (tmp_path / "whole" / saved).rglob("*.safetensors"))
+    assert whole and whole == sorted(p.relative_to(run / saved) for p in (run / saved).rglob("*.safetensors"))
+    assert all(same_tensors(tmp_path / "whole" / saved / w, run / saved / w) for w in whole)
+    return res, whole
+
+
 @pytest.mark.parametrize("command, folder", [
     (["train", "vae", "--steps", "4", "--teacher-steps", "1", "--batch-size", "2", "--size", "32", "--checkpoint-every", "1"], "vae"),
     # --restart-every 3: the resumed leg's first step (step 2) restarts the dead codes, from the usage
@@ -120,14 +136,8 @@ def same_tensors(a: Path, b: Path) -> bool:
       "--restart-every", "3"], "vq"),
 ])  # fmt: skip
 def test_a_killed_autoencoder_training_resumes_to_the_uninterrupted_weights(tmp_path, command, folder):
-    subprocess.run(CLI + command + ["--output-dir", str(tmp_path / "whole")], check=True, capture_output=True, env=ENV)
-    run = tmp_path / "killed"
-    assert run_killed_when(command + ["--output-dir", str(run)], tmp_path, lambda: (run / "checkpoints" / "step-00000002").is_dir())
-    assert not (run / folder).exists()
-    res = subprocess.run(CLI + command + ["--output-dir", str(run)], check=False, capture_output=True, text=True, env=ENV)
-    assert res.returncode == 0, res.stderr[-2000:]
-    [weights] = sorted((tmp_path / "whole" / folder).glob("*.safetensors"))
-    assert same_tensors(weights, run / folder / weights.name)
+    _, weights = killed_training_ends_on_the_same_weights(command, tmp_path, folder)
+    assert len(weights) == 1
 
 
 WAN_DATA = [sys.executable, "-c", "import sys, reasongen.methods.wan.data as d; d.SHARD = 16; from reasongen.cli import main; main()"]
@@ -200,16 +210,8 @@ def test_a_killed_fox_or_reasondiff_training_resumes_to_the_uninterrupted_weight
     then run again: every tensor of the saved pipeline equals the uninterrupted run's."""
     command = ["train", method, "--data", str(tiny_models / method), "--vae", str(tiny_models / "vae"), "--preset", "tiny",
                "--steps", "6", "--batch-size", "2", "--checkpoint-every", "1"]  # fmt: skip
-    subprocess.run(CLI + command + ["--output-dir", str(tmp_path / "whole")], check=True, capture_output=True, env=ENV)
-    run = tmp_path / "killed"
-    assert run_killed_when(command + ["--output-dir", str(run)], tmp_path, lambda: (run / "checkpoints" / "step-00000002").is_dir())
-    assert not (run / "pipeline").exists()
-    res = subprocess.run(CLI + command + ["--output-dir", str(run)], check=False, capture_output=True, text=True, env=ENV)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "resuming from" in res.stdout
-    whole = sorted(p.relative_to(tmp_path / "whole" / "pipeline") for p in (tmp_path / "whole" / "pipeline").rglob("*.safetensors"))
-    assert len(whole) >= 2 and whole == sorted(p.relative_to(run / "pipeline") for p in (run / "pipeline").rglob("*.safetensors"))
-    assert all(same_tensors(tmp_path / "whole" / "pipeline" / w, run / "pipeline" / w) for w in whole)
+    res, whole = killed_training_ends_on_the_same_weights(command, tmp_path, "pipeline")
+    assert "resuming from" in res.stdout and len(whole) >= 2
 
 
 @pytest.fixture(scope="module")
@@ -231,15 +233,7 @@ def test_a_killed_training_resumes_to_the_uninterrupted_weights(wan_frames, tmp_
     disk, then run again: every saved tensor equals the uninterrupted run's."""
     if command[1] == "wan":
         command = command + ["--data", str(wan_frames)]
-    subprocess.run(CLI + command + ["--output-dir", str(tmp_path / "whole")], check=True, capture_output=True, env=ENV)
-    run = tmp_path / "killed"
-    assert run_killed_when(command + ["--output-dir", str(run)], tmp_path, lambda: (run / "checkpoints" / "step-00000002").is_dir())
-    assert not (run / saved).exists()
-    res = subprocess.run(CLI + command + ["--output-dir", str(run)], check=False, capture_output=True, text=True, env=ENV)
-    assert res.returncode == 0, res.stderr[-2000:]
-    whole = sorted(p.relative_to(tmp_path / "whole" / saved) for p in (tmp_path / "whole" / saved).rglob("*.safetensors"))
-    assert whole and whole == sorted(p.relative_to(run / saved) for p in (run / saved).rglob("*.safetensors"))
-    assert all(same_tensors(tmp_path / "whole" / saved / w, run / saved / w) for w in whole)
+    killed_training_ends_on_the_same_weights(command, tmp_path, saved)
 
 
 # -- data builders: SIGKILL between their phases, and a kill in the middle of a write --------------
