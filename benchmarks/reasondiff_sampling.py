@@ -15,7 +15,8 @@ import torch
 
 from reasongen.backbones.text import load_text_encoder
 from reasongen.backbones.wan import get_preset, load_vae
-from reasongen.methods.reasondiff.bench import make_narrator, read_cases
+from reasongen.methods.reasondiff.bench import make_narrator
+from reasongen.world.benchmarks import read_video_cases
 from reasongen.methods.reasondiff.model import build_reasondiff_model
 from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
 
@@ -33,7 +34,7 @@ def main():
     text_encoder = load_text_encoder(preset.text_encoder)
     model = build_reasondiff_model(preset, vae.z_dim * vae.temporal, vae.temporal, text_encoder.dim)
     pipe = ReasonDiffPipeline(model, vae, text_encoder, clip_latents="packed")
-    cases = read_cases("shapes-video-unpaired")[: args.clips]
+    cases = read_video_cases("shapes-video-unpaired")[: args.clips]
     narrate = make_narrator("oracle")
     images, told = [c.image() for c in cases], [narrate(c) for c in cases]
 

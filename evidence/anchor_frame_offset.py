@@ -27,14 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from reasongen.methods.reasondiff.bench import read_cases, read_strip
+from reasongen.methods.reasondiff.bench import read_strip
+from reasongen.world.benchmarks import read_video_cases
 from reasongen.methods.reasondiff.data import latent_index
 
 TEMPORAL = 4
 
 
 def folder_offsets(folder: Path) -> dict:
-    cases = read_cases(json.loads((folder / "info.json").read_text())["benchmark"])
+    cases = read_video_cases(json.loads((folder / "info.json").read_text())["benchmark"])
     records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
     hits, offsets, errors, neighbours = [], [], [], []
     for r in records:

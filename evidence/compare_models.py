@@ -25,12 +25,13 @@ def image_method(method: str, folder: str, records: list[dict]) -> list[np.ndarr
 
 
 def reasondiff(folder: str, n: int) -> list[np.ndarray]:
-    from reasongen.methods.reasondiff.bench import make_narrator, read_cases
+    from reasongen.methods.reasondiff.bench import make_narrator
+    from reasongen.world.benchmarks import read_video_cases
     from reasongen.methods.reasondiff.pipeline import ReasonDiffPipeline
 
     pipe = ReasonDiffPipeline.from_pretrained(folder)
     narrate = make_narrator("world")
-    cases = read_cases("shapes-video-unpaired")[:n]
+    cases = read_video_cases("shapes-video-unpaired")[:n]
     out = []
     for i, case in enumerate(cases):
         clip = pipe(case.image(), narrate(case), generator=torch.Generator().manual_seed(i)).frames

@@ -1,36 +1,28 @@
 """`reasongen eval diff` and `reasongen eval log` (eval/compare.py): two results pair by pair, runs' logs at marks."""
 
 import json
+import sys
+from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from reasongen.cli import app
-from reasongen.methods.oracle import OracleGenerator
 from reasongen.methods.sampling import write_geneval_samples
 from reasongen.world.prompts import metadata_for_prompt
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from geneval_folders import BlankGenerator, write_oracle_and_blank  # noqa: E402
 
 runner = CliRunner()
 PROMPTS = ["a photo of a red circle", "a photo of two squares", "a photo of a star left of a heart"]
 
 
-class _Blank:
-    """Draws the empty ground: every sample fails."""
-
-    name = "blank"
-
-    def __call__(self, metadata, seeds):
-        return [np.full((64, 64, 3), 128, np.uint8) for _ in seeds]
-
-
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
-    records = [metadata_for_prompt(p) for p in PROMPTS]
-    write_geneval_samples(records, OracleGenerator(), root / "oracle", n=2, progress=False)
-    write_geneval_samples(records, _Blank(), root / "blank", n=2, progress=False)
-    write_geneval_samples(records, _Blank(), root / "blank1", n=1, progress=False)
+    write_oracle_and_blank(root, PROMPTS)
+    write_geneval_samples([metadata_for_prompt(p) for p in PROMPTS], BlankGenerator(), root / "blank1", n=1, progress=False)
     return root
 
 

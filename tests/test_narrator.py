@@ -67,7 +67,7 @@ def test_openai_compatible_backend_sends_the_image_and_examples():
 
 
 def test_world_examples_are_exact_answers_not_taken_from_the_benchmark():
-    from reasongen.methods.reasondiff.bench import read_cases
+    from reasongen.world.benchmarks import read_video_cases
     from reasongen.methods.reasondiff.narrator import world_examples
 
     examples = world_examples(3, num_frames=17)
@@ -75,7 +75,7 @@ def test_world_examples_are_exact_answers_not_taken_from_the_benchmark():
         told = parse_narration(answer, frames)
         assert frames == 17 and len(told.narratives) == 17 and not told.problems and 0 <= told.anchor < 17
     assert len({answer for *_, answer in examples}) == 3 and world_examples(3, num_frames=17) == examples
-    benchmark = {format_narration(c.anchor, c.clip.frame_captions) for c in read_cases("shapes-video-unpaired")}
+    benchmark = {format_narration(c.anchor, c.clip.frame_captions) for c in read_video_cases("shapes-video-unpaired")}
     assert not benchmark & {answer for *_, answer in examples}
 
 

@@ -254,9 +254,10 @@ def test_an_ablated_model_is_sampled_as_it_was_trained(trained, tmp_path):
 
 
 def test_a_single_prompt_model_reads_the_narrators_anchor_and_the_text_in_every_frame(tmp_path):
-    from reasongen.methods.reasondiff.bench import read_cases, sample_benchmark
+    from reasongen.methods.reasondiff.bench import sample_benchmark
+    from reasongen.world.benchmarks import read_video_cases
 
-    cases = read_cases("shapes-video-unpaired")[:3]
+    cases = read_video_cases("shapes-video-unpaired")[:3]
     seen = []
 
     def generate(images, told, chunk, seeds):
@@ -305,10 +306,10 @@ def test_the_shipped_model_draws_the_image_at_the_reasoned_anchor(tmp_path):
     the first 8 unpaired cases the trained model draws the image's objects at the anchor with a median
     error of 0.05 on their pixels (10 steps, its guidance 1; 0.07 at guidance 5); random weights give
     0.21 to 0.22 at either guidance, none under 0.16."""
-    from reasongen.methods.reasondiff.bench import read_cases
+    from reasongen.world.benchmarks import read_video_cases
     from reasongen.methods.reasondiff.world_narrator import ShapesNarrator
 
-    cases = read_cases("shapes-video-unpaired")[:8]
+    cases = read_video_cases("shapes-video-unpaired")[:8]
     Image.fromarray(cases[0].image(64)).save(tmp_path / "cond.png")
     res = invoke("video", "--text", cases[0].text, "--image", tmp_path / "cond.png", "-o", tmp_path / "clip.gif", "--steps", 10)
     assert res.exit_code == 0, res.output + repr(res.exception)

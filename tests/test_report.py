@@ -2,6 +2,8 @@
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +12,9 @@ from typer.testing import CliRunner
 
 from reasongen.cli import app
 from reasongen.eval.stats import mcnemar_p, paired_verdicts, sign_test
-from reasongen.methods.oracle import OracleGenerator
-from reasongen.methods.sampling import write_geneval_samples
-from reasongen.world.prompts import metadata_for_prompt
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from geneval_folders import write_oracle_and_blank  # noqa: E402
 
 runner = CliRunner()
 PROMPTS = ["a photo of a red circle", "a photo of two squares", "a photo of a star left of a heart"]
@@ -28,21 +30,10 @@ def test_mcnemar_and_the_paired_counts():
     assert sign_test([0.1, 0.5, 0.5], [0.2, 0.5, 0.4]) == {"pairs": 3, "higher": 1, "lower": 1, "sign_p": 1.0}
 
 
-class _Blank:
-    """A generator that draws the empty ground: every sample fails."""
-
-    name = "blank"
-
-    def __call__(self, metadata, seeds):
-        return [np.full((64, 64, 3), 128, np.uint8) for _ in seeds]
-
-
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    records = [metadata_for_prompt(p) for p in PROMPTS]
-    write_geneval_samples(records, OracleGenerator(), root / "oracle", n=2, progress=False)
-    write_geneval_samples(records, _Blank(), root / "blank", n=2, progress=False)
+    write_oracle_and_blank(root, PROMPTS)
     for name in ("oracle", "blank"):
         res = runner.invoke(app, ["eval", "geneval", str(root / name), "--out", str(root / f"{name}.json"), "--workers", "1"])
         assert res.exit_code == 0, res.output

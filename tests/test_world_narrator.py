@@ -4,7 +4,8 @@ image falls in the event and what each frame shows."""
 import numpy as np
 import pytest
 
-from reasongen.methods.reasondiff.bench import make_narrator, read_cases
+from reasongen.methods.reasondiff.bench import make_narrator
+from reasongen.world.benchmarks import read_video_cases
 from reasongen.methods.reasondiff.world_narrator import ShapesNarrator, Thing, parse_event, read_image
 from reasongen.world.describe import describe, describe_object
 from reasongen.world.scene import Obj
@@ -13,7 +14,7 @@ from reasongen.world.video import sample_clip, without_colours
 
 @pytest.fixture(scope="module")
 def cases():
-    return read_cases("shapes-video-unpaired")[:54]  # six of each event
+    return read_video_cases("shapes-video-unpaired")[:54]  # six of each event
 
 
 def test_reads_every_event_caption_with_or_without_colours():

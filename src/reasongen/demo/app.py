@@ -33,9 +33,9 @@ def example_case(folder: Path) -> tuple[str, str]:
     """ReasonDiff's default input: the first case of shapes-video-unpaired (its text, its image as PNG)."""
     from PIL import Image
 
-    from ..methods.reasondiff.bench import read_cases
+    from ..world.benchmarks import read_video_cases
 
-    case = read_cases("shapes-video-unpaired")[0]
+    case = read_video_cases("shapes-video-unpaired")[0]
     path = folder / "example.png"
     Image.fromarray(case.image(64)).save(path)
     return case.text, str(path)

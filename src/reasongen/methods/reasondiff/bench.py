@@ -35,7 +35,7 @@ from ...eval.video import (
     text_consistency,
 )
 from ...locks import write_atomic
-from ...world.benchmarks import read_video_cases as read_cases  # noqa: F401  (the benchmark's cases, by name or file)
+from ...world.benchmarks import read_video_cases
 from ...world.video import VideoCase
 from .narrator import Narration, one_prompt, oracle_narration
 from .world_narrator import ShapesNarrator
@@ -108,7 +108,7 @@ def sample_video(model: str, benchmark: str, outdir: str | Path, narrator: str =
     trained. Returns the number of cases."""
     import torch
 
-    cases = read_cases(benchmark)[:limit]
+    cases = read_video_cases(benchmark)[:limit]
     trained_as = {"multi_frame": True, "enhanced": enhanced}
     if model == "oracle":
         def generate(images, told, chunk, seeds):
@@ -179,7 +179,7 @@ def score_sampled(folder: str | Path) -> tuple[list[dict], dict]:
     if not (folder / "info.json").is_file():
         raise ValueError(f"{folder}: no info.json; pass a folder written by `reasongen sample video`")
     info = json.loads((folder / "info.json").read_text())
-    rows, summary = score_folder(folder, read_cases(info["benchmark"]))
+    rows, summary = score_folder(folder, read_video_cases(info["benchmark"]))
     summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary,
                "folder": str(folder)}  # where the strips are, for `reasongen report`
     return rows, summary
