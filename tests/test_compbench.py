@@ -39,6 +39,57 @@ def test_position_rule_signs_axes_iou_penalty_and_near_distance():
     assert cb.position_score("on top of", a, (0, 300, 100, 400)) == 0.0  # listed, never scored (official quirk)
 
 
+# depth[row, col] = 8 row + col on a 4 x 8 (wide) map, so a block's mean is 8 mean(rows) + mean(cols).
+# The official rule slices rows by x and columns by y: box (x1, y1, x2, y2) reads depth[x1:x2, y1:y2].
+DEPTH = np.arange(32, dtype=float).reshape(4, 8)
+
+
+def test_box_depth_reads_the_map_with_the_official_swapped_axes():
+    # box (0, 2, 3, 4): rows 0:3, cols 2:4 -> 8 * 1 + 2.5 = 10.5 (the natural rows 2:4, cols 0:3 would give 21)
+    assert cb.box_depth(DEPTH, (0, 2, 3, 4)) == pytest.approx(10.5)
+    assert cb.box_depth(DEPTH, (2.9, 0, 4.2, 4)) == pytest.approx(21.5)  # edges truncated: rows 2:4, cols 0:4
+    assert cb.box_depth(DEPTH, (5, 0, 8, 2)) is None  # x past the map's 4 rows: an empty slice (official: NaN)
+
+
+def test_depth_position_rule_order_iou_credit_and_the_axis_quirk():
+    # IoU 6 / 8 = 0.75 > 0.5; depths rows 0:2 x cols 0:4 = 5.5 and rows 0:2 x cols 0:3 = 5.0: box a is nearer
+    a, b = (0, 0, 2, 4), (0, 0, 2, 3)
+    assert cb.depth_position_score("in front of", a, b, DEPTH) == 1.0
+    assert cb.depth_position_score("behind", a, b, DEPTH) == 0.0
+    assert cb.depth_position_score("behind", b, a, DEPTH) == 1.0
+    assert cb.depth_position_score("hidden", b, a, DEPTH) == 1.0
+    # c = (0, 2, 3, 4), d = (2, 0, 4, 4): intersection 1 x 2, union 6 + 8 - 2, IoU 1/6: partial credit (1/6) / 0.5.
+    # Official slices: c 10.5, d rows 2:4 x cols 0:4 = 21.5, so c is behind d. Read the natural way (c: 21,
+    # d: rows 0:4 x cols 2:4 = 14.5) c would be in front: the scores below exist only through the quirk.
+    c, d = (0, 2, 3, 4), (2, 0, 4, 4)
+    assert cb.depth_position_score("behind", c, d, DEPTH) == pytest.approx(1 / 3)
+    assert cb.depth_position_score("in front of", c, d, DEPTH) == 0.0
+    assert cb.depth_position_score("in front of", d, c, DEPTH) == pytest.approx(1 / 3)
+    # no overlap: 0 though the order is right (depths 0 and 18)
+    assert cb.depth_position_score("behind", (0, 0, 1, 1), (2, 2, 3, 3), DEPTH) == 0.0
+    # IoU exactly 0.5 (2 / 4) fails both strict tests: 0 though a (4.5) is nearer than b (4.0)
+    assert cb.depth_position_score("in front of", (0, 0, 2, 2), (0, 0, 2, 1), DEPTH) == 0.0
+    # an empty slice (x past the map's height) and a relation outside the 3D words score 0
+    assert cb.depth_position_score("behind", (5, 0, 8, 2), (5, 0, 8, 3), DEPTH) == 0.0
+    assert cb.depth_position_score("on the left of", a, b, DEPTH) == 0.0
+    assert cb.depth_position_score(None, a, b, DEPTH) == 0.0
+
+
+def test_pick_pair_follows_the_official_substring_scan():
+    assert cb.pick_pair(["car", "dog"], "car", "dog") == (0, 1)
+    assert cb.pick_pair(["car", "car", "dog"], "car", "dog") == (1, 2)  # the second car, scanned before the dog, wins
+    assert cb.pick_pair(["dog", "car", "car"], "car", "dog") == (1, 0)  # the scan stops at the first car
+    assert cb.pick_pair(["carrot", "cat"], "car", "dog") == (0, None)  # substring match
+    assert cb.pick_pair(["cat"], "car", "dog") == (None, None)
+    assert cb.pick_pair(["dog", "dog"], "dog", "dog") == (0, 0)
+
+
+def test_3d_spatial_image_score_has_no_half_cut():
+    assert cb.spatial_image_score(0.9, 0.8, 1 / 3, cut=0.0) == pytest.approx(0.225 + 0.2 + 1 / 6)
+    assert cb.spatial_image_score(0.9, None, 0.0, cut=0.0) == pytest.approx(0.225)  # 2D would cut it to 0
+    assert cb.spatial_image_score(None, None, 0.0, cut=0.0) == 0.0
+
+
 def test_spatial_image_score_weights_and_the_half_cut():
     assert cb.spatial_image_score(0.9, 0.8, 1.0) == pytest.approx(0.925)
     assert cb.spatial_image_score(0.9, 0.8, 0.4) == pytest.approx(0.625)

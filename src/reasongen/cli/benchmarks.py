@@ -94,6 +94,7 @@ def eval_compbench(
     blip: Annotated[str | None, typer.Option(help="official: BLIP VQA folder (transformers; e.g. Salesforce/blip-vqa-base).")] = None,
     clip: Annotated[str | None, typer.Option(help="official: CLIP folder (e.g. openai/clip-vit-base-patch32).")] = None,
     detector: Annotated[str | None, typer.Option(help="official: OWLv2 / OWL-ViT folder standing in for UniDet (e.g. google/owlv2-base-patch16-ensemble).")] = None,
+    depth: Annotated[str | None, typer.Option(help="official 3d_spatial: DPT depth folder (transformers; e.g. Intel/dpt-hybrid-midas).")] = None,
     prompts: Annotated[Path | None, typer.Option(help="official: a copy of T2I-CompBench's examples/dataset (default: the shipped copy).")] = None,
     device: Annotated[str, typer.Option(help="Device for the official evaluator's models.")] = "cpu",
 ):  # fmt: skip
@@ -106,7 +107,8 @@ def eval_compbench(
         elif evaluator == "official":
             from ..eval.compbench_models import evaluate_official_folder
 
-            rows, summary = evaluate_official_folder(folder, category, blip=blip, clip=clip, detector=detector, prompts=prompts, device=device)
+            rows, summary = evaluate_official_folder(folder, category, blip=blip, clip=clip, detector=detector, prompts=prompts, device=device,
+                                                     depth=depth)  # fmt: skip
         else:
             raise ValueError(f"--evaluator {evaluator!r}: choose shapes or official")
     except ValueError as e:

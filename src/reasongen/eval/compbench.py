@@ -11,6 +11,9 @@ The scoring rules, per image:
   (up to 8), answer P(yes) / (P(yes) + P(no)) rounded to 4 decimals; the image scores the product.
 - UniDet 2D spatial: the first detection of each of the two objects; `0.25 s1 + 0.25 s2 + pos / 2`
   with both found (s = detection confidence), `0.25 s` with one, 0 with none; below 0.5 it is 0.
+- UniDet 3D spatial ("in front of", "behind", "hidden"): the 2D rule's weights (no 0.5 cut) with a
+  depth position: DPT's inverse depth, min-max normalised, averaged inside each box; the relation's
+  depth order earns 1 when the boxes' IoU is over 0.5, IoU / 0.5 when it is in (0, 0.5), else 0.
 - UniDet numeracy: per named object (weight 1 / #objects) 0.5 if detected and 0.5 more if the count
   of its boxes (near-duplicates merged) equals the number asked.
 - CLIPScore (non-spatial): the raw cosine of CLIP's image and text embeddings.
@@ -46,6 +49,8 @@ SKIPPED_PHRASES = ("top", "the side", "the left", "the right")  # never asked ab
 UNIDET_THRESHOLD = 0.5  # UniDet's confidence cut
 SPATIAL_CUT = 0.5  # a 2D-spatial image score below this is 0
 NEAR_PIXELS = 150  # the "near" distance, in pixels of the official ~512 px images
+SPATIAL_3D_WORDS = ("in front of", "behind", "hidden")  # 3D_spatial_eval.py's vocabulary, looked for in this order
+IOU_3D = 0.5  # the 3D rule's overlap threshold: full credit above it, IoU / 0.5 below
 SPATIAL_WORDS = ("on side of", "next to", "near", "on the left of", "on the right of", "on the bottom of", "on the top of", "on top of")
 NUMBER_WORDS = ("a", "an", "one", "two", "three", "four", "five", "six", "seven", "eight")
 SYNONYMS = {"boy": "person", "girl": "person", "man": "person", "woman": "person", "ship": "boat", "telivision": "tv",
@@ -173,16 +178,60 @@ def position_score(words: str | None, box1, box2, iou_threshold: float = 0.1, ne
     return 0.0
 
 
-def spatial_image_score(s1: float | None, s2: float | None, pos: float) -> float:
+def box_depth(depth, box) -> float | None:
+    """Mean depth inside a box (x1, y1, x2, y2) as the official 3D rule reads it, None for an empty slice.
+
+    Official quirk, kept: the map (rows = y, columns = x) is sliced [int(x1):int(x2), int(y1):int(y2)],
+    i.e. with the box's axes swapped. On a square image that reads the box mirrored in the diagonal; on
+    a wide one a box whose x1 is past the image's height reads nothing. The official mean of an empty
+    slice is NaN, which fails every depth test; None here does the same in `depth_position_score`."""
+    region = np.asarray(depth)[int(box[0]) : int(box[2]), int(box[1]) : int(box[3])]  # x on rows: the official indexing
+    return float(region.mean()) if region.size else None
+
+
+def depth_position_score(words: str | None, box1, box2, depth, iou_cut: float = IOU_3D) -> float:
+    """The 3D-spatial position score of object 1 relative to object 2 from their boxes and a depth map
+    (larger = nearer, as DPT's inverse depth is). "in front of" needs object 1's mean depth above object
+    2's, "behind" and "hidden" below it (strictly; a tie fails). With the order right: 1 when the boxes'
+    IoU is over 0.5, IoU / 0.5 when it is over 0 and under 0.5; no overlap, or an IoU of exactly 0.5
+    (the official tests are strict on both sides), scores 0. Other relation words score 0."""
+    if words not in SPATIAL_3D_WORDS:
+        return 0.0
+    d1, d2 = box_depth(depth, box1), box_depth(depth, box2)
+    if d1 is None or d2 is None:
+        return 0.0
+    if not (d1 > d2 if words == "in front of" else d1 < d2):
+        return 0.0
+    iou = box_iou(box1, box2)
+    if iou > iou_cut:
+        return 1.0
+    return iou / iou_cut if 0 < iou < iou_cut else 0.0
+
+
+def pick_pair(labels: list[str], name1: str, name2: str) -> tuple[int | None, int | None]:
+    """Which detections (best first) stand for the two objects, by the official UniDet scan: a label
+    stands for a name it contains (substring: "car" matches "carrot"). With both names matched, the
+    scan stops at the first index by which both have been, and each object takes its last match up
+    to there, so a second box of object 1 ranked before object 2's first box replaces object 1's
+    best one. With one name matched, its first match; with none, (None, None)."""
+    hits1 = [i for i, label in enumerate(labels) if name1 in label]
+    hits2 = [i for i, label in enumerate(labels) if name2 in label]
+    if hits1 and hits2:
+        stop = max(hits1[0], hits2[0])
+        return max(i for i in hits1 if i <= stop), max(i for i in hits2 if i <= stop)
+    return (hits1[0] if hits1 else None), (hits2[0] if hits2 else None)
+
+
+def spatial_image_score(s1: float | None, s2: float | None, pos: float, cut: float = SPATIAL_CUT) -> float:
     """0.25 s1 + 0.25 s2 + pos / 2 with both objects found (s: detection confidence), 0.25 s with one,
-    0 with none; a total under 0.5 is 0."""
+    0 with none; a total under `cut` is 0 (2D: 0.5; the 3D script has no cut, `cut=0`)."""
     if s1 is not None and s2 is not None:
         score = 0.25 * s1 + 0.25 * s2 + pos / 2
     elif s1 is not None or s2 is not None:
         score = 0.25 * (s1 if s1 is not None else s2)
     else:
         score = 0.0
-    return 0.0 if score < SPATIAL_CUT else score
+    return 0.0 if score < cut else score
 
 
 def merge_duplicates(labels: list[str], boxes: list) -> list[str]:

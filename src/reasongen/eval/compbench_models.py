@@ -1,6 +1,7 @@
 """T2I-CompBench's official evaluators over models from local transformers folders (nothing is
-fetched; safetensors only): BLIP-VQA, a detector standing in for UniDet, CLIPScore and 3-in-1. The
-arithmetic lives in `compbench.py`; this module asks the models and parses the prompts.
+fetched; safetensors only): BLIP-VQA, a detector standing in for UniDet, DPT depth (3D spatial),
+CLIPScore and 3-in-1. The arithmetic lives in `compbench.py`; this module asks the models and parses
+the prompts.
 
 Differences from the official code, each forced by what transformers and PyPI carry:
 - UniDet (a detectron2 model trained on four merged detection datasets) has no transformers port.
@@ -17,6 +18,20 @@ Differences from the official code, each forced by what transformers and PyPI ca
 - BLIP: transformers' `BlipForQuestionAnswering` (e.g. Salesforce/blip-vqa-base) with its processor
   (384 px; the official checkpoint is model_base_vqa_capfilt_large at 480 px). P(yes) / (P(yes) +
   P(no)) is read from the first answer token as the official `vqa_prob` does.
+- Depth (3d_spatial): transformers' `DPTForDepthEstimation`, e.g. Intel/dpt-hybrid-midas (its safetensors
+  copy), transformers' conversion of DPT-Hybrid MiDaS, which the official loads as
+  dpt_hybrid-midas-501f0c75.pt. As there: the image squashed to 480 x 480 (bilinear,
+  mean = std = 0.5), the inverse depth min-max normalised per image, brought back to the image size
+  bilinearly with aligned corners and cut to 8 bits as the official PNG round trip does (truncated).
+  The official then resizes that PNG again to UniDet's input frame (short side 479, long side at most
+  480) and reads UniDet's boxes there; here boxes and depth stay in the image's own pixels, the same
+  picture up to integer truncation of box edges. It runs in fp32 (the official: fp16 autocast).
+  OWLv2 boxes are clipped to the image first, as detectron2 clips UniDet's.
+
+Not differences, though they look like bugs: the 3D rule's mean depth slices the map as
+[x_min:x_max, y_min:y_max] (rows by x), with the box's axes swapped; `compbench.box_depth` keeps it,
+since the official numbers measure that. Objects are picked from the detections by the official
+substring scan (`compbench.pick_pair`), and the 3D score has no 0.5 cut, unlike 2D spatial.
 """
 
 from __future__ import annotations
@@ -64,15 +79,19 @@ def noun_phrases(prompt: str) -> list[str]:
     return [c for c in chunks if c not in cb.SKIPPED_PHRASES][: cb.MAX_NOUN_PHRASES]
 
 
-def spatial_objects(prompt: str) -> tuple[str | None, str | None, str | None]:
-    """(object 1, object 2, relation words) of a 2D-spatial prompt: the first and last noun, and the
-    first of the official relation phrases the prompt holds; girl / boy / man / woman read as person."""
-    words = next((w for w in cb.SPATIAL_WORDS if w in prompt), None)
+def spatial_objects(prompt: str, vocabulary=cb.SPATIAL_WORDS) -> tuple[str | None, str | None, str | None]:
+    """(object 1, object 2, relation words) of a spatial prompt: the first and last noun, and the first
+    of the relation phrases in `vocabulary` (2D: `SPATIAL_WORDS`, 3D: `SPATIAL_3D_WORDS`, both scanned
+    in their official order) that the prompt holds; girl / boy / man / woman read as person."""
+    words = next((w for w in vocabulary if w in prompt), None)
     nlp = _spacy()
     if nlp is not None:
         nouns = [t.text for t in nlp(prompt) if t.pos_ == "NOUN"]
     else:
-        nouns = [p.split()[-1] for p in noun_phrases(prompt) if p.lower() not in ("the left", "the right", "the top", "the bottom", "side")]
+        # The relation phrase is a break ("a chair hidden by a mouse": "hidden" is no noun).
+        text = prompt.replace(words, ",") if words else prompt
+        sides = ("the left", "the right", "the top", "the bottom", "side")
+        nouns = [p.split()[-1] for p in noun_phrases(text) if p.lower() not in sides]
     if not nouns:
         return None, None, words
     person = {"girl", "boy", "man", "woman"}
@@ -173,8 +192,43 @@ class OwlDetector:
         sx, sy = (max(h, w),) * 2 if self.padded else (w, h)
         cx, cy, bw, bh = out.pred_boxes[0].unbind(-1)
         boxes = torch.stack([(cx - bw / 2) * sx, (cy - bh / 2) * sy, (cx + bw / 2) * sx, (cy + bh / 2) * sy], -1)
+        boxes = torch.minimum(boxes.clamp(min=0), torch.tensor([w, h, w, h], dtype=boxes.dtype, device=boxes.device))  # as detectron2 clips UniDet's
         found = [(names[k], s, tuple(b)) for s, k, b in zip(scores.tolist(), labels.tolist(), boxes.tolist()) if s > self.threshold]
         return sorted(found, key=lambda f: -f[1])
+
+
+class DptDepth:
+    """DPT's relative inverse depth (larger = nearer) of an image, as the official 3D script makes it:
+    an (H, W) map in [0, 1] at the image's size (module doc)."""
+
+    SIZE = 480  # the official transform: Resize([480, 480]), the aspect ratio not kept
+
+    def __init__(self, folder, device: str = "cpu"):
+        from transformers import AutoConfig, AutoImageProcessor, DPTForDepthEstimation
+
+        example = "--depth DIR, e.g. a download of Intel/dpt-hybrid-midas"
+        has_config = Path(folder, "config.json").is_file()  # without one, load_local_model says so
+        kind = AutoConfig.from_pretrained(folder, local_files_only=True).model_type if has_config else "dpt"
+        if kind != "dpt":
+            raise ValueError(f"{folder} holds a {kind!r} model; --depth takes a DPT depth checkpoint ({example})")
+        self.model = load_local_model(DPTForDepthEstimation, folder, "DPT depth", example, device)
+        self.processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
+        self.device = device
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from transformers.image_utils import PILImageResampling
+
+        # The official transform, whatever the folder's processor says: 480 x 480 bilinear, (x - 0.5) / 0.5.
+        inputs = self.processor(images=image, return_tensors="pt", size={"height": self.SIZE, "width": self.SIZE},
+                                keep_aspect_ratio=False, ensure_multiple_of=1, resample=PILImageResampling.BILINEAR,
+                                do_rescale=True, do_normalize=True, image_mean=[0.5] * 3, image_std=[0.5] * 3, do_pad=False)  # fmt: skip
+        depth = self.model(pixel_values=inputs.pixel_values.to(self.device)).predicted_depth[0].float()
+        lo, hi = depth.min(), depth.max()
+        depth = (depth - lo) / (hi - lo) if hi > lo else torch.zeros_like(depth)  # flat: no depth order (official: NaN)
+        h, w = image.shape[:2]
+        depth = torch.nn.functional.interpolate(depth[None, None], size=(h, w), mode="bilinear", align_corners=True)
+        return np.floor(255 * depth[0, 0].clamp(0, 1).cpu().numpy()) / 255  # the official 8-bit PNG round trip
 
 
 # -- the official categories ---------------------------------------------------------------------
@@ -185,13 +239,13 @@ class OfficialCompBench:
 
     name = "official"
 
-    def __init__(self, category: str, blip=None, clip=None, detector=None, prompts=None, device: str = "cpu"):
+    def __init__(self, category: str, blip=None, clip=None, detector=None, prompts=None, device: str = "cpu",
+                 depth=None):  # fmt: skip
         need = {"color": ["blip"], "shape": ["blip"], "texture": ["blip"], "spatial": ["detector"], "numeracy": ["detector"],
-                "non_spatial": ["clip"], "complex": ["blip", "detector", "clip"]}.get(category)  # fmt: skip
+                "non_spatial": ["clip"], "complex": ["blip", "detector", "clip"], "3d_spatial": ["detector", "depth"]}.get(category)  # fmt: skip
         if need is None:
-            raise ValueError(f"--category {category!r}: the official evaluator scores color, shape, texture, spatial, numeracy, "
-                             "non_spatial and complex (3d_spatial needs a depth model: not ported)")  # fmt: skip
-        given = {"blip": blip, "clip": clip, "detector": detector}
+            raise ValueError(f"--category {category!r}: the official evaluator scores {', '.join(cb.CATEGORIES)}")
+        given = {"blip": blip, "clip": clip, "detector": detector, "depth": depth}
         missing = [f"--{k} DIR" for k in need if not given[k]]
         if missing:
             raise ValueError(f"the official {category} metric needs {' and '.join(missing)} (local transformers folders; see docs/benchmarks.md)")
@@ -200,6 +254,7 @@ class OfficialCompBench:
         self.category = category
         self.blip = BlipVQA(blip, device) if "blip" in need else None
         self.clip = ClipScoreReward(clip, device) if "clip" in need else None
+        self.depth = DptDepth(depth, device) if "depth" in need else None  # loaded first: a bad --depth fails early
         self.detector = OwlDetector(detector, device) if "detector" in need else None
         self.vocabulary = read_vocabulary(prompts) if category == "numeracy" else None
 
@@ -218,6 +273,20 @@ class OfficialCompBench:
             return cb.spatial_image_score(d1 and d1[1], d2 and d2[1], 0.0)
         return cb.spatial_image_score(d1[1], d2[1], cb.position_score(words, d1[2], d2[2]))
 
+    def spatial_3d(self, image, prompt: str) -> float:
+        """The 3D rule: the 2D weights without the 0.5 cut, the position from depth; the depth model
+        runs only when both objects are found (otherwise the position is never read)."""
+        obj1, obj2, words = spatial_objects(prompt, cb.SPATIAL_3D_WORDS)
+        if obj1 is None:
+            return 0.0
+        found = self.detector(image, [obj1, obj2])
+        i1, i2 = cb.pick_pair([f[0] for f in found], obj1, obj2)
+        s1, s2 = (None if i is None else found[i][1] for i in (i1, i2))
+        if s1 is None or s2 is None:
+            return cb.spatial_image_score(s1, s2, 0.0, cut=0.0)
+        position = cb.depth_position_score(words, found[i1][2], found[i2][2], self.depth(image))
+        return cb.spatial_image_score(s1, s2, position, cut=0.0)
+
     def numeracy(self, image, prompt: str) -> float:
         wanted = numeracy_objects(prompt, self.vocabulary)
         if not wanted:
@@ -231,6 +300,8 @@ class OfficialCompBench:
             return self.attribute(image, prompt)
         if category == "spatial":
             return self.spatial(image, prompt)
+        if category == "3d_spatial":
+            return self.spatial_3d(image, prompt)
         if category == "numeracy":
             return self.numeracy(image, prompt)
         if category == "non_spatial":
@@ -242,13 +313,13 @@ class OfficialCompBench:
 
 
 def evaluate_official_folder(root, category: str, blip=None, clip=None, detector=None, prompts=None, device: str = "cpu",
-                             progress: bool = True) -> tuple[list[dict], dict]:  # fmt: skip
+                             progress: bool = True, depth=None) -> tuple[list[dict], dict]:  # fmt: skip
     """Score any T2I-CompBench output folder (ours or the official scripts') by the official metric of
     `category`; the prompt comes from each file name, as there."""
     from tqdm import tqdm
 
     images = cb.scan_folder(root)
-    scorer = OfficialCompBench(category, blip, clip, detector, prompts, device)
+    scorer = OfficialCompBench(category, blip, clip, detector, prompts, device, depth)
     parts = {cb._complex_key(r["prompt"]): r.get("parts") for r in cb.read_prompts("complex", prompts)} if category == "complex" else {}
     rows = []
     for path, prompt, qid in tqdm(images, desc=f"scoring {category}", unit="img", disable=not progress):
