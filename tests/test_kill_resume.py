@@ -236,6 +236,14 @@ def test_a_killed_training_resumes_to_the_uninterrupted_weights(wan_frames, tmp_
     killed_training_ends_on_the_same_weights(command, tmp_path, saved)
 
 
+def test_a_killed_detector_training_resumes_to_the_uninterrupted_weights(tmp_path):
+    """`train detector` SIGKILLed once its second checkpoint is on disk, then run again: the saved
+    detector's tensors equal the uninterrupted run's."""
+    command = ["train", "detector", "--steps", "5", "--batch-size", "4", "--checkpoint-every", "1", "--heldout", "4"]
+    _, weights = killed_training_ends_on_the_same_weights(command, tmp_path, "detector")
+    assert len(weights) == 1
+
+
 # -- data builders: SIGKILL between their phases, and a kill in the middle of a write --------------
 
 CUT = [sys.executable, "-c", "import signal; signal.signal(signal.SIGXFSZ, signal.SIG_DFL); from reasongen.cli import main; main()"]

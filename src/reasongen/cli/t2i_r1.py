@@ -1,15 +1,18 @@
-"""T2I-R1 (BiCoT): the VQ tokenizer, records, SFT and GRPO, the judge, and reward curves."""
+"""T2I-R1 (BiCoT): the VQ tokenizer, records, SFT and GRPO, the judge and the learned detector, reward
+curves, and the reward experts' agreement with the evaluator."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from ..methods.autoencoder_config import VQTrainConfig
 from ..methods.t2i_r1.config import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig
-from .common import check_options, check_training, comma_list, config_options, fail, t2i_r1_app, train_app
+from .common import (check_options, check_output, check_range, check_training, comma_list, config_options, eval_app, fail,
+                     t2i_r1_app, train_app)
 
 
 @train_app.command("vq")
@@ -48,22 +51,33 @@ def t2i_r1_data(
     typer.echo(f"{out}: {n} records")
 
 
+REWARDS_HELP = ("grpo: reward experts, comma-separated (equal weights): detector, attribute, judge, learned-detector, "
+                "learned-attribute (ShapesWorld); gdino, vqa, orm, clip (real scale, from --expert-dir).")  # fmt: skip
+EXPERT_DIR_HELP = ("NAME=FOLDER for a real-scale expert (gdino, vqa, orm or clip), a local transformers folder; "
+                   "repeat per expert.")  # fmt: skip
+
+
+def expert_folders(expert_dirs: list[str]) -> dict[str, str]:
+    """--expert-dir NAME=FOLDER items as a dict, or one line saying the form."""
+    folders = dict(item.split("=", 1) for item in expert_dirs if "=" in item)
+    if len(folders) != len(expert_dirs):
+        fail(ValueError(f"--expert-dir {expert_dirs}: give NAME=FOLDER with NAME one of {', '.join(REAL_EXPERTS)}"))
+    return folders
+
+
 @train_app.command("t2i-r1")
 @config_options(T2IR1TrainConfig)
 def train_t2i_r1(
     cfg: T2IR1TrainConfig,
-    rewards: str = typer.Option("detector,attribute", help="grpo: reward experts, comma-separated (equal weights): detector, attribute, judge (ShapesWorld); gdino, vqa, orm, clip (real scale, from --expert-dir)."),
-    expert_dirs: list[str] = typer.Option([], "--expert-dir", help="grpo: NAME=FOLDER for a real-scale expert (gdino, vqa, orm or clip), a local transformers folder; repeat per expert."),
+    rewards: str = typer.Option("detector,attribute", help=REWARDS_HELP),
+    expert_dirs: list[str] = typer.Option([], "--expert-dir", help="grpo: " + EXPERT_DIR_HELP),
 ):
     """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
     from ..methods.t2i_r1.train import train_t2i_r1
 
     names = comma_list(rewards, "--rewards", SHAPES_EXPERTS + tuple(REAL_EXPERTS))
-    folders = dict(item.split("=", 1) for item in expert_dirs if "=" in item)
-    if len(folders) != len(expert_dirs):
-        fail(ValueError(f"--expert-dir {expert_dirs}: give NAME=FOLDER with NAME one of {', '.join(REAL_EXPERTS)}"))
     try:
-        train_t2i_r1(replace(cfg, rewards=tuple(names), expert_dirs=folders))
+        train_t2i_r1(replace(cfg, rewards=tuple(names), expert_dirs=expert_folders(expert_dirs)))
     except (ValueError, OSError) as e:
         fail(e)
     typer.echo(f"{Path(cfg.output_dir) / 'pipeline'}")
@@ -106,3 +120,62 @@ def train_judge(
     check_training(steps, batch_size, lr, checkpoint_every, seed)
     report = train_judge(output_dir, steps, batch_size, lr, checkpoint_every, seed)
     typer.echo(f"{output_dir / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")
+
+
+@train_app.command("detector")
+def train_detector(
+    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and detector/ at the end."),
+    steps: int = typer.Option(3000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Global batch of scenes."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
+    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
+    seed: int = typer.Option(0, help="Seed."),
+    heldout: int = typer.Option(500, help="Fresh scenes (another seed) in the held-out report, clean and degraded."),
+):
+    """Train the learned ShapesWorld detector (CenterNet) that the learned-detector and learned-attribute
+    rewards read."""
+    from ..rewards.learned_detector import train_detector
+
+    check_training(steps, batch_size, lr, checkpoint_every, seed)
+    check_range("--heldout", heldout, 1, 10**6, "at least 1 scene")
+    report = train_detector(output_dir, steps, batch_size, lr, checkpoint_every, seed, heldout=heldout)
+    clean, degraded = report["clean"], report["degraded"]
+    typer.echo(f"{output_dir / 'detector'}: held-out recall {clean['recall']:.3f} (degraded {degraded['recall']:.3f}), "
+               f"precision {clean['precision']:.3f}, colour accuracy {clean['colour_accuracy']:.3f}")  # fmt: skip
+
+
+@eval_app.command("rewards")
+def eval_rewards(
+    images: list[Path] = typer.Option(..., "--images", help=(
+        "A GenEval-layout folder (`reasongen sample geneval`); repeat to pool several.")),
+    rewards: str = typer.Option(..., help=(
+        f"Reward experts, comma-separated: {', '.join(SHAPES_EXPERTS + tuple(REAL_EXPERTS))}.")),
+    out: Path = typer.Option(..., help="The result (JSON): per expert, mean reward on correct and incorrect, AUC."),
+    detector_model: Optional[Path] = typer.Option(None, help=(
+        "The trained detector (`reasongen train detector`: RUN/detector), for learned-detector, learned-attribute.")),
+    judge: Optional[Path] = typer.Option(None, help="The trained judge (`reasongen train judge`: RUN/judge)."),
+    expert_dirs: list[str] = typer.Option([], "--expert-dir", help=EXPERT_DIR_HELP),
+    device: str = typer.Option("cpu", help="Device for the learned detector and real-scale experts."),
+):
+    """How far each reward expert agrees with the evaluator (GenEval's rules, rule-based detector): mean reward
+    on the images it calls correct and incorrect, and the ROC AUC of the reward for its verdict."""
+    import json
+
+    from ..locks import write_atomic
+    from ..rewards.agreement import format_agreement, read_geneval_pairs, reward_agreement
+    from ..rewards.experts import build_experts, check_experts
+
+    names = comma_list(rewards, "--rewards", SHAPES_EXPERTS + tuple(REAL_EXPERTS))
+    folders = expert_folders(expert_dirs)
+    check_output(out, (".json",), "the result", "--out")
+    check_options(device=device)
+    try:
+        check_experts(names, judge, detector_model, folders)
+        pairs = read_geneval_pairs(images)
+        experts = build_experts(names, judge, detector_model, folders, device=device)
+        result = reward_agreement(pairs, experts, progress=True)
+    except (ValueError, OSError) as e:
+        fail(e)
+    result["folders"] = [str(f) for f in images]
+    write_atomic(out, json.dumps(result, indent=1) + "\n")
+    typer.echo(format_agreement(result))

@@ -9,12 +9,8 @@ that the command line starts fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-# Real-scale reward experts: name -> (module under rewards/, class), each read from a local folder.
-REAL_EXPERTS = {"gdino": ("grounding", "GroundingDinoReward"), "vqa": ("vqa", "VQAReward"), "orm": ("orm", "OutcomeReward"),
-                "clip": ("clip", "ClipScoreReward")}  # fmt: skip
-SHAPES_EXPERTS = ("detector", "attribute", "judge")
+from ...rewards.experts import REAL_EXPERTS, SHAPES_EXPERTS, check_experts  # noqa: F401  (the reward experts' names)
 
 
 @dataclass
@@ -31,6 +27,9 @@ class T2IR1TrainConfig:
     rewards: tuple[str, ...] = ("detector", "attribute")  # the command line's --rewards is a comma list
     judge: str | None = field(default=None, metadata={"path": True, "help": (
         "grpo: the trained judge folder (`reasongen train judge`: RUN/judge), for the judge reward.")})
+    detector_model: str | None = field(default=None, metadata={"path": True, "help": (
+        "grpo: the trained detector folder (`reasongen train detector`: RUN/detector), for the learned-detector and "
+        "learned-attribute rewards.")})
     expert_dirs: dict[str, str] = field(default_factory=dict)  # real-scale expert name -> local folder (--expert-dir NAME=FOLDER)
     group_size: int = field(default=8, metadata={"help": "grpo: samples per prompt (T2I-R1: 8)."})
     beta: float = field(default=0.01, metadata={"help": "grpo: weight of the k3 KL to the frozen initial model (T2I-R1: 0.01)."})
@@ -55,15 +54,6 @@ class T2IR1TrainConfig:
             raise ValueError("--stage grpo starts from a fine-tuned model: pass --init-from RUN/pipeline (from --stage sft)")
         if self.stage == "sft" and self.init_from is None and self.vq is None:
             raise ValueError("--stage sft from scratch needs --vq (the tokenizer the data was coded with)")
-        unknown = [r for r in self.rewards if r not in SHAPES_EXPERTS + tuple(REAL_EXPERTS)]
-        if unknown or not self.rewards:
-            raise ValueError(f"--rewards {','.join(self.rewards)}: choose from {', '.join(SHAPES_EXPERTS + tuple(REAL_EXPERTS))}, comma-separated")
-        if set(self.expert_dirs) - set(REAL_EXPERTS):
-            raise ValueError(f"--expert-dir {sorted(self.expert_dirs)}: give NAME=FOLDER with NAME one of {', '.join(REAL_EXPERTS)}")
-        for name in REAL_EXPERTS:
-            if name in self.rewards and name not in self.expert_dirs:
-                raise ValueError(f"--rewards {name} needs --expert-dir {name}=FOLDER (a local transformers checkpoint)")
-        if "judge" in self.rewards and (self.judge is None or not (Path(self.judge) / "config.json").is_file()):
-            raise ValueError(f"--rewards judge needs --judge DIR (a folder written by `reasongen train judge`), got {self.judge}")
+        check_experts(self.rewards, self.judge, self.detector_model, self.expert_dirs)
         if self.inner_iterations > 1 and self.checkpoint_every % self.inner_iterations:
             raise ValueError(f"--checkpoint-every {self.checkpoint_every} must be a multiple of --inner-iterations {self.inner_iterations}")

@@ -50,25 +50,11 @@ class BiCoTSFTTask:
 
 def reward_ensemble(cfg: T2IR1TrainConfig):
     """The GRPO reward: the named experts, equal weights."""
-    import importlib
-
     from ...rewards import RewardEnsemble
-    from ...rewards.shapes import AttributeReward, DetectorReward
+    from ...rewards.experts import build_experts
 
-    def build(name):
-        if name == "detector":
-            return DetectorReward()
-        if name == "attribute":
-            return AttributeReward()
-        if name == "judge":
-            from ...rewards.judge import load_judge
-
-            return load_judge(cfg.judge)
-        module, cls = REAL_EXPERTS[name]
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        return getattr(importlib.import_module(f"reasongen.rewards.{module}"), cls)(cfg.expert_dirs[name], device=device)
-
-    return RewardEnsemble({name: build(name) for name in cfg.rewards})
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return RewardEnsemble(build_experts(cfg.rewards, cfg.judge, cfg.detector_model, cfg.expert_dirs, device=device))
 
 
 def train_t2i_r1(cfg: T2IR1TrainConfig, progress: bool = True):
