@@ -58,3 +58,11 @@ def test_saved_tokenizer_decodes_what_training_decoded(tmp_path):
     back, codes = roundtrip(load_vq(tmp_path / "vq"), x)
     assert torch.equal(codes, idx)
     assert torch.allclose(back, rec.clamp(-1, 1), atol=1e-5)
+
+
+def test_the_16x16_preset_codes_an_image_as_256_tokens_of_4_pixels():
+    torch.manual_seed(0)
+    vq = build_vq("shapes16")
+    x = ShapesImages(2, 64, 0, 0.0).batch(range(2))
+    rec, _, idx, _ = vq_forward(vq, x)
+    assert idx.shape == (2, 256) and rec.shape == x.shape  # 16 x 16 tokens, decoded back to 64 px
