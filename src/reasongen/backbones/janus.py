@@ -38,17 +38,12 @@ PRESETS = {
                 num_res_blocks=1, projection_dim=256, image_token_embed_dim=256),  # fmt: skip
         image_size=64,
     ),
-    # `shapes` with one VQ level fewer: 16 x 16 tokens of 4 x 4 pixels (256 per image, 4x the sequence),
-    # for a tokenizer that keeps stars' points and crosses' arms, which 8 x 8 tokens round off (docs/t2i-r1.md).
-    "shapes16": dict(
-        text=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=4,
-                  max_position_embeddings=1024),  # fmt: skip
-        vision=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, projection_dim=256, mlp_ratio=2.0),
-        vq=dict(embed_dim=8, num_embeddings=512, latent_channels=64, base_channels=32, channel_multiplier=[1, 2, 2],
-                num_res_blocks=1, projection_dim=256, image_token_embed_dim=256),  # fmt: skip
-        image_size=64,
-    ),
 }
+
+
+# `shapes` with one VQ level fewer: 16 x 16 tokens of 4 x 4 pixels (256 per image, 4x the sequence),
+# for a tokenizer that keeps stars' points and crosses' arms, which 8 x 8 tokens round off (docs/t2i-r1.md).
+PRESETS["shapes16"] = {**PRESETS["shapes"], "vq": {**PRESETS["shapes"]["vq"], "channel_multiplier": [1, 2, 2]}}
 
 
 def vq_downsampling(channel_multiplier) -> int:

@@ -72,13 +72,13 @@ def reward_agreement(pairs, experts: dict, progress: bool = False) -> dict:
     if not pairs:
         raise ValueError("no images to score")
     pairs = list(pairs)
-    verdicts = evaluator_verdicts(pairs, progress)
+    verdicts = np.asarray(evaluator_verdicts(pairs, progress))
     scores = expert_scores(pairs, experts, progress=progress)
     tags = np.array([meta["tag"] for _, meta in pairs])
-    result = {"evaluator": EVALUATOR, "n_images": len(pairs), "n_correct": int(sum(verdicts)), "experts": {}}
+    result = {"evaluator": EVALUATOR, "n_images": len(pairs), "n_correct": int(verdicts.sum()), "experts": {}}
     for name, values in scores.items():
-        values_, verdicts_ = np.asarray(values), np.asarray(verdicts)
-        by_tag = {str(t): agreement(values_[tags == t], verdicts_[tags == t]) for t in dict.fromkeys(tags.tolist())}
+        values = np.asarray(values)
+        by_tag = {str(t): agreement(values[tags == t], verdicts[tags == t]) for t in dict.fromkeys(tags.tolist())}
         result["experts"][name] = {**agreement(values, verdicts), "by_tag": by_tag}
     return result
 

@@ -36,11 +36,11 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from torch.nn import functional as F
 
+from ..eval.compbench import box_iou
 from ..eval.geneval import Detection
 from ..images import to_tensor
 from ..world.dataset import draw_record
 from ..world.vocab import CLASSES, COLOR_NAMES, TAGS
-from .shapes import box_iou
 
 STRIDE = 4
 MIN_SCORE = 0.01  # class hypotheses below this are not reported

@@ -22,41 +22,28 @@ inside a group, so GRPO's group-relative advantages are unaffected).
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..eval.compbench import box_iou
+from ..eval.compbench import position_score as compbench_position_score
 from ..eval.shapes_detector import ShapesDetector
 from ..eval.shapes_detector import instances
+from ..world.compbench import RELATION_WORDS
 
 FOUND_THRESHOLD = 0.3  # T2I-R1's box threshold (GenEval's ordinary cut too): what counts as "found"
 POSITION_IOU = 0.1  # T2I-R1's overlap limit for a relation: above it the score falls as 0.1 / IoU
 COUNT_NMS_IOU = 0.5  # T2I-R1's NMS before counting
-# relation of A to B -> (axis, sign): B's centre lies that way from A's along the axis (0: x, 1: y down)
-DIRECTIONS = {"left of": (0, 1), "right of": (0, -1), "above": (1, 1), "below": (1, -1)}
-
-
-def box_iou(a, b) -> float:
-    """IoU of two boxes (x1, y1, x2, y2) in continuous coordinates, as T2I-R1's (GenEval's adds a pixel)."""
-    w, h = max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
+# the world's relation -> the 2D-spatial rule's words for it ("left of" -> "on the left of")
+COMPBENCH_WORDS = {relation: words for words, relation in RELATION_WORDS.items()}
 
 
 def position_score(relation: str, box_a, box_b, iou_limit: float = POSITION_IOU) -> float:
-    """T2I-R1's score of "A `relation` B" (boxes x1, y1, x2, y2; y down): 0 unless B's centre lies the
-    relation's way from A's along the relation's axis and that axis dominates the offset
-    (|along| > |across|); then 1 when the boxes overlap at IoU under 0.1, else 0.1 / IoU.
-    "above" mirrors "below" (the official code spells it "on the top of"). ShapesWorld has no
-    "next to" or "near"."""
-    if relation not in DIRECTIONS:
-        raise ValueError(f"unknown relation {relation!r}; T2I-R1's position rule knows {', '.join(DIRECTIONS)}")
-    axis, sign = DIRECTIONS[relation]
-    a, b = np.asarray(box_a[:4], dtype=np.float64), np.asarray(box_b[:4], dtype=np.float64)
-    offset = (b[:2] + b[2:]) / 2 - (a[:2] + a[2:]) / 2
-    along, across = offset[axis], offset[1 - axis]
-    if sign * along <= 0 or abs(along) <= abs(across):
-        return 0.0
-    iou = box_iou(a, b)
-    return 1.0 if iou < iou_limit else iou_limit / iou
+    """T2I-R1's score of "A `relation` B" (boxes x1, y1, x2, y2; y down). Its GroundingDINO expert
+    scores a relation with T2I-CompBench's 2D-spatial rule (`eval.compbench.position_score`): 0 unless
+    B's centre lies the relation's way from A's along the relation's axis and that axis dominates the
+    offset; then 1 when the boxes overlap at IoU under 0.1, else 0.1 / IoU. "above" is that rule's
+    "on the top of" (the official reward code has no bare "above"). ShapesWorld has no "next to" or "near"."""
+    if relation not in COMPBENCH_WORDS:
+        raise ValueError(f"unknown relation {relation!r}; T2I-R1's position rule knows {', '.join(COMPBENCH_WORDS)}")
+    return compbench_position_score(COMPBENCH_WORDS[relation], box_a, box_b, iou_threshold=iou_limit)
 
 
 def suppress_duplicates(found: list, iou_limit: float = COUNT_NMS_IOU) -> list:
