@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from reasongen.world.render import area_and_centroid, extent, object_alpha, outline, render_objects
+from reasongen.world.render import area_and_centroid, extent, object_alpha, object_mask, outline, render_objects
 from reasongen.world.scene import Obj
 from reasongen.world.vocab import CLASSES, COLORS, GROUND
 
@@ -57,3 +57,10 @@ def test_same_scene_same_pixels():
 def test_unknown_class_is_refused():
     with pytest.raises(ValueError, match="unknown ShapesWorld class 'pentagon'"):
         outline("pentagon")
+
+
+def test_object_mask_marks_cells_with_objects():
+    img = np.full((1, 16, 16, 3), 128, np.uint8)
+    img[0, 9, 2] = (220, 40, 40)
+    mask = object_mask(img, 8)
+    assert mask.tolist() == [[[0, 0], [1, 0]]]

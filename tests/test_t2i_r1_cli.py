@@ -28,8 +28,15 @@ def test_vq_data_sft_grpo_generate_sample(tmp_path):
     report = json.loads((tmp_path / "vq" / "vq_report.json").read_text())
     assert report["codebook"] == 64 and report["heldout_images"] == 512
     run("t2i-r1", "data", "--out", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--n", 8)
-    run("train", "t2i-r1", "--data", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--output-dir", tmp_path / "sft",
-        "--preset", "tiny", "--steps", 2, "--batch-size", 4)  # fmt: skip
+    # the recipe in order: the plain Janus base (drawing and captioning), then T2I-R1's SFT from it
+    run("train", "t2i-r1", "--data", tmp_path / "data", "--vq", tmp_path / "vq" / "vq", "--output-dir", tmp_path / "base",
+        "--stage", "pretrain", "--preset", "tiny", "--steps", 2, "--batch-size", 4, "--object-weight", 4)  # fmt: skip
+    base = tmp_path / "base" / "pipeline"
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"tag": "single_object", "prompt": "a photo of a star", "include": [{"class": "star", "count": 1}]}) + "\n")
+    run("sample", "geneval", "--method", "janus", "--model", base, "--metadata", one, "--outdir", tmp_path / "janus", "--n", 1)
+    assert Image.open(tmp_path / "janus" / "00000" / "samples" / "0000.png").size == (64, 64)
+    run("train", "t2i-r1", "--data", tmp_path / "data", "--init-from", base, "--output-dir", tmp_path / "sft", "--steps", 2, "--batch-size", 4)
     sft = tmp_path / "sft" / "pipeline"
     assert json.loads((sft / "model_index.json").read_text())["_class_name"] == "T2IR1Pipeline"
     # a pipeline carries its tokenizer: records coded through it are those of the VQ folder, up to the

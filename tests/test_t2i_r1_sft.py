@@ -60,3 +60,78 @@ def test_pipeline_round_trip_and_modes(trained, tmp_path):
     assert all(np.array_equal(x.image, y.image) for x, y in zip(b, with_cot))
     with pytest.raises(ValueError, match="one seed per prompt"):
         pipe(["a", "b"], seeds=[1, 2, 3])
+
+
+def test_records_keep_renders_captions_and_object_tokens(trained):
+    from reasongen.world.dataset import draw_record
+    from reasongen.world.describe import describe
+    from reasongen.world.render import object_mask
+    from reasongen.world.vocab import ALL_TAGS
+
+    tmp, _, _ = trained
+    data = BiCoTRecords(tmp / "data")
+    batch = data.batch([0, 3])
+    assert batch["images"].shape == (2, 64, 64, 3) and batch["images"].dtype == torch.uint8
+    # a token is marked exactly when its 8 x 8 pixels hold something other than the ground
+    assert torch.equal(batch["objects"], torch.from_numpy(object_mask(batch["images"].numpy(), 8)).view(2, 64))
+    assert 0 < batch["objects"].sum() < 2 * 64
+    for i, caption in zip((0, 3), batch["captions"]):
+        meta, scene = draw_record(0, i, ALL_TAGS, "in_distribution")
+        assert caption == describe(scene) and np.array_equal(batch["images"][0 if i == 0 else 1].numpy(), scene.render(64))
+
+
+def test_captions_read_the_image_through_the_understanding_encoder(trained):
+    from reasongen.backbones.janus import JanusT2I
+
+    tmp, model, tok = trained
+    janus, fmt = JanusT2I(model, tok), SequenceFormat(tok)
+    batch = BiCoTRecords(tmp / "data").batch([0, 1])
+    prefix = fmt.caption_prefix(janus.understanding_tokens)
+    caption = [fmt.cot_ids(batch["captions"][0])] * 2
+    with torch.no_grad():
+        logp, mask = janus.text_logprobs([prefix] * 2, caption, images=batch["images"])
+        same, _ = janus.text_logprobs([prefix] * 2, caption, images=batch["images"][[0, 0]])
+    assert torch.allclose(logp[0], same[0]) and not torch.allclose(logp[1], same[1])  # only the image differs
+    with pytest.raises(ValueError, match="image placeholders"):
+        janus.text_logprobs([prefix] * 2, caption, images=batch["images"][:1])
+    with pytest.raises(ValueError, match="real Janus-Pro comes pretrained"):
+        SequenceFormat(tok, "janus-pro").caption_prefix(4)
+
+
+def test_pretraining_learns_to_draw_and_caption(trained, tmp_path):
+    from reasongen.backbones.janus import JanusT2I
+    from reasongen.methods.t2i_r1.train import JanusPretrainTask, T2IR1TrainConfig, train_t2i_r1
+
+    tmp, _, tok = trained
+    torch.manual_seed(1)
+    start = T2IR1Pipeline(build_janus("tiny", tok), tok)
+    start.save_pretrained(tmp_path / "start")
+    data = BiCoTRecords(tmp / "data")
+    batch, fmt = data.batch(range(8)), SequenceFormat(tok)
+
+    def losses(model):
+        janus = JanusT2I(model, tok)
+        with torch.no_grad():
+            image = -janus.image_logprobs([fmt.image_prefix(p, None) for p in batch["prompts"]], batch["codes"]).mean()
+            logp, mask = janus.text_logprobs([fmt.caption_prefix(janus.understanding_tokens)] * 8,
+                                             [fmt.cot_ids(c) for c in batch["captions"]], images=batch["images"])  # fmt: skip
+        return image.item(), (-(logp * mask).sum() / mask.sum()).item()
+
+    before = losses(start.model)
+    cfg = T2IR1TrainConfig(str(tmp / "data"), str(tmp_path / "run"), stage="pretrain", init_from=str(tmp_path / "start"), steps=25,
+                           batch_size=8, lr=3e-3, p_caption=0.5, object_weight=4.0, checkpoint_every=25)  # fmt: skip
+    after_pipe = train_t2i_r1(cfg, progress=False)
+    after = losses(after_pipe.model.float())
+    assert after[0] < before[0] and after[1] < 0.7 * before[1], (before, after)
+    logs = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert any("caption_ce" in r for r in logs) and any("image_ce" in r for r in logs)
+    # pretraining trains the understanding encoder with the language model; the tokenizer stays as it was
+    # (up to the fp16 rounding of the saved pipeline, which the model in memory goes through)
+    for part, moved in (("vision_model", True), ("vqmodel", False)):
+        same = all(torch.equal(a.half(), b.half()) for a, b in zip(getattr(start.model.model, part).parameters(),
+                                                                  getattr(after_pipe.model.model, part).parameters()))  # fmt: skip
+        assert same != moved, part
+    with pytest.raises(ValueError, match="leave room"):
+        JanusPretrainTask(tok, fmt, p_caption=0.95)
+    with pytest.raises(ValueError, match="--p-caption"):
+        T2IR1TrainConfig("d", "o", stage="pretrain", vq="v", p_caption=1.0).check()

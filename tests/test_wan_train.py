@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reasongen.backbones.wan import FrameVAE, build_vae
-from reasongen.methods.wan.data import FrameLatents, build_frames, object_mask
+from reasongen.methods.wan.data import FrameLatents, build_frames
 from reasongen.methods.wan.train import WanTrainConfig, samples_seen, train_wan
 from reasongen.world.dataset import draw_record
 from reasongen.world.heldout import HELD_OUT_CLASS_PAIRS, HELD_OUT_COLOR_CLASS, record_split, scene_holds_held_out
@@ -34,13 +34,6 @@ def test_held_out_lists_and_benchmark_split():
     assert record_split({"include": [{"class": cls, "count": 1, "color": colour}]}) == "unseen"
     assert record_split({"include": [{"class": cls, "count": 1}]}) == "seen"  # no colour named
     assert record_split({"include": [{"class": a, "count": 1}, {"class": b, "count": 1}]}) == "unseen"
-
-
-def test_object_mask_marks_cells_with_objects():
-    img = np.full((1, 16, 16, 3), 128, np.uint8)
-    img[0, 9, 2] = (220, 40, 40)
-    mask = object_mask(img, 8)
-    assert mask.tolist() == [[[0, 0], [1, 0]]]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,9 @@ image is 8 x 8 = 64 tokens) and the real Janus-Pro-1B / 7B, loaded from a local 
   every token but BOS and `<begin_of_image>` replaced by padding (Janus's own construction);
 - log-probabilities of given CoT and image tokens, with gradients, for GRPO; image tokens are scored
   by the conditional branch alone by default (the official T2I-R1 code), or by the guided
-  distribution (`branch="cfg"`), which is the one they were sampled from.
+  distribution (`branch="cfg"`), which is the one they were sampled from;
+- understanding: text after an image, which enters through the understanding encoder (SigLIP and
+  its aligner) at the `<image_placeholder>` positions, for the base's captioning.
 
 Sequences are left-padded so that every row ends where generation continues; positions count real
 tokens only.
@@ -118,8 +120,23 @@ class JanusT2I:
                                               past_key_values=past, use_cache=past is not None)  # fmt: skip
         return out.last_hidden_state, out.past_key_values
 
-    def text_embeds(self, ids):
-        return self.model.get_input_embeddings()(ids)
+    def text_embeds(self, ids, images=None):
+        """Token embeddings; with `images` (B, H, W, 3) uint8, each row's `<image_placeholder>` tokens
+        (one per understanding patch) take that row's image features instead, as Janus's forward does."""
+        embeds = self.model.get_input_embeddings()(ids)
+        if images is None:
+            return embeds
+        pixels = torch.as_tensor(images, device=self.device).permute(0, 3, 1, 2).float() / 127.5 - 1  # Janus's mean 0.5, std 0.5
+        features = self.model.model.get_image_features(pixels.to(embeds.dtype)).pooler_output
+        where = (ids == self.model.config.image_token_id)[..., None]
+        if where.sum() != features.shape[0] * features.shape[1]:
+            raise ValueError(f"{int(where.sum())} image placeholders for {features.shape[0]} images of {features.shape[1]} patches")
+        return embeds.masked_scatter(where, features.to(embeds.dtype))
+
+    @property
+    def understanding_tokens(self) -> int:
+        """Placeholders one image takes in an understanding prompt (its vision patches)."""
+        return self.model.config.vision_config.num_image_tokens
 
     def image_embeds(self, tokens):
         return self.model.prepare_embeddings_for_image_generation(tokens)
@@ -135,14 +152,15 @@ class JanusT2I:
     # -- sampling (no gradients) --------------------------------------------------------------------
     @torch.no_grad()
     def sample_text(self, prefixes: list[list[int]], max_new_tokens: int, temperature: float = 1.0,
-                    generator: torch.Generator | None = None) -> list[list[int]]:  # fmt: skip
+                    generator: torch.Generator | None = None, images=None) -> list[list[int]]:  # fmt: skip
         """Continue each prefix until end-of-text (included) or `max_new_tokens`. `generator`: one
-        for the batch, or one per row (see `_pick`)."""
+        for the batch, or one per row (see `_pick`); temperature 0: greedy. `images`: one per row,
+        for prefixes that hold image placeholders (captioning)."""
         from transformers import DynamicCache
 
         ids, mask = left_pad(prefixes, self.tokenizer.pad_token_id, self.device)
         past = DynamicCache()
-        h, past = self._lm(self.text_embeds(ids), mask, past)
+        h, past = self._lm(self.text_embeds(ids, images), mask, past)
         out = [[] for _ in prefixes]
         done = torch.zeros(len(prefixes), dtype=torch.bool)
         for _ in range(max_new_tokens):
@@ -192,11 +210,13 @@ class JanusT2I:
         return list(((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
     # -- scoring (with gradients) ---------------------------------------------------------------------
-    def text_logprobs(self, prefixes: list[list[int]], completions: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probs (B, T) of each completion after its prefix, and the mask of its real tokens."""
+    def text_logprobs(self, prefixes: list[list[int]], completions: list[list[int]],
+                      images=None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Log-probs (B, T) of each completion after its prefix, and the mask of its real tokens.
+        `images`: one per row, for prefixes that hold image placeholders (captioning)."""
         rows = [p + c for p, c in zip(prefixes, completions)]
         ids, mask = left_pad(rows, self.tokenizer.pad_token_id, self.device)
-        h, _ = self._lm(self.text_embeds(ids), mask)
+        h, _ = self._lm(self.text_embeds(ids, images), mask)
         logp = torch.log_softmax(self.model.lm_head(h[:, :-1]).float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
         T = max(len(c) for c in completions)
         out_mask = torch.zeros(len(rows), T, device=self.device)

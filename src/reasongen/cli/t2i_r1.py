@@ -34,13 +34,13 @@ def train_vq(cfg: VQTrainConfig):
 
 @t2i_r1_app.command("data")
 def t2i_r1_data(
-    out: Path = typer.Option(..., help="Data folder: prompts, oracle CoTs, metadata and the targets' VQ codes."),
+    out: Path = typer.Option(..., help="Data folder: prompts, oracle CoTs, captions, metadata, the renders and their VQ codes."),
     vq: Path = typer.Option(..., help="The trained VQ tokenizer (`reasongen train vq`: RUN/vq), or a BiCoT pipeline folder, whose own tokenizer is used."),
     n: int = typer.Option(20000, help="Number of records."),
     size: int = typer.Option(64, help="Canvas size."),
     seed: int = typer.Option(0, help="Seed."),
 ):
-    """Build T2I-R1's fine-tuning records on ShapesWorld (prompt -> CoT -> image tokens)."""
+    """Build the Janus model's records on ShapesWorld (prompt -> CoT -> image tokens, image -> caption)."""
     from ..methods.autoencoders import load_vq_tokenizer
     from ..methods.t2i_r1.data import build_records
 
@@ -72,7 +72,7 @@ def train_t2i_r1(
     rewards: str = typer.Option("detector,attribute", help=REWARDS_HELP),
     expert_dirs: list[str] = typer.Option([], "--expert-dir", help="grpo: " + EXPERT_DIR_HELP),
 ):
-    """Train T2I-R1 on ShapesWorld: supervised fine-tuning, then BiCoT-GRPO."""
+    """Train the Janus model on ShapesWorld: the plain base (--stage pretrain), then T2I-R1's supervised fine-tuning and BiCoT-GRPO."""
     from ..methods.t2i_r1.train import train_t2i_r1
 
     names = comma_list(rewards, "--rewards", SHAPES_EXPERTS + tuple(REAL_EXPERTS))

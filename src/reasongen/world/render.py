@@ -138,3 +138,11 @@ def render_draft(objects, size: int, factor: int = DRAFT_FACTOR) -> np.ndarray:
         raise ValueError(f"draft factor {factor} does not divide the canvas size {size}")
     small = render_objects(objects, size // factor)
     return np.repeat(np.repeat(small, factor, axis=0), factor, axis=1)
+
+
+def object_mask(images: np.ndarray, cell: int) -> np.ndarray:
+    """(N, H, W, 3) uint8 renders -> (N, H / cell, W / cell) uint8: 1 where any pixel of the cell is
+    not ground (the latent cells or image tokens an object touches, for object-weighted losses)."""
+    fg = np.any(images != np.array(GROUND, dtype=np.uint8), axis=-1)
+    N, H, W = fg.shape
+    return fg.reshape(N, H // cell, cell, W // cell, cell).any(axis=(2, 4)).astype(np.uint8)

@@ -59,5 +59,5 @@ def _shipped_base() -> str:
 
     path = SHIPPED_MODELS / "shapes-janus"
     if not (path / "model_index.json").is_file():
-        raise ValueError("no shipped Janus base yet (shapes-janus); pass --model DIR, a folder written by `reasongen train t2i-r1`")
+        raise ValueError("no shipped Janus base yet (shapes-janus); pass --model DIR, a folder written by `reasongen train t2i-r1 --stage pretrain`")
     return str(path)

@@ -8,6 +8,10 @@
   asked for with an empty system prompt and the user turn `"{prompt}. {cot}"`, then
   `<begin_of_image>` (the official T2I-R1 code's layout).
 
+Captioning (the ShapesWorld base's understanding task) lays an image out as Janus does, its
+placeholders between `<begin_of_image>` and `<end_of_image>`: `<s> <begin_of_image> <image_placeholder>
+x N <end_of_image>` then the caption, ended by `</s>`.
+
 The reasoning instruction is our own wording of what T2I-R1's asks: brief and precise, every object
 (with its colour, number and shape when the prompt gives them, and their spatial relations), nothing
 the prompt does not state, at most 50 words, no explanation.
@@ -45,6 +49,13 @@ class SequenceFormat:
         if self.kind == "plain":
             return [self.tokenizer.bos_token_id] + self._ids(prompt) + [self.eos]
         return self._chat(SYSTEM, INSTRUCTION.format(prompt=prompt))
+
+    def caption_prefix(self, num_image_tokens: int) -> list[int]:
+        """What a caption is written after: the image's placeholders (the ShapesWorld layout)."""
+        if self.kind != "plain":
+            raise ValueError("captioning is the ShapesWorld base's pretraining task (format plain); real Janus-Pro comes pretrained")
+        image = [self.boi] + [self.tokenizer.convert_tokens_to_ids("<image_placeholder>")] * num_image_tokens
+        return [self.tokenizer.bos_token_id] + image + [self.tokenizer.convert_tokens_to_ids("<end_of_image>")]
 
     def cot_ids(self, cot: str) -> list[int]:
         """A CoT as the tokens the model writes (ended by end-of-text)."""

@@ -1,7 +1,15 @@
-"""Supervised fine-tuning of the Janus model on prompt -> CoT -> image tokens (T2I-R1's starting
-point on ShapesWorld, where no pretrained Janus exists).
+"""Training the Janus model on ShapesWorld: the plain base's pretraining, T2I-R1's supervised
+fine-tuning, and BiCoT-GRPO.
 
-Each sample is laid out one of three ways: with its CoT (probability 1 - p_direct - p_uncond: the
+Pretraining (`stage="pretrain"`) stands in for Janus-Pro's own, since no pretrained Janus of this
+world exists: text-to-image (prompt -> image tokens, with Janus's unconditional rows for guidance)
+mixed with understanding (image -> its description, the image entering through the understanding
+encoder), as Janus trains one model on both. Janus-Pro's Stage II trains on text-to-image data and
+its Stage III mixes understanding, pure text and generation 5:1:4; ShapesWorld has no text corpus,
+and its goal here is drawing, so captioning takes `p_caption` (default 1/4) of the samples: our
+choice, not the paper's.
+
+Supervised fine-tuning: each sample is laid out one of three ways: with its CoT (probability 1 - p_direct - p_uncond: the
 CoT's tokens and the image tokens are both learnt), without a CoT (p_direct: prompt -> image, so the
 same model is also the "direct generation without CoT" baseline), or as Janus's unconditional row
 (p_uncond: every token but BOS and <begin_of_image> replaced by padding; classifier-free guidance
@@ -20,11 +28,49 @@ from .config import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig  # noqa: F401
 from .format import SequenceFormat
 
 
+def image_loss(janus: JanusT2I, prefixes, codes, objects, object_weight: float) -> torch.Tensor:
+    """Cross-entropy of the image tokens after their prefixes; tokens an object touches weigh
+    `object_weight` against the ground's 1 (the object-weighted loss of the shapes-wan study)."""
+    logp = janus.image_logprobs(prefixes, codes, "cond")
+    if object_weight == 1:
+        return -logp.mean()
+    weights = 1 + (object_weight - 1) * objects.to(logp.device).float()
+    return -(logp * weights).sum() / weights.sum()
+
+
+class JanusPretrainTask:
+    def __init__(self, tokenizer, fmt: SequenceFormat, p_caption: float = 0.25, p_uncond: float = 0.1, object_weight: float = 1.0):
+        if not (0 <= p_caption and 0 <= p_uncond and p_caption + p_uncond < 1):
+            raise ValueError(f"p_caption {p_caption} and p_uncond {p_uncond} must be >= 0 and leave room for text-to-image samples")
+        self.tokenizer, self.fmt, self.p_caption, self.p_uncond, self.object_weight = tokenizer, fmt, p_caption, p_uncond, object_weight
+
+    def loss(self, model, batch, generator):
+        janus = JanusT2I(getattr(model, "module", model), self.tokenizer)
+        u = torch.rand(len(batch["prompts"]), generator=generator)
+        caption, draw = u < self.p_caption, (u >= self.p_caption).nonzero()[:, 0].tolist()
+        loss, logs = torch.zeros((), device=janus.device), {}
+        if draw:
+            prefixes = [self.fmt.image_prefix(batch["prompts"][i], None) for i in draw]
+            prefixes = [janus.uncond_prefix(p) if u[i] < self.p_caption + self.p_uncond else p for p, i in zip(prefixes, draw)]
+            image = image_loss(janus, prefixes, batch["codes"][draw], batch["objects"][draw], self.object_weight)
+            loss, logs["image_ce"] = loss + image, image.item()
+        if caption.any():
+            rows = caption.nonzero()[:, 0].tolist()
+            prefix = self.fmt.caption_prefix(janus.understanding_tokens)
+            completions = [self.fmt.cot_ids(batch["captions"][i]) for i in rows]  # a caption is written as a CoT is
+            logp, mask = janus.text_logprobs([prefix] * len(rows), completions, images=batch["images"][rows])
+            text = -(logp * mask).sum() / mask.sum()
+            loss, logs["caption_ce"] = loss + text, text.item()
+        return loss, logs
+
+
 class BiCoTSFTTask:
-    def __init__(self, tokenizer, fmt: SequenceFormat, p_direct: float = 0.2, p_uncond: float = 0.1, cot_weight: float = 1.0):
+    def __init__(self, tokenizer, fmt: SequenceFormat, p_direct: float = 0.2, p_uncond: float = 0.1, cot_weight: float = 1.0,
+                 object_weight: float = 1.0):  # fmt: skip
         if not (0 <= p_direct and 0 <= p_uncond and p_direct + p_uncond < 1):
             raise ValueError(f"p_direct {p_direct} and p_uncond {p_uncond} must be >= 0 and leave room for CoT samples")
         self.tokenizer, self.fmt, self.p_direct, self.p_uncond, self.cot_weight = tokenizer, fmt, p_direct, p_uncond, cot_weight
+        self.object_weight = object_weight
 
     def loss(self, model, batch, generator):
         janus = JanusT2I(getattr(model, "module", model), self.tokenizer)
@@ -37,7 +83,7 @@ class BiCoTSFTTask:
             else:
                 prefixes.append(self.fmt.image_prefix(prompt, cot))
                 with_cot.append((prompt, cot))
-        image = -janus.image_logprobs(prefixes, batch["codes"], "cond").mean()
+        image = image_loss(janus, prefixes, batch["codes"], batch.get("objects"), self.object_weight)
         logs = {"image_ce": image.item()}
         loss = image
         if with_cot:
@@ -58,9 +104,10 @@ def reward_ensemble(cfg: T2IR1TrainConfig):
 
 
 def train_t2i_r1(cfg: T2IR1TrainConfig, progress: bool = True):
-    """Supervised fine-tuning or BiCoT-GRPO; returns the T2IR1Pipeline, saved (fp16) in `output_dir/pipeline`.
-    Only the language model trains: the VQ tokenizer is trained on its own, the understanding
-    encoder is unused, and in GRPO the generation embedding, aligner and head stay frozen, as T2I-R1's."""
+    """Pretraining, supervised fine-tuning or BiCoT-GRPO; returns the T2IR1Pipeline, saved (fp16) in
+    `output_dir/pipeline`. The VQ tokenizer is trained on its own and stays frozen; the understanding
+    encoder trains in pretraining only (T2I-R1 does not use it); in GRPO the generation embedding,
+    aligner and head stay frozen too, as T2I-R1's."""
     import copy
 
     from ...backbones.janus import build_janus
@@ -73,6 +120,10 @@ def train_t2i_r1(cfg: T2IR1TrainConfig, progress: bool = True):
 
     cfg.check()
     dataset = BiCoTRecords(cfg.data)
+    if cfg.stage == "pretrain" and not dataset.has_pretraining_parts:
+        raise ValueError(f"{cfg.data} was built before records kept their renders and captions; rebuild it with `reasongen t2i-r1 data`")
+    if cfg.object_weight != 1 and dataset.objects is None:
+        raise ValueError(f"--object-weight needs the objects' token masks, which {cfg.data} lacks; rebuild it with `reasongen t2i-r1 data`")
     if cfg.init_from is not None:
         start = T2IR1Pipeline.from_pretrained(cfg.init_from)
         model, tokenizer, fmt_kind = start.model, start.tokenizer, start.config["format"]
@@ -84,11 +135,16 @@ def train_t2i_r1(cfg: T2IR1TrainConfig, progress: bool = True):
         model = build_janus(cfg.preset, tokenizer)
         model.model.vqmodel.load_state_dict(load_vq(cfg.vq).state_dict())
     fmt = SequenceFormat(tokenizer, fmt_kind)
-    for part in ("vqmodel", "vision_model", "aligner"):  # the tokenizer is trained on its own; understanding is unused
-        getattr(model.model, part).requires_grad_(False)
-    extra = {"stage": cfg.stage, "preset": cfg.preset}
-    if cfg.stage == "sft":
-        task, data = BiCoTSFTTask(tokenizer, fmt), dataset
+    model.model.vqmodel.requires_grad_(False)  # the tokenizer is trained on its own
+    if cfg.stage != "pretrain":  # T2I-R1 does not use understanding
+        model.model.vision_model.requires_grad_(False)
+        model.model.aligner.requires_grad_(False)
+    extra = {"stage": cfg.stage, "preset": cfg.preset, "object_weight": cfg.object_weight}
+    if cfg.stage == "pretrain":
+        task, data = JanusPretrainTask(tokenizer, fmt, cfg.p_caption, object_weight=cfg.object_weight), dataset
+        extra["p_caption"] = cfg.p_caption
+    elif cfg.stage == "sft":
+        task, data = BiCoTSFTTask(tokenizer, fmt, object_weight=cfg.object_weight), dataset
     else:
         for part in ("generation_embeddings", "generation_aligner", "generation_head"):
             getattr(model.model, part).requires_grad_(False)
@@ -104,11 +160,12 @@ def train_t2i_r1(cfg: T2IR1TrainConfig, progress: bool = True):
         data = dataset.metadata_batches()
         extra.update(levels=cfg.levels, use_cot=cfg.use_cot, rewards=list(cfg.rewards), group_size=cfg.group_size, beta=cfg.beta,
                      branch=cfg.branch)  # fmt: skip
-    sft = cfg.stage == "sft"
-    lr = cfg.lr if cfg.lr is not None else 5e-4 if sft else 5e-5
-    loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=lr, warmup_steps=min(200, cfg.steps // 10) if sft else 0,
-                       lr_decay="cosine" if sft else "constant", checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
-                       mixed_precision=cfg.mixed_precision, find_unused_parameters=True, keep_last=cfg.keep_last, extra=extra)  # fmt: skip
+    supervised = cfg.stage != "grpo"  # pretrain and sft share one schedule
+    lr = cfg.lr if cfg.lr is not None else 5e-4 if supervised else 5e-5
+    loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=lr, warmup_steps=min(200, cfg.steps // 10) if supervised else 0,
+                       lr_decay="cosine" if supervised else "constant", checkpoint_every=cfg.checkpoint_every, seed=cfg.seed,
+                       mixed_precision=cfg.mixed_precision, find_unused_parameters=True, keep_last=cfg.keep_last, extra=extra,
+                       time_budget=None if cfg.time_budget is None else 60 * cfg.time_budget)  # fmt: skip
     model = train(model, task, data, loop, progress)
     pipe = T2IR1Pipeline(model.float().cpu(), tokenizer, format=fmt_kind)
     pipe.save_pretrained(Path(cfg.output_dir) / "pipeline", dtype=torch.float16)

@@ -22,7 +22,8 @@ from tqdm import tqdm
 from ...images import to_tensor
 from ...locks import holds_folder, write_atomic
 from ...world.dataset import draw_record
-from ...world.vocab import GROUND, TAGS
+from ...world.render import object_mask
+from ...world.vocab import TAGS
 
 SHARD = 8192
 
@@ -31,13 +32,6 @@ def _render_job(args):
     seed, i, tags, size = args
     meta, scene = draw_record(seed, i, tags, "in_distribution")
     return scene.render(size), meta["prompt"], meta["tag"]
-
-
-def object_mask(images: np.ndarray, cell: int) -> torch.Tensor:
-    """(N, H, W, 3) uint8 -> (N, H / cell, W / cell) uint8: 1 where any pixel of the cell is not ground."""
-    fg = np.any(images != np.array(GROUND, dtype=np.uint8), axis=-1)
-    N, H, W = fg.shape
-    return torch.from_numpy(fg.reshape(N, H // cell, cell, W // cell, cell).any(axis=(2, 4)).astype(np.uint8))
 
 
 @torch.no_grad()
@@ -70,7 +64,7 @@ def _build(out_dir: Path, n: int, fvae, seed: int, tags: Sequence[str], size: in
             images = np.stack([r[0] for r in results])
             latents = torch.cat([fvae.encode_frames(to_tensor(images[i : i + batch_size])[:, None]).half()
                                  for i in range(0, len(images), batch_size)])  # fmt: skip
-            tensors = {"latents": latents.contiguous(), "objects": object_mask(images, fvae.spatial)}
+            tensors = {"latents": latents.contiguous(), "objects": torch.from_numpy(object_mask(images, fvae.spatial))}
             meta = {"prompts": json.dumps([r[1] for r in results]), "tags": json.dumps([r[2] for r in results])}
             write_atomic(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return out_dir
