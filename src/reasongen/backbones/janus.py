@@ -35,7 +35,8 @@ PRESETS = {
     "shapes": dict(
         text=dict(hidden_size=256, intermediate_size=768, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=4,
                   max_position_embeddings=1024),  # fmt: skip
-        vision=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, projection_dim=256, mlp_ratio=2.0),  # unused by T2I-R1
+        # the understanding encoder (a small SigLIP, one patch per VQ token): the base's captioning trains it, T2I-R1 does not use it
+        vision=dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, projection_dim=256, mlp_ratio=2.0),
         vq=dict(embed_dim=8, num_embeddings=512, latent_channels=64, base_channels=32, channel_multiplier=[1, 1, 2, 2],
                 num_res_blocks=1, projection_dim=256, image_token_embed_dim=256),  # fmt: skip
         image_size=64,
