@@ -25,9 +25,17 @@ def test_data_train_generate_sample(tmp_path):
     torch.manual_seed(0)
     build_vae("tiny").save_pretrained(tmp_path / "vae", safe_serialization=True)
     run("fox", "data", "--out", tmp_path / "data", "--vae", tmp_path / "vae", "--n", 6, "--workers", 1)
-    for experts in ("functional", "dense"):
-        run("train", "fox", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--output-dir", tmp_path / experts,
-            "--preset", "tiny", "--experts", experts, "--steps", 3, "--batch-size", 2, "--checkpoint-every", 3)  # fmt: skip
+    train = ["train", "fox", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--preset", "tiny", "--steps", 3, "--batch-size", 2,
+             "--checkpoint-every", 3]  # fmt: skip
+    # the paper's stages in order, each from the one before; the dense ablation straight at Stage III
+    run(*train, "--stage", 1, "--output-dir", tmp_path / "stage1")
+    run(*train, "--stage", 2, "--output-dir", tmp_path / "stage2", "--init-from", tmp_path / "stage1" / "pipeline")
+    run(*train, "--output-dir", tmp_path / "functional", "--init-from", tmp_path / "stage2" / "pipeline")
+    run(*train, "--output-dir", tmp_path / "dense", "--experts", "dense")
+    logs = [json.loads(line) for line in (tmp_path / "stage2" / "log.jsonl").read_text().splitlines()]
+    assert {k for r in logs for k in r if k.endswith(("_flow", "_lm"))} == {"t2i_flow", "caption_lm", "vqa_lm"}
+    res = runner.invoke(app, [str(a) for a in train] + ["--stage", "4", "--output-dir", str(tmp_path / "bad")])
+    assert res.exit_code == 2 and "--stage 4: choose 1" in res.output, res.output
     pipe = tmp_path / "functional" / "pipeline"
     assert json.loads((pipe / "model_index.json").read_text())["_class_name"] == "FoXPipeline"
     cfg = json.loads((tmp_path / "dense" / "pipeline" / "transformer" / "config.json").read_text())

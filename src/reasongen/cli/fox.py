@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..locks import write_atomic
-from ..methods.fox.config import TASKS, FoXTrainConfig
+from ..methods.fox.config import ALL_TASKS, FoXTrainConfig
 from .common import check_folder, check_options, comma_list, config_options, eval_app, fail, fox_app, train_app
 
 
@@ -41,12 +41,14 @@ def fox_data(
 @config_options(FoXTrainConfig)
 def train_fox(
     cfg: FoXTrainConfig,
-    tasks: str = typer.Option("plan_act,reflect,correct", help="Tasks taken in turn, one per step (FoX's 1:1:1 mix)."),
+    tasks: Optional[str] = typer.Option(None, help=(
+        "Tasks taken in turn, one per step, instead of the stage's (3: plan_act,reflect,correct, FoX's 1:1:1 mix; "
+        "2: t2i,caption,vqa; 1: t2i).")),
 ):
-    """Train one FoXperts model on planning+acting, reflection and correction, and save an FoXPipeline."""
+    """Train one FoXperts model on a FoX stage (1 text-to-image, 2 with understanding, 3 the MCoT), and save an FoXPipeline."""
     from ..methods.fox.train import train_fox
 
-    cfg = replace(cfg, tasks=tuple(comma_list(tasks, "--tasks", TASKS)))
+    cfg = replace(cfg, tasks=None if tasks is None else tuple(comma_list(tasks, "--tasks", ALL_TASKS)))
     try:
         train_fox(cfg)
     except (ValueError, FileNotFoundError) as e:

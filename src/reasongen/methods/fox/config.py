@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TASKS = ("plan_act", "reflect", "correct")
+TASKS = ("plan_act", "reflect", "correct")  # Stage III, the MCoT: what a FoX model is trained for
+# FoX's stages: I text-to-image, II generation mixed with understanding, III the MCoT tasks. Each
+# stage starts from the one before (--init-from); a stage's tasks are taken in turn, one per step.
+STAGE_TASKS = {1: ("t2i",), 2: ("t2i", "caption", "vqa"), 3: TASKS}
+ALL_TASKS = ("t2i", "caption", "vqa") + TASKS
 
 
 @dataclass
@@ -19,7 +23,10 @@ class FoXTrainConfig:
     output_dir: str = field(metadata={"help": "Run folder: checkpoints/, log.jsonl, and pipeline/ at the end.", "path": True})
     experts: str = field(default="functional", metadata={"help": "Expert layout: functional (FoXperts), modality (text / image) or dense (one)."})
     preset: str = field(default="shapes", metadata={"help": "FoXperts preset."})
-    tasks: tuple[str, ...] = TASKS  # taken in turn, one per step (FoX's 1:1:1 mix); the command line's --tasks is a comma list
+    stage: int = field(default=3, metadata={"help": (
+        "FoX's training stage: 1 text-to-image, 2 text-to-image with captioning and visual questions, 3 the MCoT tasks "
+        "(planning and acting, reflection, correction). Start each from the one before with --init-from.")})
+    tasks: tuple[str, ...] | None = None  # None: the stage's (STAGE_TASKS); the command line's --tasks is a comma list
     steps: int = field(default=6000, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=32, metadata={"help": "Global batch."})
     lr: float = field(default=5e-4, metadata={"help": "Peak learning rate (AdamW, cosine decay)."})
@@ -30,3 +37,16 @@ class FoXTrainConfig:
     seed: int = field(default=0, metadata={"help": "Seed."})
     init_from: str | None = field(default=None, metadata={"path": True, "help": (
         "Start from this pipeline's transformer; a resumable checkpoint in --output-dir wins.")})
+    time_budget: float | None = field(default=None, metadata={"help": (
+        "Minutes for this leg: it stops with a checkpoint (and writes the pipeline as it stands), and the same command resumes it.")})
+
+    @property
+    def task_list(self) -> tuple[str, ...]:
+        return tuple(self.tasks) if self.tasks else STAGE_TASKS.get(self.stage, ())
+
+    def check(self) -> None:
+        if self.stage not in STAGE_TASKS:
+            raise ValueError(f"--stage {self.stage}: choose 1 (text-to-image), 2 (with understanding) or 3 (the MCoT tasks)")
+        unknown = [t for t in self.task_list if t not in ALL_TASKS]
+        if unknown:
+            raise ValueError(f"unknown FoX tasks {unknown}; choose from {', '.join(ALL_TASKS)}")

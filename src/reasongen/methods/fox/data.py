@@ -1,7 +1,8 @@
 """FoX training data on ShapesWorld: one record per prompt serves all four tasks.
 
 A record holds the prompt (the six GenEval tags), the oracle's plan (caption and layout, `plan.py`),
-the target render, and a flawed render with its exact flaw mask:
+the target render, a visual question about it with its answer (`world.questions`, for Stage II's
+understanding), and a flawed render with its exact flaw mask:
 
 - with probability `P_CLEAN` the "flawed" image is the target itself and the mask is empty (reflection
   must learn to find nothing, which is what ends the chain);
@@ -33,6 +34,7 @@ from ...train.data import built_already
 from .inputs import blank  # noqa: F401  (the correction task's input, also the pipeline's)
 from ...world.dataset import draw_record
 from ...world.mutate import inject_flaw
+from ...world.questions import visual_question
 from ...world.render import object_alpha, render_draft
 from ...world.scene import Scene
 from ...world.vocab import GROUND, TAGS
@@ -93,14 +95,15 @@ def make_record(metadata: dict, scene: Scene, rng: np.random.Generator, size: in
 def record(seed: int, i: int, size: int) -> dict:
     """Record i of the records drawn from `seed`."""
     meta, scene = draw_record(seed, i, TAGS, "in_distribution")
-    return make_record(meta, scene, np.random.default_rng([seed, i, 3]), size)
+    question, answer = visual_question(scene, np.random.default_rng([seed, i, 4]))  # its own stream: the rest stays as it was
+    return {**make_record(meta, scene, np.random.default_rng([seed, i, 3]), size), "question": question, "answer": answer}
 
 
 def _record_job(args):
     return record(*args)
 
 
-TEXT_FIELDS = ("prompt", "caption", "layout", "flaw", "tag")
+TEXT_FIELDS = ("prompt", "caption", "layout", "flaw", "tag", "question", "answer")
 
 
 @holds_folder("data build")
@@ -161,5 +164,5 @@ class MCoTRecords:
         idx = torch.as_tensor(list(indices))
         out = {k: v[idx].float() for k, v in self.latents.items()}
         out["mask"] = self.masks[idx].float()
-        out.update({k: [self.info[k][i] for i in idx.tolist()] for k in TEXT_FIELDS})
+        out.update({k: [self.info[k][i] for i in idx.tolist()] for k in TEXT_FIELDS if k in self.info})  # older folders lack questions
         return out
