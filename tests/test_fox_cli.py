@@ -28,7 +28,7 @@ def test_data_train_generate_sample(tmp_path):
     train = ["train", "fox", "--data", tmp_path / "data", "--vae", tmp_path / "vae", "--preset", "tiny", "--steps", 3, "--batch-size", 2,
              "--checkpoint-every", 3]  # fmt: skip
     # the paper's stages in order, each from the one before; the dense ablation straight at Stage III
-    run(*train, "--stage", 1, "--output-dir", tmp_path / "stage1")
+    run(*train, "--stage", 1, "--output-dir", tmp_path / "stage1", "--object-weight", 8)
     run(*train, "--stage", 2, "--output-dir", tmp_path / "stage2", "--init-from", tmp_path / "stage1" / "pipeline")
     run(*train, "--output-dir", tmp_path / "functional", "--init-from", tmp_path / "stage2" / "pipeline")
     run(*train, "--output-dir", tmp_path / "dense", "--experts", "dense")

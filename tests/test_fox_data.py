@@ -60,6 +60,11 @@ def test_build_encode_and_train_each_task(tmp_path):
     data = MCoTRecords(tmp_path)
     batch = data.batch([0, 1, 2])
     assert batch["target"].shape == (3, 4, 8, 8) and batch["mask"].shape == (3, 64, 64)
+    from reasongen.world.render import object_mask
+
+    targets = np.stack([record(0, i, 64)["target"] for i in range(3)])
+    assert torch.equal(batch["objects"], torch.from_numpy(object_mask(targets, 8)).float())  # per 8 x 8 latent cell
+    assert 0 < batch["objects"].mean() < 1
     assert json.loads((tmp_path / "records.json").read_text())["n"] == 6
 
     tok = shapes_tokenizer()
@@ -120,5 +125,9 @@ def test_pretraining_stages_train_drawing_then_understanding(tmp_path):
     assert vqa_loss() < 0.7 * before
     moved = {n for n, p in stage2.named_parameters() if not torch.equal(p, before_params[n])}
     assert any("experts.1." in n for n in moved)  # the semantic-visual expert learns from clean images
+    # the object-weighted flow loss weighs the object cells more: not the plain loss, same noise
+    plain, weighted = (MCoTTask(tok, tasks=("t2i",), pixels_per_latent=8, object_weight=w).loss(model, batch, torch.Generator().manual_seed(0))[0]
+                       for w in (1.0, 8.0))  # fmt: skip
+    assert torch.isfinite(weighted) and not torch.isclose(plain, weighted)
     with pytest.raises(ValueError, match="--stage 4"):
         FoXTrainConfig("d", "v", "o", stage=4).check()

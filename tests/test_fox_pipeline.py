@@ -119,4 +119,9 @@ def test_geneval_images_do_not_depend_on_how_records_are_batched(pipe, monkeypat
     together = gen.many(asks)
     alone = [gen(meta, seeds) for meta, seeds in asks]
     assert [len(x) for x in together] == [2, 3]
-    assert all(np.array_equal(a, b) for xs, ys in zip(together, alone) for a, b in zip(xs, ys))
+    # the same image up to float rounding: a batch pads its plans to its longest, which changes the
+    # shapes of the matrix products and so their last bits; a pixel may flip by one level, no more
+    for xs, ys in zip(together, alone):
+        for a, b in zip(xs, ys):
+            diff = np.abs(a.astype(int) - b.astype(int))
+            assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())

@@ -30,6 +30,9 @@ class FoXTrainConfig:
     steps: int = field(default=6000, metadata={"help": "Optimiser steps."})
     batch_size: int = field(default=32, metadata={"help": "Global batch."})
     lr: float = field(default=5e-4, metadata={"help": "Peak learning rate (AdamW, cosine decay)."})
+    object_weight: float = field(default=1.0, metadata={"help": (
+        "Weight of the latent cells the target's objects cover in every flow loss, against 1 for the ground's (1: plain; "
+        "the shapes-wan study found 8 best).")})
     lm_weight: float = field(default=1.0, metadata={"help": "Weight of the planning (language-model) loss beside the flow loss."})
     ema: float = field(default=0.999, metadata={"help": "EMA decay of the shipped weights."})
     mixed_precision: str = field(default="no", metadata={"help": "no, or bf16 (GPUs, and CPUs with bf16 support)."})
@@ -47,6 +50,8 @@ class FoXTrainConfig:
     def check(self) -> None:
         if self.stage not in STAGE_TASKS:
             raise ValueError(f"--stage {self.stage}: choose 1 (text-to-image), 2 (with understanding) or 3 (the MCoT tasks)")
+        if self.object_weight < 1:
+            raise ValueError(f"--object-weight {self.object_weight}: give 1 (plain) or more")
         unknown = [t for t in self.task_list if t not in ALL_TASKS]
         if unknown:
             raise ValueError(f"unknown FoX tasks {unknown}; choose from {', '.join(ALL_TASKS)}")

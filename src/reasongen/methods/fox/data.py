@@ -35,7 +35,7 @@ from .inputs import blank  # noqa: F401  (the correction task's input, also the 
 from ...world.dataset import draw_record
 from ...world.mutate import inject_flaw
 from ...world.questions import visual_question
-from ...world.render import object_alpha, render_draft
+from ...world.render import object_alpha, object_mask, render_draft
 from ...world.scene import Scene
 from ...world.vocab import GROUND, TAGS
 from .plan import plan_text
@@ -153,7 +153,10 @@ class MCoTRecords:
     def __init__(self, out_dir: str | Path):
         out_dir = Path(out_dir)
         self.latents = load_file(out_dir / "latents.safetensors")
-        self.masks = load_file(out_dir / "records.safetensors")["mask"]
+        records = load_file(out_dir / "records.safetensors")
+        self.masks = records["mask"]
+        cell = records["target"].shape[1] // self.latents["target"].shape[-1]  # pixels per latent cell
+        self.objects = torch.from_numpy(object_mask(records["target"].numpy(), cell))  # the target's objects, per latent cell
         self.info = json.loads((out_dir / "records.json").read_text())
         self.size = self.info["size"]
 
@@ -164,5 +167,6 @@ class MCoTRecords:
         idx = torch.as_tensor(list(indices))
         out = {k: v[idx].float() for k, v in self.latents.items()}
         out["mask"] = self.masks[idx].float()
+        out["objects"] = self.objects[idx].float()
         out.update({k: [self.info[k][i] for i in idx.tolist()] for k in TEXT_FIELDS if k in self.info})  # older folders lack questions
         return out

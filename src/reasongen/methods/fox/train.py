@@ -45,12 +45,14 @@ from .inputs import IGNORE, encode_texts, plan_parts  # noqa: F401  (IGNORE: the
 
 class MCoTTask:
     def __init__(self, tokenizer, shift: float = 1.0, drop_prob: float = 0.1, direct_prob: float = 0.25,
-                 lm_weight: float = 1.0, tasks: tuple[str, ...] = TASKS, pixels_per_latent: int = 4):  # fmt: skip
+                 lm_weight: float = 1.0, tasks: tuple[str, ...] = TASKS, pixels_per_latent: int = 4,
+                 object_weight: float = 1.0):  # fmt: skip
         unknown = [t for t in tasks if t not in ALL_TASKS]
         if unknown or not tasks:
             raise ValueError(f"unknown FoX tasks {unknown or tasks}; choose from {', '.join(ALL_TASKS)}")
         self.tokenizer, self.shift, self.drop_prob, self.direct_prob = tokenizer, shift, drop_prob, direct_prob
         self.lm_weight, self.tasks, self.pixels_per_latent = lm_weight, tuple(tasks), pixels_per_latent
+        self.object_weight = object_weight
         self.kind = self.tasks[0]
 
     def set_step(self, step: int) -> None:
@@ -59,6 +61,14 @@ class MCoTTask:
     def loss(self, model, batch, generator):
         device = next(model.parameters()).device
         return getattr(self, "_" + self.kind)(model, batch, generator, device)
+
+    def _flow(self, velocity, batch, generator, device):
+        """The rectified-flow loss on the target; the cells its objects cover weigh `object_weight`
+        against the ground's 1 (the object-weighted loss of the shapes-wan study)."""
+        weights = None
+        if self.object_weight != 1:
+            weights = (1 + (self.object_weight - 1) * batch["objects"].to(device))[:, None]
+        return flow_loss(velocity, batch["target"].to(device), generator, self.shift, weights=weights)
 
     def _plan_act(self, model, batch, generator, device):
         texts = []
@@ -73,7 +83,7 @@ class MCoTTask:
             seen["logits"] = text_logits
             return v
 
-        flow = flow_loss(velocity, batch["target"].to(device), generator, self.shift)
+        flow = self._flow(velocity, batch, generator, device)
         lm = self._lm_loss(seen["logits"], labels)
         return flow + self.lm_weight * lm, {"act_flow": flow.item(), "plan_lm": lm.item()}
 
@@ -85,7 +95,7 @@ class MCoTTask:
         def velocity(x, t):
             return model([TextSegment(ids, valid), ImageSegment(x, timestep=t)])[1]
 
-        flow = flow_loss(velocity, batch["target"].to(device), generator, self.shift)
+        flow = self._flow(velocity, batch, generator, device)
         return flow, {"t2i_flow": flow.item()}
 
     def _understand(self, model, batch, texts: list[list[str]], device):
@@ -127,7 +137,7 @@ class MCoTTask:
         def velocity(x, t):
             return model([TextSegment(ids, valid), context, ImageSegment(x, timestep=t)])[2]
 
-        flow = flow_loss(velocity, batch["target"].to(device), generator, self.shift)
+        flow = self._flow(velocity, batch, generator, device)
         return flow, {"correct_flow": flow.item()}
 
 
@@ -148,7 +158,7 @@ def train_fox(cfg: FoXTrainConfig, progress: bool = True):
     dataset = MCoTRecords(cfg.data)
     if "vqa" in cfg.task_list and "question" not in dataset.info:
         raise ValueError(f"{cfg.data} was built before records held visual questions; rebuild it with `reasongen fox data`")
-    task = MCoTTask(tokenizer, lm_weight=cfg.lm_weight, tasks=cfg.task_list, pixels_per_latent=fvae.spatial)
+    task = MCoTTask(tokenizer, lm_weight=cfg.lm_weight, tasks=cfg.task_list, pixels_per_latent=fvae.spatial, object_weight=cfg.object_weight)
     torch.manual_seed(cfg.seed)
     model = build_foxperts(cfg.preset, vocab_size=len(tokenizer), experts=cfg.experts, pad_token_id=tokenizer.pad_token_id)
     if cfg.init_from is not None:
@@ -158,7 +168,7 @@ def train_fox(cfg: FoXTrainConfig, progress: bool = True):
                        mixed_precision=cfg.mixed_precision, find_unused_parameters=True,
                        time_budget=None if cfg.time_budget is None else 60 * cfg.time_budget,
                        extra={"experts": cfg.experts, "preset": cfg.preset, "stage": cfg.stage, "tasks": ",".join(cfg.task_list),
-                              "lm_weight": cfg.lm_weight})  # fmt: skip
+                              "lm_weight": cfg.lm_weight, "object_weight": cfg.object_weight})  # fmt: skip
     model = train(model, task, dataset, loop, progress)
     pipe = FoXPipeline(model.float().cpu(), fvae, tokenizer, height=dataset.size, width=dataset.size)
     pipe.save_pretrained(Path(cfg.output_dir) / "pipeline", dtype=torch.float16)
