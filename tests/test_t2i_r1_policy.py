@@ -100,3 +100,23 @@ def test_t2i_r1_grpo_step_through_the_loop(tmp_path, janus):
     assert len(logs) == 2 and all("reward" in r and "kl" in r for r in logs)
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert any("language_model" in n for n in changed) and any("generation_head" in n for n in changed)
+
+
+def test_the_cot_limit_follows_the_checkpoint(janus):
+    """T2I-R1 samples CoTs up to 1024 tokens on Janus-Pro; ShapesWorld's small models stop at 64. A
+    set limit wins, and a context too short for any CoT says so."""
+    from reasongen.methods.t2i_r1.format import cot_token_limit
+    from reasongen.methods.t2i_r1.pipeline import T2IR1Pipeline
+
+    assert cot_token_limit(16384, 576, "janus-pro") == 1024  # Janus-Pro-7B: 16,384 positions, 576 image tokens
+    assert cot_token_limit(2048, 576, "janus-pro") == 2048 - 512 - 576 - 1
+    assert cot_token_limit(16384, 576, "plain") == 64
+    with pytest.raises(ValueError, match="no room for a CoT"):
+        cot_token_limit(1024, 576, "janus-pro")
+    chat = SequenceFormat(byte_tokenizer(), "janus-pro")
+    with pytest.raises(ValueError, match="512 positions leaves no room"):  # the tiny model's context, in the Janus-Pro layout
+        BiCoTPolicy(janus, chat)
+    assert BiCoTPolicy(janus, SequenceFormat(janus.tokenizer)).max_cot_tokens == 64
+    assert BiCoTPolicy(janus, chat, max_cot_tokens=7).max_cot_tokens == 7
+    pipe = T2IR1Pipeline(janus.model, janus.tokenizer)
+    assert pipe.max_cot_tokens == 64 and T2IR1Pipeline(janus.model, janus.tokenizer, max_cot_tokens=9).max_cot_tokens == 9

@@ -135,6 +135,10 @@ class JanusT2I:
         return embeds.masked_scatter(where, features.to(embeds.dtype))
 
     @property
+    def max_positions(self) -> int:
+        return self.model.config.text_config.max_position_embeddings
+
+    @property
     def understanding_tokens(self) -> int:
         """Placeholders one image takes in an understanding prompt (its vision patches)."""
         return self.model.config.vision_config.num_image_tokens

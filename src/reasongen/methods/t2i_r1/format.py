@@ -28,6 +28,25 @@ INSTRUCTION = (
 )
 FORMATS = ("plain", "janus-pro")
 
+# T2I-R1's GRPO settings (its grpo config): prompts up to 512 tokens, semantic CoTs up to 1024.
+T2I_R1_PROMPT_TOKENS, T2I_R1_COT_TOKENS = 512, 1024
+# ShapesWorld's oracle CoTs are at most 9 tokens with their </s> (3,000 records of every tag); a
+# small model that rambles is cut off here rather than at 1024, which would only cost time.
+SHAPES_COT_TOKENS = 64
+
+
+def cot_token_limit(max_positions: int, image_tokens: int, kind: str) -> int:
+    """The most CoT tokens a checkpoint samples when none is set: T2I-R1's 1024 on a real Janus-Pro
+    (`janus-pro` layout), as far as the context leaves room after a 512-token prompt and the image;
+    64 on ShapesWorld's small models (`plain`)."""
+    if kind == "plain":
+        return SHAPES_COT_TOKENS
+    room = max_positions - T2I_R1_PROMPT_TOKENS - image_tokens - 1  # the 1: <begin_of_image>
+    if room < 1:
+        raise ValueError(f"a context of {max_positions} positions leaves no room for a CoT after a {T2I_R1_PROMPT_TOKENS}-token "
+                         f"prompt and {image_tokens} image tokens; set max_cot_tokens")  # fmt: skip
+    return min(T2I_R1_COT_TOKENS, room)
+
 
 class SequenceFormat:
     def __init__(self, tokenizer, kind: str = "plain", boi_token: str = "<begin_of_image>"):

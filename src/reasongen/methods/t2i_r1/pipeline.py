@@ -18,14 +18,14 @@ import torch
 from ...backbones.janus import JanusT2I
 from .. import read_model_index, save_weights
 from ..pipeline_base import ReasongenPipeline
-from .format import FORMATS, SequenceFormat
+from .format import FORMATS, SequenceFormat, cot_token_limit
 
 DEFAULTS = {
     "format": "plain",
     "guidance_scale": 5.0,  # T2I-R1's cfg_weight
     "image_temperature": 1.0,  # Janus and T2I-R1 sample image tokens at 1.0
     "cot_temperature": 1.0,  # T2I-R1 samples CoTs at the generation config's 1.0
-    "max_cot_tokens": 64,
+    "max_cot_tokens": None,  # None: follows the checkpoint (format.cot_token_limit: 1024 on Janus-Pro, 64 on ShapesWorld)
     "use_cot": True,
 }
 
@@ -48,6 +48,11 @@ class T2IR1Pipeline(ReasongenPipeline):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.janus = JanusT2I(model, tokenizer)
         self.fmt = SequenceFormat(tokenizer, self.config["format"])
+
+    @property
+    def max_cot_tokens(self) -> int:
+        """The CoT limit: the setting, or the checkpoint's own (`cot_token_limit`)."""
+        return self.config["max_cot_tokens"] or cot_token_limit(self.janus.max_positions, self.janus.num_image_tokens, self.fmt.kind)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device="cpu", dtype=torch.float32, **overrides) -> "T2IR1Pipeline":
@@ -89,7 +94,7 @@ class T2IR1Pipeline(ReasongenPipeline):
             gens = [torch.Generator().manual_seed(int(seed)) for seed in row_seeds]
             cot_ids, cots = [None] * len(rows), [None] * len(rows)
             if use_cot:
-                cot_ids = self.janus.sample_text([self.fmt.cot_prefix(p) for p in rows], cfg["max_cot_tokens"], cfg["cot_temperature"], gens)
+                cot_ids = self.janus.sample_text([self.fmt.cot_prefix(p) for p in rows], self.max_cot_tokens, cfg["cot_temperature"], gens)
                 cots = [self.fmt.cot_text(c) for c in cot_ids]
             prefixes = [self.fmt.image_prefix_after(p, c) if use_cot else self.fmt.image_prefix(p, None) for p, c in zip(rows, cot_ids)]
             tokens = self.janus.sample_image_tokens(prefixes, g, cfg["image_temperature"], gens)

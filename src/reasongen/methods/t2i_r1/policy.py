@@ -14,14 +14,14 @@ import torch
 
 from ...backbones.janus import JanusT2I
 from ...rl.grpo import Rollout
-from .format import SequenceFormat
+from .format import SequenceFormat, cot_token_limit
 
 LEVELS = ("both", "image", "cot")
 
 
 class BiCoTPolicy:
     def __init__(self, janus: JanusT2I, fmt: SequenceFormat, levels: str = "both", use_cot: bool = True,
-                 max_cot_tokens: int = 64, cot_temperature: float = 1.0, image_temperature: float = 1.0,
+                 max_cot_tokens: int | None = None, cot_temperature: float = 1.0, image_temperature: float = 1.0,
                  guidance: float = 5.0, branch: str = "cond"):  # fmt: skip
         if levels not in LEVELS:
             raise ValueError(f"levels {levels!r}: choose from {', '.join(LEVELS)}")
@@ -30,7 +30,8 @@ class BiCoTPolicy:
         if branch not in ("cond", "cfg"):
             raise ValueError(f"branch {branch!r}: use cond (the official T2I-R1 choice) or cfg")
         self.janus, self.fmt, self.levels, self.use_cot = janus, fmt, levels, use_cot
-        self.max_cot_tokens, self.cot_temperature, self.image_temperature = max_cot_tokens, cot_temperature, image_temperature
+        self.max_cot_tokens = max_cot_tokens or cot_token_limit(janus.max_positions, janus.num_image_tokens, fmt.kind)  # None: the checkpoint's
+        self.cot_temperature, self.image_temperature = cot_temperature, image_temperature
         self.guidance, self.branch = guidance, branch
 
     @torch.no_grad()

@@ -152,7 +152,7 @@ def train_t2i_r1(cfg: T2IR1TrainConfig, progress: bool = True):
 
         def policy_of(m):
             return BiCoTPolicy(JanusT2I(getattr(m, "module", m), tokenizer), fmt, levels=cfg.levels, use_cot=cfg.use_cot,
-                               guidance=cfg.guidance, branch=cfg.branch)  # fmt: skip
+                               guidance=cfg.guidance, branch=cfg.branch, max_cot_tokens=start.config["max_cot_tokens"])  # fmt: skip
 
         reference = policy_of(reference_model)
         task = GRPOTask(policy_of, reward_ensemble(cfg), group_size=cfg.group_size, beta=cfg.beta, reference=reference,
