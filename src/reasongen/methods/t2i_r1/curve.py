@@ -2,7 +2,9 @@
 
 The training reward is read from a run's `log.jsonl`. The independent score is `shapes-geneval` (or
 any metadata file) sampled from each kept checkpoint of the run and scored by the evaluator, a
-different judge from the reward experts that trained it. Step 0 is the model the run started from.
+different judge from the reward experts that trained it; its prompts of held-out compositions, which
+no training record and so no GRPO prompt holds, are drawn apart (dashed). Step 0 is the model the run
+started from.
 Scores are cached in `RUN/curve/scores.json`, and samples in `RUN/curve/step-XXXXXXXX/`, so rerunning
 after more checkpoints only samples the new ones.
 """
@@ -70,8 +72,15 @@ def run_curves(runs: list[str | Path], init_from: str | Path, metadata: str = "s
         scores = checkpoint_scores(run, init_from, metadata, n, seed, start=start)
         start = scores[0]  # every run starts from --init-from: sample step 0 once
         curves[name] = {"log": read_log(run), "scores": scores}
-        say(f"{name}: " + ", ".join(f"step {s} {v['overall']:.3f}" for s, v in sorted(scores.items())))
+        say(f"{name}: " + ", ".join(f"step {s} {v['overall']:.3f}" + (f" (unseen {u:.3f})" if (u := unseen(v)) is not None else "")
+                                    for s, v in sorted(scores.items())))  # fmt: skip
     return curves
+
+
+def unseen(summary: dict) -> float | None:
+    """The score on the held-out compositions' prompts, where the benchmark has any."""
+    part = summary.get("compositions", {}).get("unseen")
+    return None if part is None else part["overall"]
 
 
 def plot_curves(runs: dict[str, dict], out: str | Path) -> Path:
@@ -87,7 +96,11 @@ def plot_curves(runs: dict[str, dict], out: str | Path) -> Path:
         steps = [r["step"] for r in run["log"]]
         left.plot(steps, [r["reward"] for r in run["log"]], label=label)
         points = sorted(run["scores"].items())
-        right.plot([s for s, _ in points], [v["overall"] for _, v in points], marker="o", label=label)
+        line = right.plot([s for s, _ in points], [v["overall"] for _, v in points], marker="o", label=label)[0]
+        held = [(s, unseen(v)) for s, v in points if unseen(v) is not None]
+        if held:
+            right.plot([s for s, _ in held], [u for _, u in held], marker="x", linestyle="--", color=line.get_color(),
+                       label=f"{label}: unseen compositions")  # fmt: skip
     left.set(xlabel="GRPO step", ylabel="training reward (mean of 10 steps)", title="reward the run optimises")
     right.set(xlabel="GRPO step", ylabel="overall score", title="independent: the evaluator on a benchmark")
     for ax in (left, right):
