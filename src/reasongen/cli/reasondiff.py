@@ -9,14 +9,13 @@ from typing import Optional
 import typer
 
 from ..locks import write_atomic
-from ..methods.reasondiff.config import ReasonDiffTrainConfig
+from ..methods.reasondiff.config import NarratorTrainConfig, ReasonDiffTrainConfig
 from .common import (
     app,
     check_folder,
     check_options,
     check_output,
     check_prompt,
-    check_training,
     config_options,
     eval_app,
     fail,
@@ -143,27 +142,16 @@ def train_reasondiff(cfg: ReasonDiffTrainConfig):
 
 
 @train_app.command("narrator")
-def train_narrator(
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained narrator/ at the end."),
-    steps: int = typer.Option(3000, help="Optimiser steps."),
-    batch_size: int = typer.Option(64, help="Global batch of cases."),
-    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
-    frames: int = typer.Option(17, help="Clip length the narrator places images in (1 + 4k)."),
-    heldout: int = typer.Option(1000, help="Fresh unpaired cases the finished narrator is measured on, beside the world's reasoner."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    seed: int = typer.Option(0, help="Seed of the cases and the initialisation."),
-):
+@config_options(NarratorTrainConfig)
+def train_narrator(cfg: NarratorTrainConfig):
     """Train ReasonDiff's small narrator on ShapesWorld clips: where in the clip an image belongs, from the image and the text."""
     from ..methods.reasondiff.trained_narrator import train_narrator as train
-    from ..world.video import check_clip_length
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
     try:
-        check_clip_length(frames)
+        report = train(cfg)
     except ValueError as e:
         fail(e)
-    report = train(output_dir, frames, heldout, steps, batch_size, lr, checkpoint_every, seed)
-    typer.echo(f"{output_dir / 'narrator'}: held-out anchor accuracy {report['anchor_accuracy']:.3f} "
+    typer.echo(f"{Path(cfg.output_dir) / 'narrator'}: held-out anchor accuracy {report['anchor_accuracy']:.3f} "
                f"(world's reasoner {report['world_reasoner_anchor_accuracy']:.3f}, frame 0 {report['first_frame_anchor_accuracy']:.3f})")  # fmt: skip
 
 

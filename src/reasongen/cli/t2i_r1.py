@@ -11,7 +11,8 @@ import typer
 
 from ..methods.autoencoder_config import VQTrainConfig
 from ..methods.t2i_r1.config import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig
-from .common import (check_options, check_output, check_range, check_training, comma_list, config_options, eval_app, fail,
+from ..rewards.config import DetectorTrainConfig, JudgeTrainConfig
+from .common import (check_options, check_output, comma_list, config_options, eval_app, fail,
                      t2i_r1_app, train_app)
 
 
@@ -106,41 +107,29 @@ def t2i_r1_curve(
 
 
 @train_app.command("judge")
-def train_judge(
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and the trained judge/ at the end."),
-    steps: int = typer.Option(2000, help="Optimiser steps."),
-    batch_size: int = typer.Option(64, help="Global batch (half matching pairs, half not)."),
-    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    seed: int = typer.Option(0, help="Seed."),
-):
-    """Train the ShapesWorld outcome-reward judge (T2I-R1's ORM analogue): does an image match its prompt?"""
+@config_options(JudgeTrainConfig)
+def train_judge(cfg: JudgeTrainConfig):
+    """Train the ShapesWorld outcome-reward judge (T2I-R1's ORM analogue): does an image match its prompt?
+    Each batch is half matching pairs, half not."""
     from ..rewards.judge import train_judge
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
-    report = train_judge(output_dir, steps, batch_size, lr, checkpoint_every, seed)
-    typer.echo(f"{output_dir / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")
+    report = train_judge(cfg)
+    typer.echo(f"{Path(cfg.output_dir) / 'judge'}: held-out accuracy {report['heldout_accuracy']:.3f}")
 
 
 @train_app.command("detector")
-def train_detector(
-    output_dir: Path = typer.Option(..., help="Run folder: checkpoints/, log.jsonl, and detector/ at the end."),
-    steps: int = typer.Option(3000, help="Optimiser steps."),
-    batch_size: int = typer.Option(64, help="Global batch of scenes."),
-    lr: float = typer.Option(1e-3, help="Peak learning rate (AdamW, cosine decay to 10%)."),
-    checkpoint_every: int = typer.Option(250, help="Checkpoint every N steps."),
-    seed: int = typer.Option(0, help="Seed."),
-    heldout: int = typer.Option(500, help="Fresh scenes (another seed) in the held-out report, clean and degraded."),
-):
+@config_options(DetectorTrainConfig)
+def train_detector(cfg: DetectorTrainConfig):
     """Train the learned ShapesWorld detector (CenterNet) that the learned-detector and learned-attribute
     rewards read."""
     from ..rewards.learned_detector import train_detector
 
-    check_training(steps, batch_size, lr, checkpoint_every, seed)
-    check_range("--heldout", heldout, 1, 10**6, "at least 1 scene")
-    report = train_detector(output_dir, steps, batch_size, lr, checkpoint_every, seed, heldout=heldout)
+    try:
+        report = train_detector(cfg)
+    except ValueError as e:
+        fail(e)
     clean, degraded = report["clean"], report["degraded"]
-    typer.echo(f"{output_dir / 'detector'}: held-out recall {clean['recall']:.3f} (degraded {degraded['recall']:.3f}), "
+    typer.echo(f"{Path(cfg.output_dir) / 'detector'}: held-out recall {clean['recall']:.3f} (degraded {degraded['recall']:.3f}), "
                f"precision {clean['precision']:.3f}, colour accuracy {clean['colour_accuracy']:.3f}")  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from ..eval.shapes_detector import ShapesDetector
 from ..world.dataset import draw_record
 from ..world.mutate import inject_flaw
 from ..world.vocab import ALL_TAGS
+from .config import JudgeTrainConfig
 
 
 class JudgeModel(ImageTextCNN):
@@ -85,8 +86,7 @@ def heldout_report(model: JudgeModel, features: TextFeatures, seed: int, n: int 
             "accuracy_on_mismatches": float((logits[labels == 0] <= 0).float().mean())}  # fmt: skip
 
 
-def train_judge(output_dir, steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, checkpoint_every: int = 250, seed: int = 0,
-                progress: bool = True) -> dict:  # fmt: skip
+def train_judge(cfg: JudgeTrainConfig, progress: bool = True) -> dict:
     """Train (or resume) the judge on fresh pairs; writes `output_dir/judge` and `judge_report.json`
     (held-out accuracy on pairs of another seed), returns the report."""
     import json
@@ -94,16 +94,14 @@ def train_judge(output_dir, steps: int = 2000, batch_size: int = 64, lr: float =
 
     from ..backbones.text import load_text_encoder
     from ..locks import write_atomic
-    from ..train.loop import TrainConfig, train
+    from ..train.loop import train
 
     features = TextFeatures(load_text_encoder("minilm"))
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
-                      checkpoint_every=checkpoint_every, seed=seed)  # fmt: skip
-    torch.manual_seed(seed)
-    model = train(JudgeModel(), JudgeTask(features), JudgePairs(seed=seed), cfg, progress).eval()
-    model.save_pretrained(Path(output_dir) / "judge", safe_serialization=True)
-    report = heldout_report(model, features, seed + 1_000_003)
-    write_atomic(Path(output_dir) / "judge_report.json", json.dumps(report, indent=1) + "\n")
+    torch.manual_seed(cfg.seed)
+    model = train(JudgeModel(), JudgeTask(features), JudgePairs(seed=cfg.seed), cfg.loop(), progress).eval()
+    model.save_pretrained(Path(cfg.output_dir) / "judge", safe_serialization=True)
+    report = heldout_report(model, features, cfg.seed + 1_000_003)
+    write_atomic(Path(cfg.output_dir) / "judge_report.json", json.dumps(report, indent=1) + "\n")
     return report
 
 

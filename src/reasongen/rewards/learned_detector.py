@@ -41,6 +41,7 @@ from ..eval.geneval import Detection
 from ..images import to_tensor
 from ..world.dataset import draw_record
 from ..world.vocab import CLASSES, COLOR_NAMES, TAGS
+from .config import DetectorTrainConfig
 
 STRIDE = 4
 MIN_SCORE = 0.01  # class hypotheses below this are not reported
@@ -311,23 +312,21 @@ def heldout_report(detector: LearnedDetector, seed: int, n: int = 500) -> dict:
     return report
 
 
-def train_detector(output_dir, steps: int = 3000, batch_size: int = 64, lr: float = 1e-3, checkpoint_every: int = 250,
-                   seed: int = 0, width: int = 32, progress: bool = True, heldout: int = 500) -> dict:  # fmt: skip
+def train_detector(cfg: DetectorTrainConfig, progress: bool = True) -> dict:
     """Train (or resume) the detector on fresh scenes; writes `output_dir/detector` and
     `detector_report.json` (held-out recall, precision, colour accuracy on scenes of another seed),
     returns the report."""
     import json
 
     from ..locks import write_atomic
-    from ..train.loop import TrainConfig, train
+    from ..train.loop import train
 
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
-                      checkpoint_every=checkpoint_every, seed=seed)  # fmt: skip
-    torch.manual_seed(seed)
-    model = train(CenterNetDetector(width=width), DetectorTask(), DetectorScenes(seed=seed), cfg, progress).eval()
-    model.save_pretrained(Path(output_dir) / "detector", safe_serialization=True)
-    report = heldout_report(LearnedDetector(model), seed + 1_000_003, heldout)
-    write_atomic(Path(output_dir) / "detector_report.json", json.dumps(report, indent=1) + "\n")
+    cfg.check()
+    torch.manual_seed(cfg.seed)
+    model = train(CenterNetDetector(width=cfg.width), DetectorTask(), DetectorScenes(seed=cfg.seed), cfg.loop(), progress).eval()
+    model.save_pretrained(Path(cfg.output_dir) / "detector", safe_serialization=True)
+    report = heldout_report(LearnedDetector(model), cfg.seed + 1_000_003, cfg.heldout)
+    write_atomic(Path(cfg.output_dir) / "detector_report.json", json.dumps(report, indent=1) + "\n")
     return report
 
 

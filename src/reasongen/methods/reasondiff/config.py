@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...train.config import SmallModelTrainConfig
+
 
 @dataclass
 class ReasonDiffTrainConfig:
@@ -66,3 +68,18 @@ class ReasonDiffTrainConfig:
         for option, _, _, value, choices in self.wiring():
             if value is not None and value not in choices:
                 raise ValueError(f"{option} {value}: choose {', '.join(choices)}")
+
+
+@dataclass
+class NarratorTrainConfig(SmallModelTrainConfig):
+    """The small trained narrator (`trained_narrator.py`): where in the clip an image belongs."""
+
+    frames: int = field(default=17, metadata={"help": "Clip length the narrator places images in (1 + 4k)."})
+    heldout: int = field(default=1000, metadata={"help": "Fresh unpaired cases the finished narrator is measured on, beside the world's reasoner."})
+
+    def check(self) -> None:
+        from ...world.video import check_clip_length
+
+        check_clip_length(self.frames)
+        if self.heldout < 1:
+            raise ValueError(f"--heldout {self.heldout}: give at least 1 case")

@@ -28,6 +28,7 @@ from ...backbones.text import TextFeatures
 from ...images import to_tensor
 from ...world.video import make_case
 from .. import SHIPPED_MODELS
+from .config import NarratorTrainConfig
 from .narrator import Narration
 from .world_narrator import ShapesNarrator
 
@@ -141,22 +142,22 @@ def load_trained_narrator(path, device: str = "cpu") -> TrainedNarrator:
     return TrainedNarrator(model, load_text_encoder("minilm", device=device))
 
 
-def train_narrator(output_dir, frames: int = 17, heldout: int = 1000, steps: int = 3000, batch_size: int = 64, lr: float = 1e-3,
-                   checkpoint_every: int = 250, seed: int = 0, progress: bool = True) -> dict:  # fmt: skip
-    """Train (or resume) the anchor reader on `frames`-frame cases of `seed`; writes `output_dir/narrator`
-    and `narrator_report.json` (`heldout_report` on `heldout` fresh cases), returns the report."""
+def train_narrator(cfg: NarratorTrainConfig, progress: bool = True) -> dict:
+    """Train (or resume) the anchor reader on `cfg.frames`-frame cases of `cfg.seed`; writes
+    `output_dir/narrator` and `narrator_report.json` (`heldout_report` on `cfg.heldout` fresh cases),
+    returns the report."""
     import json
 
     from ...backbones.text import load_text_encoder
     from ...locks import write_atomic
-    from ...train.loop import TrainConfig, train
+    from ...train.loop import train
 
+    cfg.check()
     features = TextFeatures(load_text_encoder("minilm"))
-    cfg = TrainConfig(str(output_dir), steps, batch_size=batch_size, lr=lr, warmup_steps=50, lr_decay="cosine",
-                      checkpoint_every=checkpoint_every, seed=seed, extra={"frames": frames})  # fmt: skip
-    torch.manual_seed(seed)
-    model = train(ImageTextCNN(outputs=frames), AnchorTask(features), AnchorCases(num_frames=frames, seed=seed), cfg, progress).eval()
-    model.save_pretrained(Path(output_dir) / "narrator", safe_serialization=True)
-    report = heldout_report(model, features, heldout)
-    write_atomic(Path(output_dir) / "narrator_report.json", json.dumps(report, indent=1) + "\n")
+    torch.manual_seed(cfg.seed)
+    model = train(ImageTextCNN(outputs=cfg.frames), AnchorTask(features), AnchorCases(num_frames=cfg.frames, seed=cfg.seed),
+                  cfg.loop(frames=cfg.frames), progress).eval()  # fmt: skip
+    model.save_pretrained(Path(cfg.output_dir) / "narrator", safe_serialization=True)
+    report = heldout_report(model, features, cfg.heldout)
+    write_atomic(Path(cfg.output_dir) / "narrator_report.json", json.dumps(report, indent=1) + "\n")
     return report
