@@ -66,3 +66,16 @@ def test_the_16x16_preset_codes_an_image_as_256_tokens_of_4_pixels():
     x = ShapesImages(2, 64, 0, 0.0).batch(range(2))
     rec, _, idx, _ = vq_forward(vq, x)
     assert idx.shape == (2, 256) and rec.shape == x.shape  # 16 x 16 tokens, decoded back to 64 px
+
+
+def test_the_4k_preset_keeps_64_tokens_from_a_larger_codebook():
+    from reasongen.backbones.janus import build_janus
+    from reasongen.backbones.text import shapes_tokenizer
+
+    torch.manual_seed(0)
+    vq = build_vq("shapes4k")
+    x = ShapesImages(2, 64, 0, 0.0).batch(range(2))
+    rec, _, idx, _ = vq_forward(vq, x)
+    assert idx.shape == (2, 64) and rec.shape == x.shape and vq.quantize.embedding.weight.shape[0] == 4096
+    janus = build_janus("shapes4k", shapes_tokenizer())  # the language model draws from all 4,096 codes
+    assert janus.model.generation_head.vision_head.out_features == 4096

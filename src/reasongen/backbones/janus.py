@@ -1,7 +1,8 @@
 """Janus(-Pro) for T2I-R1: transformers' `JanusForConditionalGeneration` with its VQ image tokenizer.
 
 Presets: `tiny` (tests), `shapes` (ShapesWorld at 64 px: a VQ tokenizer with 8x downsampling, so an
-image is 8 x 8 = 64 tokens) and the real Janus-Pro-1B / 7B, loaded from a local transformers folder
+image is 8 x 8 = 64 tokens of 512 codes), `shapes16` (16 x 16 tokens), `shapes4k` (64 tokens of 4,096
+codes) and the real Janus-Pro-1B / 7B, loaded from a local transformers folder
 (`load_janus`). `JanusT2I` holds the primitives T2I-R1 needs on any of them, as Janus does them:
 
 - text (the semantic CoT) sampled token by token after a prompt;
@@ -47,6 +48,9 @@ PRESETS = {
 # `shapes` with one VQ level fewer: 16 x 16 tokens of 4 x 4 pixels (256 per image, 4x the sequence),
 # for a tokenizer that keeps stars' points and crosses' arms, which 8 x 8 tokens round off (docs/t2i-r1.md).
 PRESETS["shapes16"] = {**PRESETS["shapes"], "vq": {**PRESETS["shapes"]["vq"], "channel_multiplier": [1, 2, 2]}}
+# `shapes` with 8x the codebook: still 64 tokens of 8 x 8 pixels, so the language model's sequence and
+# cost stay as they are, but 4,096 codes (Janus has 16,384) for the edges' many colours and angles.
+PRESETS["shapes4k"] = {**PRESETS["shapes"], "vq": {**PRESETS["shapes"]["vq"], "num_embeddings": 4096}}
 
 
 def vq_downsampling(channel_multiplier) -> int:
