@@ -158,3 +158,40 @@ def eval_geneval(
         write_atomic(out, json.dumps({**summary, "folder": str(folder)}, indent=1) + "\n")
     if per_image:
         write_atomic(per_image, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+@eval_app.command("understanding")
+def eval_understanding(
+    model: Path = typer.Argument(..., help="A Janus-style pipeline (`train t2i-r1 --stage pretrain`) or a FoX pipeline (`train fox --stage 2`)."),
+    n: int = typer.Option(256, help="Fresh scenes (a seed no training record uses)."),
+    out: Optional[Path] = typer.Option(None, help="Write the figures as JSON here."),
+    batch_size: int = typer.Option(32, help="Images read together."),
+):
+    """A model's understanding of fresh scenes: its captions (exact, object F1) and its answers to visual questions, against the exact ones."""
+    from ..eval.understanding import understanding_cases, understanding_report
+
+    check_options(n=n, batch_size=batch_size)
+    if out is not None:
+        check_output(out, (".json",), "the figures", "--out")
+    try:
+        if not (model / "model_index.json").is_file():
+            raise ValueError(f"{model}: no model_index.json; pass a pipeline folder written by `train t2i-r1 --stage pretrain` or `train fox`")
+        kind = json.loads((model / "model_index.json").read_text()).get("_class_name")
+        if kind == "T2IR1Pipeline":
+            from ..methods.t2i_r1.pipeline import T2IR1Pipeline
+
+            pipe = T2IR1Pipeline.from_pretrained(model)
+            caption, answer = pipe.caption, None  # the Janus base learns captions, not questions
+        elif kind in ("FoXPipeline", "MCoTPipeline"):
+            from ..methods.fox.pipeline import FoXPipeline
+
+            pipe = FoXPipeline.from_pretrained(model)
+            caption, answer = pipe.caption, pipe.answer
+        else:
+            raise ValueError(f"{model} holds a {kind}; pass a Janus-style (T2IR1Pipeline) or FoX pipeline")
+        report = understanding_report(understanding_cases(n), caption, answer, batch_size)
+    except (ValueError, OSError) as e:
+        fail(e)
+    typer.echo(json.dumps(report, indent=1))
+    if out:
+        write_atomic(out, json.dumps(report, indent=1) + "\n")

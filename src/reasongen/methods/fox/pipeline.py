@@ -212,6 +212,39 @@ class FoXPipeline(ReasongenPipeline):
         return self._decode(self._draw([self._text(texts)], uncond, generators, steps, guidance))
 
     @torch.no_grad()
+    def read(self, images: list[np.ndarray], texts: list[str], max_tokens: int) -> list[str]:
+        """Greedy text after each clean image and its text (`""`: a caption follows; a question: its
+        answer), as Stage II trains them. Each token recomputes the whole (short) sequence; rows of one
+        token length step together, with no padding."""
+        latents, eos = self._encode(images), self.tokenizer.eos_token_id
+        ids = self._text([[t] for t in texts])
+        lengths = ids.valid.sum(1).tolist()
+        out: list[str] = [""] * len(texts)
+        for n in sorted(set(lengths)):
+            rows = [i for i, k in enumerate(lengths) if k == n]
+            seq, written = ids.ids[rows, :n], [[] for _ in rows]
+            done = torch.zeros(len(rows), dtype=torch.bool)
+            for _ in range(max_tokens):
+                logits = self.model([ImageSegment(latents[rows]), TextSegment(seq)])[1][:, -1]
+                token = logits.float().argmax(-1).cpu()
+                for j, t in enumerate(token.tolist()):
+                    if not done[j] and t != eos:
+                        written[j].append(t)
+                done |= token == eos
+                if done.all():
+                    break
+                seq = torch.cat([seq, token[:, None].to(seq.device)], 1)
+            for j, i in enumerate(rows):
+                out[i] = self.tokenizer.decode(written[j], skip_special_tokens=True).strip()
+        return out
+
+    def caption(self, images: list[np.ndarray]) -> list[str]:
+        return self.read(images, [""] * len(images), self.config["max_caption_tokens"])
+
+    def answer(self, images: list[np.ndarray], questions: list[str], max_tokens: int = 8) -> list[str]:
+        return self.read(images, questions, max_tokens)
+
+    @torch.no_grad()
     def reflect(self, prompts: list[str], images: list[np.ndarray]) -> np.ndarray:
         """Artifact heatmaps (B, H, W) in [0, 1]: high where the image is wrong for its prompt."""
         heat = self.model([self._text([[p] for p in prompts]), ImageSegment(self._encode(images))])[1]

@@ -100,3 +100,11 @@ class T2IR1Pipeline(ReasongenPipeline):
             tokens = self.janus.sample_image_tokens(prefixes, g, cfg["image_temperature"], gens)
             outputs += [BiCoTOutput(image, cot, int(seed)) for image, cot, seed in zip(self.janus.decode(tokens), cots, row_seeds)]
         return outputs
+
+    @torch.no_grad()
+    def caption(self, images: list[np.ndarray], max_tokens: int = 64) -> list[str]:
+        """Greedy captions of images read through the understanding encoder: the base's pretraining
+        task (`eval/understanding.py` measures it)."""
+        prefix = self.fmt.caption_prefix(self.janus.understanding_tokens)
+        ids = self.janus.sample_text([prefix] * len(images), max_tokens, 0.0, None, images=np.stack(images))
+        return [self.fmt.cot_text(c) for c in ids]
