@@ -169,6 +169,7 @@ def eval_understanding(
 ):
     """A model's understanding of fresh scenes: its captions (exact, object F1) and its answers to visual questions, against the exact ones."""
     from ..eval.understanding import understanding_cases, understanding_report
+    from ..methods.registry import PIPELINE_METHODS
 
     check_options(n=n, batch_size=batch_size)
     if out is not None:
@@ -177,12 +178,13 @@ def eval_understanding(
         if not (model / "model_index.json").is_file():
             raise ValueError(f"{model}: no model_index.json; pass a pipeline folder written by `train t2i-r1 --stage pretrain` or `train fox`")
         kind = json.loads((model / "model_index.json").read_text()).get("_class_name")
-        if kind == "T2IR1Pipeline":
+        method = PIPELINE_METHODS.get(kind)
+        if method == "t2i-r1":
             from ..methods.t2i_r1.pipeline import T2IR1Pipeline
 
             pipe = T2IR1Pipeline.from_pretrained(model)
             caption, answer = pipe.caption, None  # the Janus base learns captions, not questions
-        elif kind in ("FoXPipeline", "MCoTPipeline"):
+        elif method == "fox":
             from ..methods.fox.pipeline import FoXPipeline
 
             pipe = FoXPipeline.from_pretrained(model)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..world.dataset import draw_record
 from ..world.describe import describe
-from ..world.questions import visual_question
+from ..world.questions import question_kind, visual_question
 from ..world.vocab import TAGS
 
 SEED_OFFSET = 7_000_003  # far from any training seed
@@ -40,10 +40,6 @@ def caption_f1(predicted: str, true: str) -> float:
         return 0.0
     precision, recall = hit / sum(pred.values()), hit / sum(gold.values())
     return 2 * precision * recall / (precision + recall)
-
-
-def question_kind(question: str) -> str:
-    return {"how": "count", "what": "colour", "is": "exists", "where": "where"}[question.split()[0]]
 
 
 def understanding_cases(n: int, seed: int = 0, size: int = 64) -> list[dict]:

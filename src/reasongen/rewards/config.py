@@ -19,5 +19,5 @@ class DetectorTrainConfig(SmallModelTrainConfig):
     width: int = 32  # the CenterNet's base channels
 
     def check(self) -> None:
-        if self.heldout < 1:
+        if not 1 <= self.heldout <= 10**6:  # the bound the command had before it took this config
             raise ValueError(f"--heldout {self.heldout}: give at least 1 scene")

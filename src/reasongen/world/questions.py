@@ -24,15 +24,20 @@ from .scene import Scene
 from .vocab import CLASSES, COLOR_NAMES, NUMBER_WORDS, PLURALS, with_article
 
 KINDS = ("count", "colour", "exists", "where")
+OPENING = {"how": "count", "what": "colour", "is": "exists", "where": "where"}  # each kind's first word
+
+
+def question_kind(question: str) -> str:
+    return OPENING[question.split()[0]]
 
 
 def visual_question(scene: Scene, rng: np.random.Generator) -> tuple[str, str]:
     """One (question, answer) about `scene`, drawn by `rng`."""
     objects = scene.objects
-    pairs = [(o.color, o.cls) for o in objects]
+    pairs, classes = [(o.color, o.cls) for o in objects], [o.cls for o in objects]
     kind = KINDS[int(rng.integers(len(KINDS)))]
     if kind == "colour":
-        once = [o for o in objects if [p[1] for p in pairs].count(o.cls) == 1]
+        once = [o for o in objects if classes.count(o.cls) == 1]
         if once:
             o = once[int(rng.integers(len(once)))]
             return f"what colour is the {o.cls} ?", o.color
@@ -52,4 +57,4 @@ def visual_question(scene: Scene, rng: np.random.Generator) -> tuple[str, str]:
         color, cls = pairs[int(rng.integers(len(pairs)))]
         return f"how many {color} {PLURALS[cls]} are there ?", NUMBER_WORDS[pairs.count((color, cls))]
     cls = CLASSES[int(rng.integers(len(CLASSES)))]
-    return f"how many {PLURALS[cls]} are there ?", NUMBER_WORDS[[p[1] for p in pairs].count(cls)]
+    return f"how many {PLURALS[cls]} are there ?", NUMBER_WORDS[classes.count(cls)]

@@ -151,13 +151,19 @@ class FoXPipeline(ReasongenPipeline):
         token length form a batch that steps in lockstep (no padding, so each row is what `plan`
         would write alone)."""
         unique = list(dict.fromkeys(prompts))
-        ids = self._text([[p] for p in unique])
-        lengths = ids.valid.sum(1).tolist()
         plans: dict[str, tuple[str, str]] = {}
+        for rows, ids in self._by_length([[p] for p in unique]):
+            plans.update(zip([unique[i] for i in rows], self._plan_lockstep(ids)))
+        return [plans[p] for p in prompts]
+
+    def _by_length(self, texts: list[list[str]]):
+        """The texts' rows grouped by token length, shortest first: (row indices, their ids with no
+        padding), so that a group steps in lockstep and each row is what it would be alone."""
+        ids = self._text(texts)
+        lengths = ids.valid.sum(1).tolist()
         for n in sorted(set(lengths)):
             rows = [i for i, k in enumerate(lengths) if k == n]
-            plans.update(zip([unique[i] for i in rows], self._plan_lockstep(ids.ids[rows, :n])))
-        return [plans[p] for p in prompts]
+            yield rows, ids.ids[rows, :n]
 
     def _plan_lockstep(self, ids: torch.Tensor) -> list[tuple[str, str]]:
         eos, limits = self.tokenizer.eos_token_id, (self.config["max_caption_tokens"], self.config["max_layout_tokens"])
@@ -217,12 +223,9 @@ class FoXPipeline(ReasongenPipeline):
         answer), as Stage II trains them. Each token recomputes the whole (short) sequence; rows of one
         token length step together, with no padding."""
         latents, eos = self._encode(images), self.tokenizer.eos_token_id
-        ids = self._text([[t] for t in texts])
-        lengths = ids.valid.sum(1).tolist()
         out: list[str] = [""] * len(texts)
-        for n in sorted(set(lengths)):
-            rows = [i for i, k in enumerate(lengths) if k == n]
-            seq, written = ids.ids[rows, :n], [[] for _ in rows]
+        for rows, seq in self._by_length([[t] for t in texts]):
+            written = [[] for _ in rows]
             done = torch.zeros(len(rows), dtype=torch.bool)
             for _ in range(max_tokens):
                 logits = self.model([ImageSegment(latents[rows]), TextSegment(seq)])[1][:, -1]

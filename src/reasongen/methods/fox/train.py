@@ -109,8 +109,6 @@ class MCoTTask:
         return lm, {"caption_lm": lm.item()}
 
     def _vqa(self, model, batch, generator, device):
-        if "question" not in batch:
-            raise ValueError("the vqa task needs records with visual questions; rebuild the data folder with `reasongen fox data`")
         lm = self._understand(model, batch, [[q, a] for q, a in zip(batch["question"], batch["answer"])], device)
         return lm, {"vqa_lm": lm.item()}
 

@@ -65,7 +65,6 @@ class BiCoTRecords:
         self.codes = tensors["codes"].long()
         self.images, self.objects = tensors.get("images"), tensors.get("objects")  # absent in folders built before 2026-12-07
         self.info = json.loads((out_dir / "records.json").read_text())
-        self.out_dir = out_dir
 
     @property
     def has_pretraining_parts(self) -> bool:

@@ -47,18 +47,17 @@ class JanusPretrainTask:
     def loss(self, model, batch, generator):
         janus = JanusT2I(getattr(model, "module", model), self.tokenizer)
         u = torch.rand(len(batch["prompts"]), generator=generator)
-        caption, draw = u < self.p_caption, (u >= self.p_caption).nonzero()[:, 0].tolist()
+        caption, draw = (u < self.p_caption).nonzero()[:, 0].tolist(), (u >= self.p_caption).nonzero()[:, 0].tolist()
         loss, logs = torch.zeros((), device=janus.device), {}
         if draw:
             prefixes = [self.fmt.image_prefix(batch["prompts"][i], None) for i in draw]
             prefixes = [janus.uncond_prefix(p) if u[i] < self.p_caption + self.p_uncond else p for p, i in zip(prefixes, draw)]
             image = image_loss(janus, prefixes, batch["codes"][draw], batch["objects"][draw], self.object_weight)
             loss, logs["image_ce"] = loss + image, image.item()
-        if caption.any():
-            rows = caption.nonzero()[:, 0].tolist()
+        if caption:
             prefix = self.fmt.caption_prefix(janus.understanding_tokens)
-            completions = [self.fmt.cot_ids(batch["captions"][i]) for i in rows]  # a caption is written as a CoT is
-            logp, mask = janus.text_logprobs([prefix] * len(rows), completions, images=batch["images"][rows])
+            completions = [self.fmt.cot_ids(batch["captions"][i]) for i in caption]  # a caption is written as a CoT is
+            logp, mask = janus.text_logprobs([prefix] * len(caption), completions, images=batch["images"][caption])
             text = -(logp * mask).sum() / mask.sum()
             loss, logs["caption_ce"] = loss + text, text.item()
         return loss, logs
