@@ -42,6 +42,15 @@ def config(tmp, **kw):
                        ema_decay=0.9, lr_decay="cosine", warmup_steps=2, **kw)  # fmt: skip
 
 
+def test_a_cool_down_holds_the_rate_then_falls_to_zero_at_the_end():
+    cfg = TrainConfig("unused", steps=100, lr=1e-3, warmup_steps=10, cooldown_steps=20)
+    rates = [cfg.lr_at(step) for step in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == rates[79] == 1e-3  # warm-up, then the constant rate
+    assert rates[80] == 1e-3 and rates[90] == pytest.approx(1e-3 * (1 - 0.5**0.5))  # 1 - sqrt(progress)
+    assert all(a > b for a, b in zip(rates[80:], rates[81:])) and 0 < rates[99] < 3e-4
+    assert TrainConfig("unused", steps=100, lr=1e-3).lr_at(99) == 1e-3  # none asked: constant to the end
+
+
 def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
     whole = train(tiny_model(), TinyFlowTask(), TinyFlowData(32), config(tmp_path / "a"), progress=False)
     with pytest.raises(Killed):  # dies during step 4: checkpoints at 2 (and none at 4 yet)

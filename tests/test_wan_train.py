@@ -83,6 +83,23 @@ def test_time_budget_legs_resume_to_the_uninterrupted_weights(tiny_setup, tmp_pa
         train_wan(tiny_config(tiny_setup, legs, steps=6, lr=5e-3), progress=False)
 
 
+def test_a_cool_down_branches_off_a_copy_of_a_run_and_leaves_the_run_as_it_was(tiny_setup, tmp_path):
+    import shutil
+
+    long = tmp_path / "long"
+    train_wan(tiny_config(tiny_setup, long, steps=3, log_every=1), progress=False)
+    shutil.copytree(long, tmp_path / "cool")
+    with pytest.raises(ValueError, match="--cooldown-steps 9"):
+        train_wan(tiny_config(tiny_setup, tmp_path / "cool", steps=6, cooldown_steps=9), progress=False)
+    train_wan(tiny_config(tiny_setup, tmp_path / "cool", steps=6, cooldown_steps=3, log_every=1), progress=False)  # steps 4-6 cool down
+    assert samples_seen(tmp_path / "cool") == 24 and samples_seen(long) == 12
+    recorded = json.loads((tmp_path / "cool" / "wan_config.json").read_text())
+    assert (recorded["steps"], recorded["cooldown_steps"]) == (6, 3)
+    rows = [json.loads(r) for r in (tmp_path / "cool" / "log.jsonl").read_text().splitlines()]
+    rates = {r["step"]: r["lr"] for r in rows}
+    assert rates[3] == 1e-3 and rates[4] == 1e-3 and rates[5] < rates[4] and rates[6] < rates[5]
+
+
 def test_curriculum_trains_single_objects_first(tiny_setup, tmp_path):
     out = tmp_path / "cur"
     pipe = train_wan(tiny_config(tiny_setup, out, steps=4, curriculum_steps=2, weighting="min_snr"), progress=False)

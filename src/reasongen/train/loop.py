@@ -52,6 +52,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 0
     lr_decay: str = "constant"  # or "cosine" (to 10% of lr at the last step)
+    cooldown_steps: int = 0  # the last N of `steps` fall to zero as 1 - sqrt(progress): a warmup-stable-decay cool-down
     grad_clip: float | None = 1.0
     ema_decay: float | None = None  # the ceiling; the decay warms up as diffusers' EMAModel's does (ema_decay_at)
     checkpoint_every: int = 500
@@ -74,6 +75,12 @@ class TrainConfig:
         if self.lr_decay == "cosine":
             progress = step / max(self.steps - 1, 1)
             scale *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        if self.cooldown_steps:
+            # Hagele et al. 2024 (Scaling Laws and Compute-Optimal Training Beyond Fixed Training
+            # Durations): a constant rate ended by a short 1-sqrt cool-down matches a cosine schedule,
+            # and the cool-down can branch off a long run at any step.
+            progress = max(step - (self.steps - self.cooldown_steps), 0) / self.cooldown_steps
+            scale *= 1.0 - math.sqrt(min(progress, 1.0))
         return self.lr * scale
 
 

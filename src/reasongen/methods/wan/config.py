@@ -34,6 +34,9 @@ class WanTrainConfig:
     lr: float = field(default=1e-3, metadata=_help("Peak learning rate (AdamW)."))
     warmup_steps: int = field(default=200, metadata=_help("Linear warm-up steps."))
     lr_decay: str = field(default="constant", metadata=_help("constant or cosine (over --steps)."))
+    cooldown_steps: int = field(default=0, metadata=_help(
+        "The last N of --steps cool the rate down to zero (1 - sqrt). --steps and this may change between legs, so a cool-down "
+        "can branch off a copy of a long run's folder."))
     timesteps: str = field(default="logit_normal", metadata=_help("Noise-level sampling: logit_normal or uniform."))
     weighting: str = field(default="object", metadata=_help(
         "Loss weighting: object (latent cells an object covers weigh --object-weight), none or min_snr."))
@@ -65,6 +68,8 @@ class WanTrainConfig:
             raise ValueError(f"unknown text encoder {self.text_encoder!r}; use minilm (frozen) or words (trained with the DiT)")
         if self.weighting not in ("none", "min_snr", "object"):
             raise ValueError(f"unknown loss weighting {self.weighting!r}; use none, min_snr or object")
+        if not 0 <= self.cooldown_steps <= self.steps:
+            raise ValueError(f"--cooldown-steps {self.cooldown_steps}: give 0 to --steps ({self.steps})")
         if not 1 <= self.text_max_length <= 512:
             raise ValueError(f"text_max_length {self.text_max_length}: give 1 to 512 text positions")
 

@@ -23,6 +23,7 @@ from ...world.vocab import TAGS
 from .config import WanTrainConfig
 
 CURRICULUM_TAGS = ("single_object", "colors")  # one object a scene: what a curriculum trains on first
+SCHEDULE_KEYS = ("steps", "cooldown_steps")  # may change between legs of one run: they move its end, not what it is
 
 
 class DiTWithText(torch.nn.Module):
@@ -109,9 +110,14 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         defaults = {f.name: f.default for f in fields(WanTrainConfig)}  # settings added later: a run written before had the default
         old = json.loads(config_path.read_text())
         diff = sorted(k for k in record if k != "extra" and old.get(k, defaults.get(k)) != record[k])
+        schedule = [k for k in diff if k in SCHEDULE_KEYS]  # where the run ends may move; what it is may not
+        diff = [k for k in diff if k not in SCHEDULE_KEYS]
         if diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
                              "resume with the same settings or choose another --output-dir")  # fmt: skip
+        if schedule:
+            print(f"{out}: the schedule changes from this leg on ({', '.join(f'{k}: {old.get(k, defaults.get(k))} -> {record[k]}' for k in schedule)})")
+            write_atomic(config_path, json.dumps({**old, **{k: record[k] for k in schedule}}, indent=1))
     else:
         write_atomic(config_path, json.dumps(record, indent=1))
     pipe = build_pipeline(cfg)
@@ -123,7 +129,7 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         transformer = DiTWithText(transformer, pipe.text_encoder)
     task = T2ITask(PromptCache(pipe.text_encoder), cfg)
     loop = dict(output_dir=str(out), batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
-                lr_decay=cfg.lr_decay, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every,
+                lr_decay=cfg.lr_decay, cooldown_steps=cfg.cooldown_steps, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every,
                 log_every=cfg.log_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision, budget_clock=cfg.budget_clock)  # fmt: skip
     clock = budget_clock(cfg.budget_clock)
     start = clock()
