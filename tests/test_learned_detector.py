@@ -15,7 +15,7 @@ from reasongen.cli import app
 from reasongen.eval.run import score_image
 from reasongen.rewards.agreement import roc_auc
 from reasongen.rewards.learned_detector import (STRIDE, CenterNetDetector, DetectorScenes, DetectorTask, LearnedDetector,
-                                                decode, load_detector, match_scene, scene_targets)  # fmt: skip
+                                                decode, load_detector, match_scene, scene_targets, warp)  # fmt: skip
 from reasongen.rewards.shapes import AttributeReward, DetectorReward
 from reasongen.world.vocab import CLASSES, COLOR_NAMES
 
@@ -28,6 +28,23 @@ runner = CliRunner()
 def centre_cell(obj, size=64):
     x1, y1, x2, y2 = (v * size / STRIDE for v in obj.bbox)
     return int((y1 + y2) / 2), int((x1 + x2) / 2)
+
+
+def test_the_warp_bends_outlines_but_keeps_each_object_where_its_label_says():
+    from reasongen.world.vocab import COLORS
+
+    data = DetectorScenes(seed=5, degrade_share=0.0)
+    for i in range(10):
+        image, scene = data.sample(i)
+        bent = warp(image.astype(np.float32), np.random.default_rng(i))
+        assert np.abs(bent - image).max() > 50  # outlines moved
+        for obj in scene.objects:  # the pixels of the object's colour stay centred within the warp's reach
+            if sum(o.color == obj.color for o in scene.objects) > 1:
+                continue
+            colour = np.array(COLORS[obj.color], np.float32)
+            before = np.argwhere(np.abs(image - colour).max(-1) < 1).mean(0)
+            after = np.argwhere(np.abs(bent - colour).max(-1) < 30).mean(0)
+            assert np.abs(after - before).max() < 4
 
 
 def test_targets_put_a_peak_of_one_at_each_objects_centre_cell_in_its_class_channel():

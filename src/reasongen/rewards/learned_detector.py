@@ -19,9 +19,9 @@ Hypotheses of several classes at one cell share one mask, as one instance's do i
 detector, so `LearnedDetector` meets the `Detector` protocol (GenEval's rules run on it) and gives
 one detection per instance (`instances_batch`), as `eval.shapes_detector.instances` does.
 
-Training images are degraded half the time (`degrade`: blur, a pass through a smaller canvas,
-a colour cast, pixel noise), so the detector does not learn only perfect renders: generated images
-are softer blobs.
+Training images are degraded half the time (`degrade`: an elastic warp, blur, a pass through a
+smaller canvas, a colour cast, pixel noise), so the detector does not learn only perfect renders:
+generated images are softer blobs with rough outlines.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ STRIDE = 4
 MIN_SCORE = 0.01  # class hypotheses below this are not reported
 FOUND_THRESHOLD = 0.3  # what the held-out report counts as a detection (GenEval's ordinary cut)
 DEGRADE_SHARE = 0.5  # share of training images degraded
+WARP_SHARE = 0.5  # share of degraded images also warped (`warp`)
 SIZE_WEIGHT = 0.1  # CenterNet's weight of the size loss
 
 
@@ -119,13 +120,16 @@ def scene_targets(scene, classes=CLASSES, colors=COLOR_NAMES, size: int = 64) ->
 
 
 def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A render made to look a little like a generated image: each at random, a Gaussian blur
-    (sigma 0.3-1 px), a pass through a half-size canvas (softer edges), a colour cast (up to 10 per
-    channel, well inside the palette's gaps) and pixel noise (sigma up to 6)."""
+    """A render made to look a little like a generated image: each at random, a smooth elastic warp
+    (`warp`: generated shapes have rough, bent outlines), a Gaussian blur (sigma 0.3-1 px), a pass
+    through a half-size canvas (softer edges), a colour cast (up to 10 per channel, well inside the
+    palette's gaps) and pixel noise (sigma up to 6)."""
     from PIL import Image
     from scipy.ndimage import gaussian_filter
 
     x = image.astype(np.float32)
+    if rng.random() < WARP_SHARE:
+        x = warp(x, rng)
     if rng.random() < 0.5:
         s = rng.uniform(0.3, 1.0)
         x = gaussian_filter(x, sigma=(s, s, 0))
@@ -138,6 +142,22 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         x = x + rng.normal(0, rng.uniform(1, 6), size=x.shape)
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def warp(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An elastic deformation (Simard et al. 2003): a random displacement field smoothed by a Gaussian
+    of sigma 1.5-3 px, scaled so its largest shift is 1.5-4 px, resampled bilinearly. Outlines wobble and
+    corners round off as in generated samples, while every object keeps its class, colour and place,
+    so the scene's labels still hold."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    n = x.shape[0]
+    sigma, reach = rng.uniform(1.5, 3), rng.uniform(1.5, 4)
+    field = np.stack([gaussian_filter(rng.normal(size=(n, n)), sigma) for _ in range(2)])
+    field *= reach / max(np.abs(field).max(), 1e-6)
+    rows, cols = np.mgrid[0:n, 0:n].astype(np.float32)
+    where = [rows + field[0], cols + field[1]]
+    return np.stack([map_coordinates(x[..., c], where, order=1, mode="nearest") for c in range(x.shape[2])], axis=-1)
 
 
 class DetectorScenes:
