@@ -282,3 +282,52 @@ def test_stage_2_as_a_function_changes_alignformer_alone(tmp_path):
     assert stage1.config["num_frames"] == stage2.config["num_frames"] == 5
     with pytest.raises(ValueError, match="--stage 2 trains AlignFormer over a trained DiT"):
         train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "x"), stage=2, **common))
+
+
+@pytest.mark.slow
+def test_stage_one_starts_from_a_text_to_video_base_that_it_first_reproduces(tmp_path):
+    """ReasonDiff from a frame-wise text-to-video base (`train wan`), as the paper starts from Wan2.1:
+    before training, the widened DiT draws exactly what the base draws, whatever the condition holds;
+    then stage 1 trains from it on frame-wise clip latents, and the wrong starts are refused."""
+    from reasongen.methods.reasondiff.pipeline import is_t2v_base
+    from reasongen.methods.reasondiff.train import ReasonDiffTrainConfig, train_reasondiff
+    from reasongen.methods.wan.config import WanTrainConfig
+    from reasongen.methods.wan.train import build_pipeline
+
+    torch.manual_seed(0)
+    vae = build_vae("tiny")
+    vae.save_pretrained(tmp_path / "vae", safe_serialization=True)
+    base = build_pipeline(WanTrainConfig(str(tmp_path / "unused"), str(tmp_path / "unused"), preset="tiny", vae=str(tmp_path / "vae")))
+    base.save_pretrained(tmp_path / "base")
+    assert is_t2v_base(tmp_path / "base") and not is_t2v_base(tmp_path)
+
+    pipe = ReasonDiffPipeline.from_base(tmp_path / "base", num_frames=5)
+    model, dit = pipe.model.eval(), base.transformer.eval()
+    assert model.temporal == 1 and pipe.config["clip_latents"] == "frames" and model.latent_channels == C
+    x, t = torch.randn(2, C, 5, 4, 4), torch.tensor([700.0, 50.0])
+    ctx = torch.randn(2, 5 * 6, dit.config.text_dim)
+    with torch.no_grad():
+        y = torch.randn(2, 1 + C, 5, 4, 4)  # any mask and condition latents
+        assert torch.allclose(model.velocity(x, t, ctx, y), dit(x, t, ctx, return_dict=False)[0], atol=1e-6)
+
+    build_pairs(tmp_path / "data", 4, num_frames=5, size=32, workers=1)
+    encode_pairs(tmp_path / "data", FrameVAE(vae).eval(), "frames")
+    data = PairLatents(tmp_path / "data")
+    assert data.temporal == 1 and data.clips.shape[1:3] == (C, 5)  # one latent frame per frame
+    common = dict(data=str(tmp_path / "data"), vae=str(tmp_path / "vae"), preset="tiny", steps=2, batch_size=2,
+                  init_from=str(tmp_path / "base"))  # fmt: skip
+    said = []
+    trained = train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "s1"), **common), progress=False, say=said.append)
+    assert any("text-to-video base" in line for line in said)
+    loaded = ReasonDiffPipeline.from_pretrained(tmp_path / "s1" / "pipeline")
+    assert loaded.config["clip_latents"] == "frames" and loaded.config["num_frames"] == 5 and loaded.model.temporal == 1
+    moved = ~torch.isclose(trained.model.transformer.patch_embedding.weight[:, C:].float(), torch.zeros(()))
+    assert moved.any()  # the new input channels learn to read the condition
+    with pytest.raises(ValueError, match="train stage 1 from it first"):
+        train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "s2"), stage=2, **common))
+    with pytest.raises(ValueError, match="frozen at zero"):
+        train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "lora"), lora_rank=4, **common))
+    (tmp_path / "data" / "latents.safetensors").unlink()
+    encode_pairs(tmp_path / "data", FrameVAE(vae).eval(), "packed")
+    with pytest.raises(ValueError, match="--clip-latents frames"):
+        train_reasondiff(ReasonDiffTrainConfig(output_dir=str(tmp_path / "packed"), **common))

@@ -87,3 +87,22 @@ def test_shapes_vae_geometry():
     assert (vae.spatial, vae.temporal, vae.z_dim) == (4, 4, 8)
     with torch.no_grad():
         assert vae.encode_frames(torch.zeros(1, 1, 3, 64, 64)).shape == (1, 8, 1, 16, 16)
+
+
+def test_a_widened_dit_computes_what_it_did_whatever_the_new_channels_hold():
+    from reasongen.backbones.wan import widen_input
+
+    torch.manual_seed(0)
+    dit = build_transformer("tiny", in_channels=4, out_channels=4).eval()
+    wide = widen_input(dit, 9).eval()
+    assert wide.config.in_channels == 9 and wide.config.out_channels == 4
+    x, extra = torch.randn(2, 4, 3, 4, 4), torch.randn(2, 5, 3, 4, 4)
+    t, ctx = torch.tensor([500.0, 20.0]), torch.randn(2, 7, dit.config.text_dim)
+    with torch.no_grad():
+        before = dit(x, t, ctx, return_dict=False)[0]
+        after = wide(torch.cat([x, extra], dim=1), t, ctx, return_dict=False)[0]
+    assert torch.allclose(before, after, atol=1e-6)
+    # the new channels are read once trained: their weights are parameters like any other
+    assert wide.patch_embedding.weight.requires_grad and wide.patch_embedding.weight[:, 4:].abs().sum() == 0
+    with pytest.raises(ValueError, match="narrowed"):
+        widen_input(dit, 3)

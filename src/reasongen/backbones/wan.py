@@ -91,6 +91,28 @@ def build_transformer(preset: str | WanPreset, **overrides):
     return WanTransformer3DModel(**{**p.transformer, **overrides})
 
 
+def widen_input(transformer, in_channels: int, out_channels: int | None = None):
+    """A copy of a Wan DiT that reads `in_channels` input channels: its own first, the new ones through
+    zero weights in the patch embedding, so that it computes exactly what the DiT did whatever the new
+    channels hold. That is how an image-to-video DiT, whose input adds a mask and condition latents
+    (diffusers' `WanImageToVideoPipeline`), starts from a text-to-video one. `out_channels` (default:
+    the DiT's) must match what it writes, since the output projection is kept."""
+    from diffusers import WanTransformer3DModel
+
+    cfg = dict(transformer.config)
+    old = cfg["in_channels"]
+    if in_channels < old:
+        raise ValueError(f"a DiT reading {old} input channels cannot be narrowed to {in_channels}")
+    if out_channels not in (None, cfg["out_channels"]):
+        raise ValueError(f"the DiT writes {cfg['out_channels']} channels, not {out_channels}: its output projection is kept")
+    wide = WanTransformer3DModel.from_config({**cfg, "in_channels": in_channels})
+    state = transformer.state_dict()
+    weight = state["patch_embedding.weight"]
+    state["patch_embedding.weight"] = torch.cat([weight, weight.new_zeros(weight.shape[0], in_channels - old, *weight.shape[2:])], dim=1)
+    wide.load_state_dict(state)
+    return wide.to(weight.dtype)
+
+
 def build_vae(preset: str | WanPreset, **overrides):
     from diffusers import AutoencoderKLWan
 

@@ -11,12 +11,14 @@ The narratives are the kept frames' own captions (what a narrator should write f
 text side of the DiT reads only them, as in the released code; the user's text reaches the video
 through the narrator.
 
-Latents (`clip_latents`): 1 + (T - 1) / 4 latent frames either way, the pixel frame a in latent frame
-ceil(a / 4), and the condition image as a one-frame clip of the same kind.
+Latents (`clip_latents`): 1 + (T - 1) / 4 latent frames for packed and video, the pixel frame a in
+latent frame ceil(a / 4), T for frames; the condition image as a one-frame clip of the same kind.
 - "video": the clip through a video VAE as one clip, as the paper does with Wan's (real checkpoints);
 - "packed": every frame through the image VAE alone, four frames stacked per latent frame along
   channels (`FrameVAE.encode_packed`). ShapesWorld's default: no video VAE we could train on the CPU
-  keeps a whole clip's objects (docs/reasondiff.md), and packing keeps each frame as the image VAE does.
+  keeps a whole clip's objects (docs/reasondiff.md), and packing keeps each frame as the image VAE does;
+- "frames": every frame through the image VAE alone, one latent frame each: the latents of the
+  frame-wise text-to-video base (`shapes-wan`), which ReasonDiff can then start from (`--init-from`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ...train.data import built_already
 from ...world.scene import Scene
 from ...world.video import Clip, check_clip_length, sample_clip
 from .latents import (  # noqa: F401  (the clip-latent helpers, shared with the pipeline)
-    CLIP_LATENTS, check_clip_latents, clip_latent_channels, decode_clips, encode_clips, encode_narratives,
+    CLIP_LATENTS, check_clip_latents, clip_latent_channels, decode_clips, encode_clips, encode_narratives, frames_per_latent,
     group_by_latent_frame, latent_index, stored_clip_latents,
 )  # fmt: skip
 
@@ -110,7 +112,7 @@ def encode_pairs(out_dir: str | Path, fvae, clip_latents: str = "packed", batch_
         clips.append(encode_clips(fvae, to_tensor(data["frames"][i : i + batch_size].numpy()), clip_latents).half())
         still = to_tensor(data["condition"][i : i + batch_size].numpy())[:, None]
         conds.append(encode_clips(fvae, still, clip_latents)[:, :, 0].half())
-    latents = {"clips": torch.cat(clips).contiguous(), "condition": torch.cat(conds).contiguous(), "temporal": torch.tensor(fvae.temporal)}
+    latents = {"clips": torch.cat(clips).contiguous(), "condition": torch.cat(conds).contiguous(), "temporal": torch.tensor(frames_per_latent(fvae, clip_latents))}
     # a killed run leaves no half-written latents that a rerun would take as done
     write_atomic(path, lambda tmp: save_file(latents, tmp, metadata={"clip_latents": clip_latents}))
     return path

@@ -2,8 +2,10 @@
 the training data and the pipeline.
 
 Clips go through the VAE `packed` (each frame through the image VAE, grouped and stacked along
-channels, docs/reasondiff.md) or as `video` latents (a video VAE); narratives are grouped per latent
-frame as the released code groups them.
+channels, docs/reasondiff.md), as `video` latents (a video VAE), or as `frames`: each frame through
+the image VAE alone and kept as its own latent frame, the latents a frame-wise text-to-video base
+(`shapes-wan`) is trained on, so ReasonDiff can start from it. Narratives are grouped per latent
+frame as the released code groups them (one frame per latent frame with `frames`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,19 @@ def latent_index(pixel_index, temporal: int = 4):
     return (pixel_index + temporal - 1) // temporal
 
 
-CLIP_LATENTS = ("packed", "video")
+CLIP_LATENTS = ("packed", "video", "frames")
 
 
 def check_clip_latents(clip_latents: str) -> None:
     if clip_latents not in CLIP_LATENTS:
-        raise ValueError(f"clip latents {clip_latents!r}: choose packed (frames through the image VAE, stacked) or video (a video VAE)")
+        raise ValueError(f"clip latents {clip_latents!r}: choose packed (frames through the image VAE, stacked), video (a video VAE) "
+                         "or frames (frames through the image VAE, one latent frame each)")  # fmt: skip
+
+
+def frames_per_latent(fvae, clip_latents: str) -> int:
+    """Pixel frames per latent frame after the first: the VAE's temporal stride, or 1 for `frames`."""
+    check_clip_latents(clip_latents)
+    return 1 if clip_latents == "frames" else fvae.temporal
 
 
 def stored_clip_latents(path: str | Path) -> str:
@@ -36,13 +45,18 @@ def stored_clip_latents(path: str | Path) -> str:
 
 
 def encode_clips(fvae, frames: torch.Tensor, clip_latents: str) -> torch.Tensor:
-    """Clips (B, 1 + 4k, 3, H, W) in [-1, 1] -> latents (B, C', 1 + k, h, w); a still image is a one-frame clip."""
+    """Clips (B, 1 + 4k, 3, H, W) in [-1, 1] -> latents (B, C', 1 + k, h, w), or (B, C, 1 + 4k, h, w) as
+    `frames`; a still image is a one-frame clip."""
     check_clip_latents(clip_latents)
+    if clip_latents == "frames":
+        return fvae.encode_frames(frames)
     return fvae.encode_packed(frames) if clip_latents == "packed" else fvae.encode_clip(frames)
 
 
 def decode_clips(fvae, latents: torch.Tensor, clip_latents: str) -> torch.Tensor:
     check_clip_latents(clip_latents)
+    if clip_latents == "frames":
+        return fvae.decode_frames(latents)
     return fvae.decode_packed(latents) if clip_latents == "packed" else fvae.decode_clip(latents)
 
 

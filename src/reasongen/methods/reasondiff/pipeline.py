@@ -40,7 +40,7 @@ from ...world.video import check_clip_length
 from .. import load_pipeline_vae, load_transformer, read_model_index, save_transformer
 from ..pipeline_base import ReasongenPipeline
 from .alignformer import AlignFormer
-from .latents import clip_latent_channels, decode_clips, encode_clips, encode_narratives
+from .latents import clip_latent_channels, decode_clips, encode_clips, encode_narratives, frames_per_latent
 from .model import ReasonDiffModel, narrative_context
 from .narrator import Narration
 
@@ -57,6 +57,15 @@ DEFAULTS = {
     "multi_frame": True,  # False: one prompt in every frame (narrator.one_prompt)
     "enhanced": True,  # False: no c*, the image at the anchor only
 }
+
+
+def is_t2v_base(path: str | Path) -> bool:
+    """Whether a folder holds a frame-wise text-to-video base: a one-frame pipeline of `reasongen train wan`."""
+    index_path = Path(path) / "model_index.json"
+    if not index_path.is_file():
+        return False
+    index = json.loads(index_path.read_text())
+    return index.get("_class_name") == "CoFPipeline" and index.get("num_frames") == 1
 
 
 @dataclass
@@ -83,8 +92,9 @@ class ReasonDiffPipeline(ReasongenPipeline):
             raise ValueError("this DiT reads the condition image's CLIP features (Wan2.1 image-to-video): pass its image_encoder")
         self.image_encoder = image_encoder
         self.vae = (vae if isinstance(vae, FrameVAE) else FrameVAE(vae)).eval()
-        if self.vae.temporal != model.temporal:
-            raise ValueError(f"the VAE folds {self.vae.temporal} frames per latent frame, the model's mask expects {model.temporal}")
+        folded = frames_per_latent(self.vae, self.config["clip_latents"])
+        if folded != model.temporal:
+            raise ValueError(f"{self.config['clip_latents']} clip latents fold {folded} frames per latent frame, the model's mask expects {model.temporal}")
         channels = clip_latent_channels(self.vae, self.config["clip_latents"])
         if channels != model.latent_channels:
             raise ValueError(f"{self.config['clip_latents']} clip latents from this VAE have {channels} channels, the model takes "
@@ -145,6 +155,25 @@ class ReasonDiffPipeline(ReasongenPipeline):
         model = ReasonDiffModel(transformer, af.to(dtype), fvae.temporal).to(device)
         config = {"num_frames": 81, "height": 480, "width": 832, "flow_shift": 5.0}  # the released inference settings
         return cls(model, fvae, text_encoder, image_encoder=load_image_encoder(path, device, dtype), **{**config, **overrides})
+
+    @classmethod
+    def from_base(cls, path: str | Path, num_frames: int = 17, device="cpu", dtype=torch.float32) -> "ReasonDiffPipeline":
+        """ReasonDiff over a frame-wise text-to-video base (`reasongen train wan`: a one-frame pipeline),
+        as the paper starts from Wan2.1: the base's DiT widened to also read the anchor mask and the
+        condition latents through zero weights (`widen_input`: at the first step it draws what the
+        base draws), its VAE and text encoder, `frames` clip latents (one latent frame per frame, as
+        the base was trained), and a new AlignFormer, to be trained (stage 1)."""
+        from ...backbones.wan import widen_input
+        from ..cof.pipeline import CoFPipeline
+
+        if not is_t2v_base(path):
+            raise ValueError(f"{path} is not a text-to-video base (a one-frame pipeline from `reasongen train wan`)")
+        base = CoFPipeline.from_pretrained(path, device=device, dtype=dtype)
+        channels = base.transformer.config.out_channels
+        dit = widen_input(base.transformer, 2 * channels + 1)  # noisy latents, one mask channel per frame, condition latents
+        model = ReasonDiffModel(dit, AlignFormer(channels, base.text_encoder.dim).to(device, dtype), temporal=1).to(device)
+        config = {k: base.config[k] for k in ("height", "width", "flow_shift", "sampler")}
+        return cls(model, base.vae, base.text_encoder, num_frames=num_frames, clip_latents="frames", **config)
 
     # -- generation --------------------------------------------------------------------------
     def check_image(self, image) -> tuple[np.ndarray, list[str]]:

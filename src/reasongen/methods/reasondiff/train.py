@@ -72,7 +72,7 @@ def train_reasondiff(cfg: ReasonDiffTrainConfig, progress: bool = True, say=prin
     from ...train.loop import TrainConfig, train
     from .data import PairLatents, clip_latent_channels
     from .model import build_reasondiff_model
-    from .pipeline import ReasonDiffPipeline
+    from .pipeline import ReasonDiffPipeline, is_t2v_base
 
     cfg.check()
     p = get_preset(cfg.preset)
@@ -91,8 +91,23 @@ def train_reasondiff(cfg: ReasonDiffTrainConfig, progress: bool = True, say=prin
     if cfg.init_from is not None:
         # a frozen DiT under a LoRA can sit in bf16; AlignFormer, and a DiT trained whole, keep fp32 master weights
         dtype = torch.bfloat16 if cfg.lora_rank and cfg.mixed_precision == "bf16" else torch.float32
-        try:
-            start = ReasonDiffPipeline.from_pretrained(cfg.init_from, dtype=dtype)  # a ReasonDiff pipeline, or a diffusers Wan2.1-I2V folder
+        from_base = is_t2v_base(cfg.init_from)
+        if from_base and cfg.stage == 2:
+            raise ValueError(f"--init-from {cfg.init_from} is a text-to-video base whose DiT has never read a condition: "
+                             "train stage 1 from it first")  # fmt: skip
+        if from_base and cfg.lora_rank:
+            raise ValueError(f"--lora-rank {cfg.lora_rank}: from a text-to-video base the DiT's widened input layer must learn to read "
+                             "the condition, which a LoRA leaves frozen at zero: train stage 1 from the base without --lora-rank")  # fmt: skip
+        if from_base and dataset.clip_latents != "frames":
+            raise ValueError(f"--init-from {cfg.init_from}: the base draws one latent frame per frame; {cfg.data} holds "
+                             f"{dataset.clip_latents} clip latents: encode it with reasongen reasondiff data --clip-latents frames")  # fmt: skip
+        try:  # a ReasonDiff pipeline, a diffusers Wan2.1-I2V folder, or a text-to-video base (`reasongen train wan`)
+            if from_base:
+                start = ReasonDiffPipeline.from_base(cfg.init_from, dataset.clips.shape[2], dtype=dtype)
+                say(f"starting from the text-to-video base {cfg.init_from}: its DiT widened to read the anchor mask and condition "
+                    "latents (zero weights), a new AlignFormer")  # fmt: skip
+            else:
+                start = ReasonDiffPipeline.from_pretrained(cfg.init_from, dtype=dtype)
         except (ValueError, OSError) as e:
             raise ValueError(f"--init-from {cfg.init_from}: {e}") from None
         model, base_model, image_encoder = start.model, start.base_model, start.image_encoder
