@@ -264,7 +264,7 @@ def test_a_single_prompt_model_reads_the_narrators_anchor_and_the_text_in_every_
         seen.extend(told)
         return [case.clip.render(64) for case in chunk]
 
-    sample_benchmark(generate, cases, tmp_path / "one", "world", {}, single_prompt=True)
+    sample_benchmark(generate, cases, tmp_path / "one", "world", {}, clip_prompt=lambda told, case: case.text)
     world = [json.loads(line) for line in (tmp_path / "one" / "records.jsonl").read_text().splitlines()]
     sample_benchmark(generate, cases, tmp_path / "many", "world", {})
     multi = [json.loads(line) for line in (tmp_path / "many" / "records.jsonl").read_text().splitlines()]

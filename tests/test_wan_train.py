@@ -1,4 +1,5 @@
-"""shapes-wan pretraining (methods/wan): held-out compositions, the frame data, legs on a time budget."""
+"""shapes-wan pretraining (methods/wan): held-out compositions, the frame and clip data, legs on a time budget,
+joint image and clip training, and the base sampled as text-to-video."""
 
 import json
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 from reasongen.backbones.wan import FrameVAE, build_vae
-from reasongen.methods.wan.data import FrameLatents, build_frames
-from reasongen.methods.wan.train import WanTrainConfig, samples_seen, train_wan
+from reasongen.methods.wan.data import ClipLatents, FrameLatents, build_clips, build_frames, training_clip
+from reasongen.methods.wan.train import WanTrainConfig, clips_seen, samples_seen, train_wan
 from reasongen.world.dataset import draw_record
 from reasongen.world.heldout import HELD_OUT_CLASS_PAIRS, HELD_OUT_COLOR_CLASS, record_split, scene_holds_held_out
 from reasongen.world.vocab import ALL_TAGS, TAGS
@@ -43,6 +44,7 @@ def tiny_setup(tmp_path_factory):
     vae = build_vae("tiny")
     vae.save_pretrained(root / "vae", safe_serialization=True)
     build_frames(root / "data", 40, FrameVAE(vae).eval(), size=32, workers=1, progress=False)
+    build_clips(root / "clips", 6, FrameVAE(vae).eval(), num_frames=5, size=32, workers=1, progress=False)
     return root
 
 
@@ -191,3 +193,159 @@ def test_word_encoder_trains_with_the_dit_saves_loads_and_resumes(tiny_setup, tm
         assert torch.equal(v, trained[k])
     for a, b in zip(whole.transformer.parameters(), resumed.transformer.parameters()):
         assert torch.equal(a, b)
+
+
+def test_clip_data_dense_captions_shapes_and_refusals(tiny_setup, tmp_path):
+    from reasongen.backbones.text import load_text_encoder
+    from reasongen.world.render import object_mask
+    from reasongen.world.video import dense_caption, sample_clip
+
+    data = ClipLatents(tiny_setup / "clips")
+    assert len(data) == 6 and data.num_frames == 5
+    x, prompts, objects = data.batch([4, 1])
+    assert x.shape == (2, 4, 5, 4, 4) and x.dtype == torch.float32 and objects.shape == (2, 5, 4, 4)
+    clip = training_clip(0, 4, 5)
+    assert prompts[0] == dense_caption(clip.caption, clip.frame_captions[0], clip.frame_captions[-1])
+    assert prompts[0].startswith(clip.caption + ", from ") and data.events[4] == clip.event
+    assert torch.equal(objects[0], torch.from_numpy(object_mask(clip.render(32), 8)))  # a mask per frame
+    assert objects[0].any(dim=(1, 2)).all()  # every frame shows an object
+    # a clip draws the event anew when a frame would show a held-out composition
+    redrawn = 0
+    for i in range(300):
+        clip = training_clip(0, i, 5)
+        assert not any(scene_holds_held_out(s.objects) for s in clip.scenes)
+        free = sample_clip(np.random.default_rng([0, i, 6]), 5, held_out=True)
+        redrawn += any(scene_holds_held_out(s.objects) for s in free.scenes)
+    assert redrawn > 0  # the same streams do draw held-out compositions when allowed
+    # the longest dense caption of 17-frame clips stays within MiniLM's 64 positions (54 over 20,000 clips)
+    text = load_text_encoder("minilm")
+    longest = max(len(text.tokenizer(p).input_ids) for p in (dense_caption(c.caption, c.frame_captions[0], c.frame_captions[-1])
+                                                             for c in (training_clip(0, i, 17) for i in range(1500))))  # fmt: skip
+    assert 40 < longest <= 64
+    vae = FrameVAE(build_vae("tiny")).eval()
+    with pytest.raises(ValueError, match="made with"):
+        build_clips(tiny_setup / "clips", 7, vae, num_frames=5, size=32, workers=1, progress=False)
+    with pytest.raises(ValueError, match="holds clips"):
+        build_frames(tiny_setup / "clips", 6, vae, size=32, workers=1, progress=False)
+    with pytest.raises(ValueError, match="holds no clips.*--clips N"):
+        ClipLatents(tiny_setup / "data")
+    with pytest.raises(ValueError, match="does not fit 20 MiniLM tokens"):  # refused before encoding, never cropped
+        build_clips(tmp_path / "short", 2, vae, num_frames=5, size=32, workers=1, text_max_length=20, progress=False)
+    assert not list((tmp_path / "short").glob("clips-*"))
+    with pytest.raises(ValueError, match="1 \\+ 4k"):
+        build_clips(tmp_path / "bad", 2, vae, num_frames=6, size=32, workers=1, progress=False)
+
+
+def test_wan_data_command_builds_clips(tiny_setup, tmp_path):
+    from typer.testing import CliRunner
+
+    from reasongen.cli import app
+
+    res = CliRunner().invoke(app, ["wan", "data", "--out", str(tmp_path / "c"), "--clips", "2", "--frames", "5",
+                                   "--vae", str(tiny_setup / "vae"), "--workers", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "2 clips of 5 frames" in res.output and ClipLatents(tmp_path / "c").latents.shape[:3] == (2, 4, 5)
+    for args, said in ((["--clips", "2", "--frames", "6"], "--frames 6"), (["--frames", "5"], "with --clips N"),
+                       (["--clips", "2", "--n", "4"], "--n 4 --clips 2")):  # fmt: skip
+        res = CliRunner().invoke(app, ["wan", "data", "--out", str(tmp_path / "x"), *args])
+        assert res.exit_code == 2 and said in res.output, res.output
+    assert not (tmp_path / "x").exists()
+
+
+def clip_config(root, out, **kw):
+    return tiny_config(root, out, clips=str(root / "clips"), clips_per_step=2, **{"text_max_length": 64, **kw})
+
+
+def test_joint_training_adds_the_clip_loss_and_legs_resume_exactly(tiny_setup, tmp_path):
+    whole = train_wan(clip_config(tiny_setup, tmp_path / "whole", steps=4, weighting="object", log_every=1), progress=False)
+    rows = [json.loads(r) for r in (tmp_path / "whole" / "log.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["clip_loss"] > 0 and r["image_loss"] > 0 for r in rows)
+    assert all(abs(r["loss"] - r["image_loss"] - r["clip_loss"]) < 1e-5 for r in rows)  # the sum of the two means
+    assert samples_seen(tmp_path / "whole") == 16 and clips_seen(tmp_path / "whole") == 8  # images and clips apart
+    record = json.loads((tmp_path / "whole" / "pipeline" / "training.json").read_text())
+    assert (record["samples_seen"], record["clips_seen"], record["recipe"]["clips_per_step"]) == (16, 8, 2)
+    images = train_wan(tiny_config(tiny_setup, tmp_path / "images", steps=4, weighting="object", text_max_length=64), progress=False)
+    assert not torch.equal(next(whole.transformer.parameters()), next(images.transformer.parameters()))
+    legs = tmp_path / "legs"
+    for _ in range(10):
+        resumed = train_wan(clip_config(tiny_setup, legs, steps=4, weighting="object", time_budget=0.0), progress=False)
+        if samples_seen(legs) >= 16:
+            break
+    assert clips_seen(legs) == 8
+    for a, b in zip(whole.transformer.parameters(), resumed.transformer.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="--clips-per-step 2: give both"):
+        WanTrainConfig("d", "o", clips_per_step=2).check()
+    with pytest.raises(ValueError, match="--clips c --clips-per-step 0"):
+        WanTrainConfig("d", "o", clips="c").check()
+    with pytest.raises(ValueError, match="holds no clips"):
+        train_wan(tiny_config(tiny_setup, tmp_path / "bad", clips=str(tiny_setup / "data"), clips_per_step=1), progress=False)
+    with pytest.raises(ValueError, match="--clips .*longer than the text encoder's 16"):  # every caption checked before the run starts
+        train_wan(clip_config(tiny_setup, tmp_path / "bad", text_max_length=16), progress=False)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_clips_join_an_image_run_in_a_later_leg(tiny_setup, tmp_path, capsys):
+    run = tmp_path / "run"
+    train_wan(tiny_config(tiny_setup, run, steps=2, log_every=1, text_max_length=64), progress=False)
+    assert "clip_loss" not in (run / "log.jsonl").read_text() and clips_seen(run) == 0
+    capsys.readouterr()
+    train_wan(clip_config(tiny_setup, run, steps=4, log_every=1), progress=False)
+    said = capsys.readouterr().out
+    assert "schedule and stages change from this leg on, at step 2" in said and "clips_per_step: 0 -> 2" in said
+    recorded = json.loads((run / "wan_config.json").read_text())
+    assert (recorded["clips"], recorded["clips_per_step"], recorded["steps"]) == (str(tiny_setup / "clips"), 2, 4)
+    rows = [json.loads(r) for r in (run / "log.jsonl").read_text().splitlines()]
+    assert ["clip_loss" in r for r in rows] == [False, False, True, True]
+    assert samples_seen(run) == 16 and clips_seen(run) == 4  # images count as before; clips from step 3 on
+    with pytest.raises(ValueError, match="other settings.*lr"):
+        train_wan(clip_config(tiny_setup, run, steps=4, lr=5e-3), progress=False)
+
+
+def test_the_base_samples_text_to_video_and_eval_video_scores_it(tiny_setup, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from reasongen.cli import app
+    from reasongen.methods.reasondiff.bench import read_strip
+    from reasongen.methods.reasondiff.world_narrator import ShapesNarrator
+    from reasongen.world.video import dense_caption, make_case
+
+    train_wan(clip_config(tiny_setup, tmp_path / "run", steps=1), progress=False)
+    pipeline = tmp_path / "run" / "pipeline"
+    cases = [make_case(np.random.default_rng(i), 5, paired=i == 0) for i in range(2)]
+    bench = tmp_path / "cases.jsonl"
+    bench.write_text("".join(json.dumps(c.to_json()) + "\n" for c in cases))
+
+    def sample(out, *more):
+        return CliRunner().invoke(app, ["sample", "video", "--outdir", str(tmp_path / out), "--model", str(pipeline),
+                                        "--benchmark", str(bench), "--steps", "2", *more])  # fmt: skip
+
+    res = sample("oracle")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    info = json.loads((tmp_path / "oracle" / "info.json").read_text())
+    assert info["conditioning"] == "text" and info["narrator"] == "oracle"
+    records = [json.loads(r) for r in (tmp_path / "oracle" / "records.jsonl").read_text().splitlines()]
+    for case, r in zip(cases, records):  # one dense prompt, the clip's true first and last frames
+        assert r["narratives"] == [dense_caption(case.text, case.clip.frame_captions[0], case.clip.frame_captions[-1])] * 5
+        frames = read_strip(tmp_path / "oracle" / f"{r['index']:04d}.png", 5)
+        assert frames.shape == (5, 32, 32, 3) and len({f.tobytes() for f in frames}) > 1  # five frames drawn, not one repeated
+    res = sample("rewrite", "--narrator", "rewrite")
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    told = [json.loads(r)["narratives"] for r in (tmp_path / "rewrite" / "records.jsonl").read_text().splitlines()]
+    for case, narratives in zip(cases, told):  # the rewrite is already one dense prompt: not doubled
+        full = ShapesNarrator()(case.text, case.image(), 5)
+        assert narratives == [dense_caption(case.text, full.narratives[0], full.narratives[-1])] * 5
+    res = CliRunner().invoke(app, ["eval", "video", str(tmp_path / "oracle"), "--out", str(tmp_path / "oracle.json")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    summary = json.loads((tmp_path / "oracle.json").read_text())["summary"]
+    assert summary["conditioning"] == "text" and summary["clips"] == 2 and 0 <= summary["text_consistency"] <= 1
+    res = sample("x", "--enhanced")
+    assert res.exit_code != 0 and "no AlignFormer" in res.output
+    chain = tmp_path / "chain"  # a CoF chain model is not the plain base
+    shutil.copytree(pipeline, chain)
+    index = json.loads((chain / "model_index.json").read_text())
+    (chain / "model_index.json").write_text(json.dumps({**index, "num_frames": 3}))
+    res = CliRunner().invoke(app, ["sample", "video", "--outdir", str(tmp_path / "y"), "--model", str(chain), "--benchmark", str(bench)])
+    assert res.exit_code != 0 and "it is a CoF model, not the plain wan base" in res.output

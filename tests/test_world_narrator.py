@@ -9,7 +9,7 @@ from reasongen.world.benchmarks import read_video_cases
 from reasongen.methods.reasondiff.world_narrator import ShapesNarrator, Thing, parse_event, read_image
 from reasongen.world.describe import describe, describe_object
 from reasongen.world.scene import Obj
-from reasongen.world.video import sample_clip, without_colours
+from reasongen.world.video import dense_caption, sample_clip, without_colours
 
 
 @pytest.fixture(scope="module")
@@ -74,4 +74,7 @@ def test_the_rewrite_baseline_gives_one_prompt_with_the_image_at_frame_0(cases):
     for case in cases[::9]:
         told, full = rewrite(case), world(case.text, case.image(), len(case.clip))
         assert told.anchor == 0 and len(told.narratives) == len(case.clip) and len(set(told.narratives)) == 1
+        assert told.narratives[0] == dense_caption(case.text, full.narratives[0], full.narratives[-1])
         assert told.narratives[0] == f"{case.text}, from {full.narratives[0]} to {full.narratives[-1]}"
+    said = dense_caption("a pink diamond moves left", "a small pink diamond at the bottom right", "a small pink diamond at the bottom left")
+    assert said == "a pink diamond moves left, from a small pink diamond at the bottom right to a small pink diamond at the bottom left"

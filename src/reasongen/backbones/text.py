@@ -37,28 +37,32 @@ class TextEncoder(torch.nn.Module):
 
     def encode(self, prompts: list[str]) -> torch.Tensor:
         """`forward` with gradients, for an encoder trained with the DiT (`words`)."""
-        if isinstance(prompts, str):
-            prompts = [prompts]
+        tok = self.tokenize(prompts)
+        device = next(self.model.parameters()).device
+        ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)
+        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
+        return states * mask[..., None].to(states.dtype)
+
+    def tokenize(self, prompts: list[str]):
+        """The prompts' token ids and mask, padded to `max_length`; a prompt this encoder cannot read
+        whole is refused with the reason (a data set's prompts can be checked before training)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        # lengths first: a batch mixing prompts over and under max_length cannot be padded into one tensor
+        lengths = [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=True).input_ids]
+        if max(lengths, default=0) > self.max_length:  # never cut a prompt silently
+            n, longest = max(zip(lengths, prompts))
+            shown = repr(longest) if len(longest) <= 80 else f"{longest[:60]!r}... ({len(longest)} characters)"
+            raise ValueError(f"prompt {shown} is {n} tokens, longer than the text encoder's {self.max_length}; shorten it or raise max_length")
         tok = self.tokenizer(
-            list(prompts), padding="max_length", max_length=self.max_length, truncation=False,
+            prompts, padding="max_length", max_length=self.max_length, truncation=False,
             add_special_tokens=True, return_attention_mask=True, return_tensors="pt",
         )  # fmt: skip
-        if tok.input_ids.shape[1] > self.max_length:  # never cut a prompt silently
-            longest = max(prompts, key=lambda p: len(self.tokenizer(p).input_ids))
-            shown = repr(longest) if len(longest) <= 80 else f"{longest[:60]!r}... ({len(longest)} characters)"
-            raise ValueError(
-                f"prompt {shown} is {len(self.tokenizer(longest).input_ids)} tokens, longer than the text encoder's "
-                f"{self.max_length}; shorten it or raise max_length"
-            )
         if self.kind == "words" and (tok.input_ids == self.tokenizer.unk_token_id).any():  # never read a word as <unk> silently
             unk = self.tokenizer.unk_token_id
             unknown = [w for p in prompts for w in p.split() if unk in self.tokenizer(w, add_special_tokens=False).input_ids] or prompts
             raise ValueError(f"the ShapesWorld word encoder knows ShapesWorld's words only, not {unknown[0][:60]!r}; "
                              "rephrase the prompt in the world's words, or use a model with the minilm text encoder")  # fmt: skip
-        device = next(self.model.parameters()).device
-        ids, mask = tok.input_ids.to(device), tok.attention_mask.to(device)
-        states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-        return states * mask[..., None].to(states.dtype)
+        return tok
 
 
 def minilm_path() -> Path:
@@ -184,15 +188,19 @@ class PromptCache:
     def __init__(self, text_encoder, system_prompt: str = ""):
         self.text_encoder, self.system_prompt, self.cache = text_encoder, system_prompt, {}
 
-    def __call__(self, prompts: list[str]) -> torch.Tensor:
+    def __call__(self, prompts: list[str], keep: bool = True) -> torch.Tensor:
+        """`keep=False`: states of prompts not cached yet are computed and not kept (prompts that
+        rarely repeat, such as dense clip captions: 20,000 of them would hold about 1 GB)."""
         # Outside any mixed-precision autocast: the frozen encoder runs as loaded, the cache is fp16.
         with torch.autocast("cpu", enabled=False):
-            return self._states(prompts)
+            return self._states(prompts, keep)
 
-    def _states(self, prompts: list[str]) -> torch.Tensor:
+    def _states(self, prompts: list[str], keep: bool) -> torch.Tensor:
         missing = [p for p in dict.fromkeys(prompts) if p not in self.cache]
+        fresh = {}
         if missing:
             texts = [self.system_prompt + p if p else "" for p in missing]
-            for p, e in zip(missing, self.text_encoder(texts).half()):
-                self.cache[p] = e
-        return torch.stack([self.cache[p] for p in prompts]).float()
+            fresh = dict(zip(missing, self.text_encoder(texts).half()))
+            if keep:
+                self.cache.update(fresh)
+        return torch.stack([self.cache[p] if p in self.cache else fresh[p] for p in prompts]).float()

@@ -73,18 +73,18 @@ def video(
 @sample_app.command("video")
 def sample_video(
     outdir: Path = typer.Option(..., help="Output folder: info.json, records.jsonl and one PNG strip per case."),
-    model: str = typer.Option(..., help="A ReasonDiff pipeline folder, `oracle` (the benchmark's own clips: the reference) or `still` (the condition image in every frame: the floor a generator must beat)."),
+    model: str = typer.Option(..., help="A ReasonDiff pipeline folder, a plain wan pipeline folder (`reasongen train wan`: RUN/pipeline; text-to-video: the image is not given, the prompt is the case's text from the narrator's first frame to its last), `oracle` (the benchmark's own clips: the reference) or `still` (the condition image in every frame: the floor a generator must beat)."),
     benchmark: str = typer.Option("shapes-video-unpaired", help="shapes-video-unpaired, shapes-video-paired, or a JSONL file of cases."),
     narrator: str = typer.Option("oracle", help="oracle (true per-frame captions and anchor), world (the world's reasoner from the text and image alone), trained (the anchor read by a network trained on clips, the world's narratives around it) first-frame (frame 0 and the text in every frame: plain image-to-video) or rewrite (the paper's rewrite-prompt baseline: frame 0 and one prompt rewritten by the world's reasoner in every frame)."),
     trained_narrator: Optional[Path] = typer.Option(None, help="With --narrator trained: a folder from `reasongen train narrator` (RUN/narrator); default: the shipped one."),
     limit: Optional[int] = typer.Option(None, help="Only the first N cases."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
     guidance: Optional[float] = typer.Option(None, help="Guidance scale (default: the model's)."),
-    enhanced: Optional[bool] = typer.Option(None, "--enhanced/--no-enhanced", help="AlignFormer's per-frame latents, or the image at the anchor only (ablation). Default: as the model was trained."),
+    enhanced: Optional[bool] = typer.Option(None, "--enhanced/--no-enhanced", help="ReasonDiff models: AlignFormer's per-frame latents, or the image at the anchor only (ablation). Default: as the model was trained."),
     batch_size: int = typer.Option(8, help="Clips sampled together (each from its own seed, so the clips do not depend on it)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
 ):
-    """Sample ReasonDiff over a ShapesWorld video benchmark (each case's seed is its index)."""
+    """Sample ReasonDiff (or the plain wan base, text-to-video) over a ShapesWorld video benchmark (each case's seed is its index)."""
     from ..methods.reasondiff.bench import sample_video as sample
 
     check_options(limit=limit, steps=steps, guidance=guidance, batch_size=batch_size, device=device)
@@ -100,7 +100,7 @@ def sample_video(
 def reasondiff_data(
     out: Path = typer.Option(..., help="Data folder: the pairs and their latents."),
     vae: Path = typer.Option(..., help="The VAE: the image VAE for packed latents (src/reasongen/models/shapes-vae), a video VAE for video latents (`reasongen train vae --clip-frames 17 ...`: RUN/vae)."),
-    clip_latents: str = typer.Option("packed", help="packed (each frame through the image VAE, four frames stacked per latent frame) or video (the clip through a video VAE whole, as the paper; docs/reasondiff.md)."),
+    clip_latents: str = typer.Option("packed", help="packed (each frame through the image VAE, four frames stacked per latent frame), video (the clip through a video VAE whole, as the paper) or frames (each frame through the image VAE, one latent frame each: to train from a `train wan` base; docs/reasondiff.md)."),
     n: int = typer.Option(20000, help="Number of training pairs."),
     frames: int = typer.Option(17, help="Frames per clip (1 + 4k)."),
     max_stride: int = typer.Option(3, help="Widest interval between kept frames (1: adjacent frames only)."),

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..methods.wan.config import WanTrainConfig
-from .common import app, check_folder, check_options, check_output, config_options, fail, train_app
+from .common import OPTION_RANGES, app, check_folder, check_options, check_output, check_range, config_options, fail, train_app
 
 wan_app = typer.Typer(help="shapes-wan pretraining data.", no_args_is_help=True)
 app.add_typer(wan_app, name="wan")
@@ -16,24 +16,43 @@ app.add_typer(wan_app, name="wan")
 
 @wan_app.command("data")
 def wan_data(
-    out: Path = typer.Option(..., help="Data folder: frames.json and latent shards."),
-    n: int = typer.Option(98304, help="Number of training images (never a held-out composition)."),
+    out: Path = typer.Option(..., help="Data folder: frames.json (or clips.json) and latent shards."),
+    n: Optional[int] = typer.Option(None, help="Number of training images (never a held-out composition); default 98304."),
+    clips: Optional[int] = typer.Option(None, help="Build N clips of the video world instead of images (never a held-out composition), each captioned densely: what happens, from the first frame to the last."),
+    frames: Optional[int] = typer.Option(None, help="With --clips: frames per clip, 1 + 4k (default 17)."),
     seed: int = typer.Option(0, help="Seed."),
     vae: Optional[Path] = typer.Option(None, help="VAE folder (default: the shipped ShapesWorld VAE)."),
     workers: int = typer.Option(2, help="Processes for rendering."),
 ):
-    """Render ShapesWorld scenes of the six GenEval tags and encode them with the VAE (resumable)."""
+    """Render ShapesWorld scenes of the six GenEval tags (or, with --clips, clips of the video world) and encode them frame-wise with the VAE (resumable)."""
     from ..backbones.wan import load_vae
     from ..methods import SHIPPED_MODELS
-    from ..methods.wan.data import build_frames
+    from ..methods.wan.data import build_clips, build_frames
+    from ..world.video import DEFAULT_FRAMES, check_clip_length
 
+    if clips is not None and n is not None:
+        fail(ValueError(f"--n {n} --clips {clips}: a folder holds images or clips; give --n for images or --clips for clips"))
+    if clips is None and frames is not None:
+        fail(ValueError(f"--frames {frames} is the length of a clip; give it with --clips N"))
+    n = 98304 if n is None and clips is None else n
+    frames = DEFAULT_FRAMES if frames is None else frames
     check_options(n=n, seed=seed, workers=workers)
+    if clips is not None:
+        check_range("--clips", clips, *OPTION_RANGES["n"])
+        try:
+            check_clip_length(frames)
+        except ValueError as e:
+            fail(ValueError(f"--frames {frames}: {e}"))
     check_folder(out, "--out")
     try:
-        build_frames(out, n, load_vae(vae or SHIPPED_MODELS / "shapes-vae"), seed=seed, workers=workers)
+        fvae = load_vae(vae or SHIPPED_MODELS / "shapes-vae")
+        if clips is not None:
+            build_clips(out, clips, fvae, seed=seed, num_frames=frames, workers=workers)
+        else:
+            build_frames(out, n, fvae, seed=seed, workers=workers)
     except ValueError as e:
         fail(e)
-    typer.echo(f"{out}: {n} frames")
+    typer.echo(f"{out}: {clips} clips of {frames} frames" if clips is not None else f"{out}: {n} frames")
 
 
 @train_app.command("wan")
@@ -50,7 +69,7 @@ def train_wan_command(
 
     import torch
 
-    from ..methods.wan.train import samples_seen, train_wan
+    from ..methods.wan.train import clips_seen, samples_seen, train_wan
 
     if threads:
         torch.set_num_threads(threads)
@@ -61,7 +80,8 @@ def train_wan_command(
     except ValueError as e:
         fail(e)
     output_dir = Path(cfg.output_dir)
-    typer.echo(f"{output_dir / 'pipeline'} ({samples_seen(output_dir)} samples seen)")
+    typer.echo(f"{output_dir / 'pipeline'} ({samples_seen(output_dir)} samples seen"
+               + (f", {clips_seen(output_dir)} clips)" if cfg.clips else ")"))
     if score > 0:
         from ..methods.wan.curve import score_leg
 

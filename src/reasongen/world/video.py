@@ -51,6 +51,13 @@ class Clip:
         return np.stack([s.render(size) for s in self.scenes])
 
 
+def dense_caption(text: str, first: str, last: str) -> str:
+    """One prompt for a whole clip: what happens, then where it starts and ends ("a pink diamond
+    moves left, from a small pink diamond at the bottom right to a small pink diamond at the bottom
+    left"). Wan2.1 trains on dense recaptions; an event caption alone does not say where things are."""
+    return f"{text}, from {first} to {last}"
+
+
 def check_clip_length(num_frames: int) -> None:
     if num_frames < 5 or (num_frames - 1) % 4:
         raise ValueError(f"a clip of {num_frames} frames: use 1 + 4k frames with k >= 1 (5, 9, 13, 17, ...), the lengths the Wan VAE encodes whole")

@@ -11,9 +11,13 @@ Narrators here:
   issue's baseline);
 - `rewrite`: the paper's rewrite-prompt baseline. A reasoner rewrites the text into one clip-level
   prompt, and plain image-to-video follows: the image at frame 0 and that prompt in every frame.
-  Here the world's reasoner rewrites it as "TEXT, from FIRST to LAST", with the first and last
-  frames it narrates (the paper's rewriter is an MLLM; the form of the prompt is our choice).
+  Here the world's reasoner rewrites it as "TEXT, from FIRST to LAST" (`world.video.dense_caption`),
+  with the first and last frames it narrates (the paper's rewriter is an MLLM; the form of the
+  prompt is our choice).
 The model `oracle` writes the benchmark's own clips, the reference every metric should score fully.
+A plain `wan` base (`reasongen train wan`: a one-frame CoFPipeline) samples text-to-video: the
+image is not given to it, only one dense prompt per clip built from the narrator's first and last
+frames (`conditioning: text` in info.json); ReasonDiff models are conditioned on the image.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ...eval.video import (
 )
 from ...locks import write_atomic
 from ...world.benchmarks import read_video_cases
-from ...world.video import VideoCase
+from ...world.video import VideoCase, dense_caption
 from .narrator import Narration, one_prompt, oracle_narration
 from .world_narrator import ShapesNarrator
 
@@ -62,7 +66,7 @@ def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) 
 
         def rewrite(case):
             told = world(case.text, case.image(size), len(case.clip))
-            prompt = f"{case.text}, from {told.narratives[0]} to {told.narratives[-1]}"
+            prompt = dense_caption(case.text, told.narratives[0], told.narratives[-1])
             return Narration(0, [prompt] * len(case.clip), told.problems)
 
         return rewrite
@@ -71,11 +75,12 @@ def make_narrator(name: str, trained: str | Path | None = None, size: int = 64) 
 
 def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | Path, narrator: str, info: dict,
                      size: int = 64, trained_narrator: str | Path | None = None, batch_size: int = 8,
-                     single_prompt: bool = False) -> Path:  # fmt: skip
+                     clip_prompt: Callable[[Narration, VideoCase], str] | None = None) -> Path:  # fmt: skip
     """`generate(images, narrations, cases, seeds) -> [uint8 (T, H, W, 3)]`, called on up to
-    `batch_size` cases at a time; a case's seed is its index. `single_prompt` (a model trained with
-    one prompt per clip): the narrator's anchor, the case's text in every frame, unless the narrator
-    already gives one prompt (first-frame, rewrite)."""
+    `batch_size` cases at a time; a case's seed is its index. `clip_prompt` (a model that reads one
+    prompt per clip): the narrator's anchor and `clip_prompt(narration, case)` in every frame, unless
+    the narrator already gives one prompt (first-frame, rewrite). The narrations as the model read
+    them go to records.jsonl."""
     if batch_size < 1:
         raise ValueError(f"batch size {batch_size}: need at least 1")
     narrate = make_narrator(narrator, trained_narrator, size)
@@ -88,8 +93,8 @@ def sample_benchmark(generate: Callable, cases: list[VideoCase], outdir: str | P
             chunk = cases[start : start + batch_size]
             seeds = list(range(start, start + len(chunk)))
             told = [narrate(case) for case in chunk]
-            if single_prompt:
-                told = [t if len(set(t.narratives)) == 1 else one_prompt(t, case.text) for t, case in zip(told, chunk)]
+            if clip_prompt is not None:
+                told = [t if len(set(t.narratives)) == 1 else one_prompt(t, clip_prompt(t, case)) for t, case in zip(told, chunk)]
             clips = generate([case.image(size) for case in chunk], told, chunk, seeds)
             for i, t, frames in zip(seeds, told, clips):
                 write_strip(frames, outdir / f"{i:04d}.png")
@@ -103,24 +108,38 @@ def sample_video(model: str, benchmark: str, outdir: str | Path, narrator: str =
                  limit: int | None = None, steps: int | None = None, guidance: float | None = None, enhanced: bool | None = None,
                  batch_size: int = 8, device: str = "cpu") -> int:  # fmt: skip
     """`reasongen sample video`: the benchmark's cases (the first `limit`) sampled into `outdir` by
-    `model`: a ReasonDiffPipeline folder, `oracle` (the benchmark's own clips: the reference) or
-    `still` (the condition image in every frame: the floor). `enhanced` None: as the model was
-    trained. Returns the number of cases."""
+    `model`: a ReasonDiffPipeline folder, a plain wan pipeline folder (text-to-video: the image is
+    not given, `_text_to_video`), `oracle` (the benchmark's own clips: the reference) or `still` (the
+    condition image in every frame: the floor). `enhanced` None: as the model was trained. Returns
+    the number of cases."""
     import torch
 
     cases = read_video_cases(benchmark)[:limit]
-    trained_as = {"multi_frame": True, "enhanced": enhanced}
+    trained_as = {"conditioning": "image", "multi_frame": True, "enhanced": enhanced}
+    clip_prompt = None
     if model == "oracle":
         def generate(images, told, chunk, seeds):
             return [case.clip.render(image.shape[0]) for image, case in zip(images, chunk)]
     elif model == "still":
         def generate(images, told, chunk, seeds):
             return [np.repeat(image[None], len(case.clip), axis=0) for image, case in zip(images, chunk)]
+    elif _pipeline_method(model) == "cof":
+        if enhanced is not None:
+            raise ValueError(f"--enhanced / --no-enhanced: {model} is a plain wan base, which has no AlignFormer; leave it out")
+        generate = _text_to_video(model, steps, guidance, device)
+        trained_as = {"conditioning": "text"}
+
+        def clip_prompt(told, case):
+            return dense_caption(case.text, told.narratives[0], told.narratives[-1])
     else:
         from .pipeline import ReasonDiffPipeline
 
         pipe = ReasonDiffPipeline.from_pretrained(Path(model), device=device)
-        trained_as = {"multi_frame": pipe.config["multi_frame"], "enhanced": pipe.config["enhanced"] if enhanced is None else enhanced}
+        trained_as = {"conditioning": "image", "multi_frame": pipe.config["multi_frame"],
+                      "enhanced": pipe.config["enhanced"] if enhanced is None else enhanced}  # fmt: skip
+        if not trained_as["multi_frame"]:
+            def clip_prompt(told, case):
+                return case.text
 
         def generate(images, told, chunk, seeds):
             generators = [torch.Generator().manual_seed(s) for s in seeds]
@@ -128,8 +147,43 @@ def sample_video(model: str, benchmark: str, outdir: str | Path, narrator: str =
     info = {"benchmark": benchmark, "model": model, **trained_as, "steps": steps, "guidance": guidance,
             "trained_narrator": str(trained_narrator) if trained_narrator else None}  # fmt: skip
     sample_benchmark(generate, cases, outdir, narrator, info, trained_narrator=trained_narrator, batch_size=batch_size,
-                     single_prompt=not trained_as["multi_frame"])  # fmt: skip
+                     clip_prompt=clip_prompt)  # fmt: skip
     return len(cases)
+
+
+def _pipeline_method(model: str) -> str | None:
+    """The method a pipeline folder belongs to, by the class its model_index.json names (None: no index)."""
+    from .. import PIPELINE_METHODS
+
+    index = Path(model) / "model_index.json"
+    return PIPELINE_METHODS.get(json.loads(index.read_text()).get("_class_name")) if index.is_file() else None
+
+
+def _text_to_video(model: str, steps: int | None, guidance: float | None, device: str) -> Callable:
+    """`generate` for a plain wan base: each case's clip drawn from its one dense prompt, as many
+    frame-wise latent frames as the case's clip has frames, from the case's seed. A CoF chain model
+    (more than one frame) is refused by `WanGenerator`, a diffusers Wan2.1 folder here: its VAE
+    compresses time, which this frame-wise sampler does not."""
+    import torch
+
+    from ..wan import WanGenerator
+
+    if json.loads((Path(model) / "model_index.json").read_text()).get("_class_name") != "CoFPipeline":
+        raise ValueError(f"{model} is a diffusers Wan2.1 folder; `sample video` draws frame-wise clips from a wan pipeline "
+                         "(`reasongen train wan`: RUN/pipeline) or a ReasonDiff one")  # fmt: skip
+    pipe = WanGenerator(model, device=device).pipe
+
+    def generate(images, told, chunk, seeds):
+        frames = [None] * len(chunk)
+        for T in sorted({len(case.clip) for case in chunk}):  # one call per clip length
+            ids = [i for i, case in enumerate(chunk) if len(case.clip) == T]
+            out = pipe([told[i].narratives[0] for i in ids], num_frames=T, num_inference_steps=steps, guidance_scale=guidance,
+                       generator=[torch.Generator().manual_seed(seeds[i]) for i in ids], return_chain=True)  # fmt: skip
+            for i, chain in zip(ids, out.chains):
+                frames[i] = np.stack(chain)
+        return frames
+
+    return generate
 
 
 def write_strip(frames: np.ndarray, path: Path) -> None:
@@ -180,6 +234,6 @@ def score_sampled(folder: str | Path) -> tuple[list[dict], dict]:
         raise ValueError(f"{folder}: no info.json; pass a folder written by `reasongen sample video`")
     info = json.loads((folder / "info.json").read_text())
     rows, summary = score_folder(folder, read_video_cases(info["benchmark"]))
-    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")}, **summary,
+    summary = {**{k: info.get(k) for k in ("benchmark", "model", "narrator", "conditioning", "enhanced", "multi_frame")}, **summary,
                "folder": str(folder)}  # where the strips are, for `reasongen report`
     return rows, summary

@@ -10,7 +10,8 @@ SHIPPED = "shapes-wan"
 
 class WanGenerator(CoFGenerator):
     """`sample geneval --method wan`: the plain base draws the image in one frame, no chain. It runs
-    a one-frame pipeline (`reasongen train wan` writes one); a CoF chain model is refused."""
+    a one-frame pipeline (`reasongen train wan` writes one); a CoF chain model is refused. `sample
+    video` draws clips from its `pipe` (text-to-video: T frame-wise latent frames)."""
 
     name = "wan"
 
@@ -21,4 +22,5 @@ class WanGenerator(CoFGenerator):
         path = model_path(model, SHIPPED, "reasongen train wan")
         super().__init__(str(path), -1, steps, guidance, size, device, batch_size)
         if self.num_frames != 1:
-            raise ValueError(f"{path} draws a chain of {self.num_frames} frames: it is a CoF model; use --method cof")
+            raise ValueError(f"{path} draws a chain of {self.num_frames} frames: it is a CoF model, not the plain wan base "
+                             "(sample its images with --method cof)")  # fmt: skip

@@ -43,6 +43,11 @@ class WanTrainConfig:
     object_weight: float = field(default=4.0, metadata=_help(
         "With --weighting object: the weight of latent cells an object covers (ground: 1)."))
     curriculum_steps: int = field(default=0, metadata=_help("First train this many steps on one-object scenes."))
+    clips: str | None = field(default=None, metadata=_help(
+        "Clips folder from `reasongen wan data --clips N`: train text-to-video beside text-to-image (with --clips-per-step). "
+        "It and --clips-per-step may change between legs, so clips can join an image run.", path=True))
+    clips_per_step: int = field(default=0, metadata=_help(
+        "With --clips: clips added to each step's image batch (on each process), e.g. 2; the loss is the image loss plus the clip loss."))
     drop_prob: float = 0.1  # prompts dropped for classifier-free guidance
     ema_decay: float | None = field(default=0.999, metadata=_help("EMA decay of the saved weights.", flag="--ema"))
     mixed_precision: str = field(default="bf16", metadata=_help("no or bf16 (autocast)."))
@@ -70,6 +75,9 @@ class WanTrainConfig:
             raise ValueError(f"unknown loss weighting {self.weighting!r}; use none, min_snr or object")
         if not 0 <= self.cooldown_steps <= self.steps:
             raise ValueError(f"--cooldown-steps {self.cooldown_steps}: give 0 to --steps ({self.steps})")
+        if (self.clips is None) != (self.clips_per_step == 0) or self.clips_per_step < 0:
+            raise ValueError(f"--clips {self.clips} --clips-per-step {self.clips_per_step}: give both (a clips folder and 1 or more "
+                             "clips a step) or neither")  # fmt: skip
         if not 1 <= self.text_max_length <= 512:
             raise ValueError(f"text_max_length {self.text_max_length}: give 1 to 512 text positions")
 

@@ -1,11 +1,14 @@
-"""Pretraining `shapes-wan`: a Wan DiT trained from scratch on ShapesWorld text-to-image.
+"""Pretraining `shapes-wan`: a Wan DiT trained from scratch on ShapesWorld text-to-image, and
+jointly on text-to-video clips when given them.
 
 The recipe is Wan2.1's (rectified flow, logit-normal noise levels, classifier-free guidance through
 10% dropped prompts, EMA) at ShapesWorld's size; what the papers leave to the scale (patch size,
 width and depth, learning rate, noise-level sampling and loss weighting, batch, curriculum) is a
 field of `WanTrainConfig`, so the recipe study (docs/foundation.md) runs every arm through this one
 function. Runs go in legs: `time_budget` stops a leg with a checkpoint, and calling `train_wan` again
-on the same `output_dir` resumes it exactly.
+on the same `output_dir` resumes it exactly. As Wan2.1's stages do, a run may start on images and
+add clips in a later leg (`clips`, `clips_per_step`): each step then adds that many clips, drawn
+frame-wise over the same latents, to its image batch (`data.JointLatents`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from ...world.vocab import TAGS
 from .config import WanTrainConfig
 
 CURRICULUM_TAGS = ("single_object", "colors")  # one object a scene: what a curriculum trains on first
-SCHEDULE_KEYS = ("steps", "cooldown_steps")  # may change between legs of one run: they move its end, not what it is
+# May change between legs of one run: where it ends (the schedule) and what it trains on next (the
+# stages: clips joining an image run); any other change is another run.
+SCHEDULE_AND_STAGE_KEYS = ("steps", "cooldown_steps", "clips", "clips_per_step")
 
 
 class DiTWithText(torch.nn.Module):
@@ -37,12 +42,13 @@ class DiTWithText(torch.nn.Module):
 
 
 class T2ITask:
-    """Rectified-flow loss on (latents, prompts, object masks) batches, prompts dropped with
-    `drop_prob` for guidance, optionally through a compiled forward. The prompts' states come from
-    the frozen encoder's cache, or, for a `DiTWithText`, from its encoder with gradients."""
+    """Rectified-flow loss on `JointLatents` batches (images, clips or None): (latents, prompts,
+    object masks) each, prompts dropped with `drop_prob` for guidance, optionally through a compiled
+    forward. The prompts' states come from the frozen encoder's cache, or, for a `DiTWithText`, from
+    its encoder with gradients. It counts the clips it has trained on (saved with each checkpoint)."""
 
     def __init__(self, prompt_cache, cfg: WanTrainConfig):
-        self.prompts, self.cfg, self._compiled = prompt_cache, cfg, None
+        self.prompts, self.cfg, self._compiled, self.clips_seen = prompt_cache, cfg, None, 0
         if cfg.weighting not in ("none", "min_snr", "object"):
             raise ValueError(f"unknown loss weighting {cfg.weighting!r}; use none, min_snr or object")
 
@@ -50,26 +56,47 @@ class T2ITask:
         if not self.cfg.compile:
             return model
         if self._compiled is None:
-            self._compiled = torch.compile(model)
+            # static shapes: an image (1 latent frame) and a clip (17) have different token counts, and
+            # dynamic=False compiles one graph per shape instead of recompiling both as dynamic shapes
+            self._compiled = torch.compile(model, dynamic=False)
         return self._compiled
 
     def loss(self, model, batch, generator):
+        images, clips = batch
+        encode = None
+        if isinstance(model, DiTWithText):
+            encode, model = model.encoder[0].encode, model.transformer
+        loss = self._flow_loss(model, encode, images, generator, cache=True)
+        if clips is None:
+            return loss, {}
+        clip_loss = self._flow_loss(model, encode, clips, generator, cache=False)  # dense captions rarely repeat: not cached
+        dist = torch.distributed
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        self.clips_seen += len(clips[1]) * world
+        # Each part is a mean over its own elements, and the loss is their sum: our choice, since Wan2.1
+        # mixes images and videos in its joint stages without publishing a weight.
+        return loss + clip_loss, {"image_loss": float(loss.detach()), "clip_loss": float(clip_loss.detach())}
+
+    def _flow_loss(self, model, encode, batch, generator, cache: bool):
         x0, prompts, objects = batch
         keep = torch.rand(len(prompts), generator=generator) >= self.cfg.drop_prob
         kept = [p if k else "" for p, k in zip(prompts, keep.tolist())]
-        if isinstance(model, DiTWithText):
-            ctx, model = model.encoder[0].encode(kept), model.transformer
-        else:
-            ctx = self.prompts(kept)
+        ctx = encode(kept) if encode is not None else self.prompts(kept, keep=cache)
         device = next(model.parameters()).device
         x0, ctx, objects = x0.to(device), ctx.to(device), objects.to(device)
         fn = self.forward(model)
         weights = None
-        if self.cfg.weighting == "object":
-            weights = (1 + (self.cfg.object_weight - 1) * objects.float())[:, None, None]
-        loss = flow_loss(lambda x, t: fn(x, t, ctx, return_dict=False)[0], x0, generator, 1.0, self.cfg.timesteps,
+        if self.cfg.weighting == "object":  # per latent cell of every frame: masks (B, h, w) of images, (B, T, h, w) of clips
+            frames = objects[:, None] if objects.dim() == 3 else objects
+            weights = (1 + (self.cfg.object_weight - 1) * frames.float())[:, None]
+        return flow_loss(lambda x, t: fn(x, t, ctx, return_dict=False)[0], x0, generator, 1.0, self.cfg.timesteps,
                          weights=weights, weighting="min_snr" if self.cfg.weighting == "min_snr" else "none")  # fmt: skip
-        return loss, {}
+
+    def state_dict(self) -> dict:
+        return {"clips_seen": self.clips_seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.clips_seen = state.get("clips_seen", 0)
 
 
 def build_pipeline(cfg: WanTrainConfig, transformer=None):
@@ -99,10 +126,17 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
     """Train (or resume) a run; returns its pipeline, with the EMA weights, saved in `output_dir/pipeline`."""
     from ...backbones.text import PromptCache
     from ...train.loop import budget_clock
-    from .data import FrameLatents
+    from .data import ClipLatents, FrameLatents, JointLatents
 
     cfg.check()
     out = Path(cfg.output_dir)
+    clips = ClipLatents(cfg.clips) if cfg.clips else None  # refused before anything is written
+    pipe = build_pipeline(cfg)
+    if clips is not None:
+        try:  # every caption whole in this run's text encoder, checked now rather than at the step that draws it
+            pipe.text_encoder.tokenize(sorted(set(clips.prompts)))
+        except ValueError as e:
+            raise ValueError(f"--clips {cfg.clips}: {e}") from None
     out.mkdir(parents=True, exist_ok=True)
     config_path = out / "wan_config.json"
     record = {k: v for k, v in asdict(cfg).items() if k not in ("time_budget", "budget_clock", "output_dir", "init_from")}
@@ -110,17 +144,17 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         defaults = {f.name: f.default for f in fields(WanTrainConfig)}  # settings added later: a run written before had the default
         old = json.loads(config_path.read_text())
         diff = sorted(k for k in record if k != "extra" and old.get(k, defaults.get(k)) != record[k])
-        schedule = [k for k in diff if k in SCHEDULE_KEYS]  # where the run ends may move; what it is may not
-        diff = [k for k in diff if k not in SCHEDULE_KEYS]
+        legs = [k for k in diff if k in SCHEDULE_AND_STAGE_KEYS]  # where the run ends and what it trains on next may change
+        diff = [k for k in diff if k not in SCHEDULE_AND_STAGE_KEYS]
         if diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
                              "resume with the same settings or choose another --output-dir")  # fmt: skip
-        if schedule:
-            print(f"{out}: the schedule changes from this leg on ({', '.join(f'{k}: {old.get(k, defaults.get(k))} -> {record[k]}' for k in schedule)})")
-            write_atomic(config_path, json.dumps({**old, **{k: record[k] for k in schedule}}, indent=1))
+        if legs:
+            print(f"{out}: the schedule and stages change from this leg on, at step {last_step(out)} "
+                  f"({', '.join(f'{k}: {old.get(k, defaults.get(k))} -> {record[k]}' for k in legs)})")  # fmt: skip
+            write_atomic(config_path, json.dumps({**old, **{k: record[k] for k in legs}}, indent=1))
     else:
         write_atomic(config_path, json.dumps(record, indent=1))
-    pipe = build_pipeline(cfg)
     if cfg.init_from and last_step(out) == 0:
         warm_restart(pipe, Path(cfg.init_from), out)
     transformer = pipe.transformer.train()
@@ -142,7 +176,7 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         budget = None if cfg.time_budget is None else max(cfg.time_budget - (clock() - start), 0.0)
         if ran and budget == 0.0:
             break
-        data = FrameLatents(cfg.data, tags=tags)
+        data = JointLatents(FrameLatents(cfg.data, tags=tags), clips, cfg.clips_per_step)
         transformer = train(transformer, task, data, TrainConfig(steps=stage_steps, time_budget=budget, **loop), progress)
         ran = True
         if last_step(out) < stage_steps:  # stopped on time
@@ -152,13 +186,14 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         transformer = transformer.transformer
     pipe.transformer = transformer.eval()
     pipe.save_pretrained(out / "pipeline")
-    write_training_record(out / "pipeline", samples_seen(out), record)
+    write_training_record(out / "pipeline", samples_seen(out), record, clips_seen(out))
     return pipe
 
 
-def write_training_record(pipeline_dir: Path, seen: int, recipe: dict) -> None:
-    """`training.json` beside a saved pipeline: how many images it has seen and the recipe."""
-    write_atomic(Path(pipeline_dir) / "training.json", json.dumps({"samples_seen": seen, "recipe": recipe}, indent=1) + "\n")
+def write_training_record(pipeline_dir: Path, seen: int, recipe: dict, clips: int = 0) -> None:
+    """`training.json` beside a saved pipeline: how many images and clips it has seen, and the recipe."""
+    record = {"samples_seen": seen, "clips_seen": clips, "recipe": recipe}
+    write_atomic(Path(pipeline_dir) / "training.json", json.dumps(record, indent=1) + "\n")
 
 
 def warm_restart(pipe, init_from: Path, out: Path) -> None:
@@ -174,10 +209,10 @@ def warm_restart(pipe, init_from: Path, out: Path) -> None:
         if not (init_from / "text_encoder").is_dir():
             raise ValueError(f"--init-from {init_from}: no text_encoder/ to go on training the word encoder from (a minilm run's pipeline?)")
         pipe.text_encoder.model.load_state_dict(load_text_encoder("words", str(init_from)).model.state_dict())
-    record = init_from / "training.json"
-    before = json.loads(record.read_text())["samples_seen"] if record.is_file() else 0
-    write_atomic(out / "warm_restart.json", json.dumps({"init_from": str(init_from), "samples_before": before}) + "\n")
-    print(f"warm restart from {init_from} ({before} images seen before; optimiser state starts afresh)")
+    record = json.loads((init_from / "training.json").read_text()) if (init_from / "training.json").is_file() else {}
+    before, clips = record.get("samples_seen", 0), record.get("clips_seen", 0)
+    write_atomic(out / "warm_restart.json", json.dumps({"init_from": str(init_from), "samples_before": before, "clips_before": clips}) + "\n")
+    print(f"warm restart from {init_from} ({before} images and {clips} clips seen before; optimiser state starts afresh)")
 
 
 def samples_seen(output_dir: str | Path) -> int:
@@ -190,7 +225,20 @@ def samples_seen(output_dir: str | Path) -> int:
     return before + last_step(out) * cfg["batch_size"]
 
 
-__all__ = ["WanTrainConfig", "train_wan", "build_pipeline", "samples_seen", "TAGS"]
+def clips_seen(output_dir: str | Path) -> int:
+    """How many clips a run has trained on so far: the count its newest checkpoint holds (the
+    training task's state; clips per step may change between legs), plus its warm-restart start's."""
+    from ...train.checkpoint import latest_checkpoint
+
+    out = Path(output_dir)
+    latest = latest_checkpoint(out / "checkpoints")
+    state = json.loads((latest / "state.json").read_text()) if latest is not None else {}
+    warm = out / "warm_restart.json"
+    before = json.loads(warm.read_text()).get("clips_before", 0) if warm.is_file() else 0
+    return before + state.get("task", {}).get("clips_seen", 0)
+
+
+__all__ = ["WanTrainConfig", "train_wan", "build_pipeline", "samples_seen", "clips_seen", "TAGS"]
 
 
 def dit_flops_per_sample(config, tokens: int, text_tokens: int) -> float:
