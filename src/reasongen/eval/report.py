@@ -379,7 +379,7 @@ def video_section(sources: list[Source], cases: list[int] | None = None) -> str:
     labels = [s.label for s in sources]
     summary_rows = [[k, *[s.data["summary"].get(k) for s in sources]] for k in VIDEO_METRICS]
     summary_rows.append(["clips", *[s.data["summary"].get("clips") for s in sources]])
-    info = [[k, *[s.data["summary"].get(k) for s in sources]] for k in ("benchmark", "model", "narrator", "enhanced", "multi_frame")]
+    info = [[k, *[s.data["summary"].get(k) for s in sources]] for k in ("benchmark", "model", "conditioning", "narrator", "enhanced", "multi_frame")]
     out = ["<h2>Video (ReasonDiff)</h2>", _table(["metric", *labels], summary_rows, best="max"), _table(["", *labels], info)]
     events = list(dict.fromkeys(c["event"] for s in sources for c in s.data["clips"]))
     by_event = []
