@@ -60,7 +60,7 @@ def plot_curve(run_dirs: list[Path], out: Path, labels: list[str] | None = None)
                 alpha=0.6, label=f"{label} named classes shown")  # fmt: skip
     ax.axhline(0.75, color="grey", lw=0.8, ls=":", label="goal 0.75")
     ax.set(xlabel="training images seen", ylabel="shapes-geneval", ylim=(0, 1), title="shapes-wan learning curve")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")  # the curves rise to the right: keep their ends in sight
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
