@@ -131,15 +131,9 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
     cfg.check()
     out = Path(cfg.output_dir)
     clips = ClipLatents(cfg.clips) if cfg.clips else None  # refused before anything is written
-    pipe = build_pipeline(cfg)
-    if clips is not None:
-        try:  # every caption whole in this run's text encoder, checked now rather than at the step that draws it
-            pipe.text_encoder.tokenize(sorted(set(clips.prompts)))
-        except ValueError as e:
-            raise ValueError(f"--clips {cfg.clips}: {e}") from None
-    out.mkdir(parents=True, exist_ok=True)
     config_path = out / "wan_config.json"
     record = {k: v for k, v in asdict(cfg).items() if k not in ("time_budget", "budget_clock", "output_dir", "init_from")}
+    old, legs = None, []
     if config_path.is_file():  # a resumed run must be the same run
         defaults = {f.name: f.default for f in fields(WanTrainConfig)}  # settings added later: a run written before had the default
         old = json.loads(config_path.read_text())
@@ -149,12 +143,18 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         if diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
                              "resume with the same settings or choose another --output-dir")  # fmt: skip
-        if legs:
-            print(f"{out}: the schedule and stages change from this leg on, at step {last_step(out)} "
-                  f"({', '.join(f'{k}: {old.get(k, defaults.get(k))} -> {record[k]}' for k in legs)})")  # fmt: skip
-            write_atomic(config_path, json.dumps({**old, **{k: record[k] for k in legs}}, indent=1))
-    else:
-        write_atomic(config_path, json.dumps(record, indent=1))
+    pipe = build_pipeline(cfg)  # after the refusals above, which need no model
+    if clips is not None:
+        try:  # every caption whole in this run's text encoder, checked now rather than at the step that draws it
+            pipe.text_encoder.tokenize(sorted(set(clips.prompts)))
+        except ValueError as e:
+            raise ValueError(f"--clips {cfg.clips}: {e}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    if legs:
+        print(f"{out}: the schedule and stages change from this leg on, at step {last_step(out)} "
+              f"({', '.join(f'{k}: {old.get(k, defaults.get(k))} -> {record[k]}' for k in legs)})")  # fmt: skip
+    if old is None or legs:
+        write_atomic(config_path, json.dumps(record if old is None else {**old, **{k: record[k] for k in legs}}, indent=1))
     if cfg.init_from and last_step(out) == 0:
         warm_restart(pipe, Path(cfg.init_from), out)
     transformer = pipe.transformer.train()
