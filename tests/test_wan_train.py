@@ -49,9 +49,8 @@ def tiny_setup(tmp_path_factory):
 
 
 def tiny_config(root, out, **kw):
-    kw = {"warmup_steps": 2, "text_max_length": 32, **kw}
-    return WanTrainConfig(str(root / "data"), str(out), preset="tiny", vae=str(root / "vae"), batch_size=4,
-                          mixed_precision="no", checkpoint_every=3, **kw)  # fmt: skip
+    kw = {"warmup_steps": 2, "text_max_length": 32, "mixed_precision": "no", **kw}
+    return WanTrainConfig(str(root / "data"), str(out), preset="tiny", vae=str(root / "vae"), batch_size=4, checkpoint_every=3, **kw)
 
 
 def test_frames_resume_and_curriculum_filter(tiny_setup, tmp_path):
@@ -83,6 +82,16 @@ def test_time_budget_legs_resume_to_the_uninterrupted_weights(tiny_setup, tmp_pa
     assert (legs / "pipeline" / "model_index.json").is_file()
     with pytest.raises(ValueError, match="other settings"):
         train_wan(tiny_config(tiny_setup, legs, steps=6, lr=5e-3), progress=False)
+    # the next leg runs on a machine with bf16 units: precision may change between legs, logged in wan_config.json.
+    # (Legs are processes; in one process accelerate keeps its first precision, so the test resets it around this leg.)
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
+    try:
+        train_wan(tiny_config(tiny_setup, legs, steps=7, weighting="object", mixed_precision="bf16"), progress=False)
+    finally:
+        AcceleratorState._reset_state()
+    assert json.loads((legs / "wan_config.json").read_text())["mixed_precision"] == "bf16" and samples_seen(legs) == 28
 
 
 def test_a_cool_down_branches_off_a_copy_of_a_run_and_leaves_the_run_as_it_was(tiny_setup, tmp_path):
@@ -149,6 +158,32 @@ def test_warm_restart_from_saved_weights_when_the_run_folder_is_gone(tiny_setup,
         assert torch.equal(a, b)
 
 
+def test_a_shipped_base_is_fp16_names_the_shared_vae_and_warm_restarts(tiny_setup, tmp_path):
+    from reasongen.methods.cof.pipeline import CoFPipeline
+    from reasongen.methods.wan.ship import ship_pipeline
+
+    run = tmp_path / "run"
+    train_wan(tiny_config(tiny_setup, run, steps=3), progress=False)
+    shipped = ship_pipeline(run / "pipeline", tmp_path / "models" / "base", tiny_setup / "vae")
+    index = json.loads((shipped / "model_index.json").read_text())
+    assert not (shipped / "vae").exists() and (shipped / index["vae_folder"]).resolve() == (tiny_setup / "vae").resolve()
+    assert json.loads((shipped / "training.json").read_text())["samples_seen"] == 12
+    trained = CoFPipeline.from_pretrained(run / "pipeline").transformer.state_dict()
+    loaded = CoFPipeline.from_pretrained(shipped).transformer.state_dict()
+    assert all(torch.equal(loaded[k].float(), trained[k].half().float()) for k in trained)  # the weights, rounded to fp16
+    again = tmp_path / "again"  # the run folder is gone: the shipped weights start the next leg
+    train_wan(tiny_config(tiny_setup, again, steps=1, init_from=str(shipped)), progress=False)
+    assert samples_seen(again) == 16
+    with pytest.raises(ValueError, match="exists"):
+        ship_pipeline(run / "pipeline", shipped, tiny_setup / "vae")
+    other = tmp_path / "other-vae"
+    torch.manual_seed(1)
+    build_vae("tiny").save_pretrained(other, safe_serialization=True)
+    with pytest.raises(ValueError, match="its VAE is not the one"):
+        ship_pipeline(run / "pipeline", tmp_path / "models" / "x", other)
+    assert not (tmp_path / "models" / "x").exists()
+
+
 def test_a_leg_adds_a_point_to_the_learning_curve(tiny_setup, tmp_path):
     from reasongen.methods.wan.curve import plot_curve, score_leg
 
@@ -163,6 +198,10 @@ def test_a_leg_adds_a_point_to_the_learning_curve(tiny_setup, tmp_path):
     assert len((out / "curve.jsonl").read_text().splitlines()) == 1
     plot_curve([out], tmp_path / "curve.png")
     assert (tmp_path / "curve.png").stat().st_size > 1000
+    kept = tmp_path / "kept.jsonl"  # a curve kept apart from its run folder draws the same
+    kept.write_text((out / "curve.jsonl").read_text())
+    plot_curve([out, kept], tmp_path / "both.png")
+    assert (tmp_path / "both.png").stat().st_size > 1000
 
 
 def test_word_encoder_trains_with_the_dit_saves_loads_and_resumes(tiny_setup, tmp_path):
@@ -292,7 +331,7 @@ def test_clips_join_an_image_run_in_a_later_leg(tiny_setup, tmp_path, capsys):
     capsys.readouterr()
     train_wan(clip_config(tiny_setup, run, steps=4, log_every=1), progress=False)
     said = capsys.readouterr().out
-    assert "schedule and stages change from this leg on, at step 2" in said and "clips_per_step: 0 -> 2" in said
+    assert "settings change from this leg on, at step 2" in said and "clips_per_step: 0 -> 2" in said
     recorded = json.loads((run / "wan_config.json").read_text())
     assert (recorded["clips"], recorded["clips_per_step"], recorded["steps"]) == (str(tiny_setup / "clips"), 2, 4)
     rows = [json.loads(r) for r in (run / "log.jsonl").read_text().splitlines()]

@@ -91,18 +91,34 @@ def train_wan_command(
 
 @wan_app.command("curve")
 def wan_curve(
-    runs: list[Path] = typer.Argument(..., help="Run folders whose curve.jsonl to draw (`train wan --score N`)."),
+    runs: list[Path] = typer.Argument(..., help="Run folders whose curve.jsonl to draw (`train wan --score N`), or curve .jsonl files."),
     out: Path = typer.Option(..., "-o", "--out", help="The figure (PNG)."),
 ):
     """Plot shapes-geneval against training images seen, for one run or several."""
-    from ..methods.wan.curve import plot_curve
+    from ..methods.wan.curve import curve_file, plot_curve
 
-    missing = [str(r) for r in runs if not (r / "curve.jsonl").is_file()]
+    missing = [str(curve_file(r)) for r in runs if not curve_file(r).is_file()]
     if missing:
-        fail(ValueError(f"no curve.jsonl in {', '.join(missing)}: score legs with `reasongen train wan ... --score 1`"))
+        fail(ValueError(f"no curve at {', '.join(missing)}: score legs with `reasongen train wan ... --score 1`"))
     check_output(out, (".png",), "the figure")
     plot_curve(runs, out)
     typer.echo(str(out))
+
+
+@wan_app.command("ship")
+def wan_ship(
+    pipeline: Path = typer.Argument(..., help="A pipeline folder `reasongen train wan` wrote (RUN/pipeline)."),
+    out: Path = typer.Option(..., "--out", help="The shipped model folder to write (must not exist), e.g. src/reasongen/models/shapes-wan."),
+    vae: Optional[Path] = typer.Option(None, help="The shared VAE folder to name instead of a copy (default: the shipped ShapesWorld VAE)."),
+):
+    """Make a trained base a shipped model: fp16 DiT, the shared VAE named rather than copied, training.json kept."""
+    from ..methods import SHIPPED_MODELS
+    from ..methods.wan.ship import ship_pipeline
+
+    try:
+        typer.echo(str(ship_pipeline(pipeline, out, vae or SHIPPED_MODELS / "shapes-vae")))
+    except ValueError as e:
+        fail(e)
 
 
 @train_app.command("wan-oneshot")

@@ -50,7 +50,7 @@ class WanTrainConfig:
         "With --clips: clips added to each step's image batch (on each process), e.g. 2; the loss is the image loss plus the clip loss."))
     drop_prob: float = 0.1  # prompts dropped for classifier-free guidance
     ema_decay: float | None = field(default=0.999, metadata=_help("EMA decay of the saved weights.", flag="--ema"))
-    mixed_precision: str = field(default="bf16", metadata=_help("no or bf16 (autocast)."))
+    mixed_precision: str = field(default="bf16", metadata=_help("no or bf16 (autocast). It and --compile may change between legs (the machine may)."))
     compile: bool = field(default=False, metadata=_help("torch.compile the DiT's forward.", flag="--compile/--no-compile"))
     seed: int = field(default=0, metadata=_help("Seed."))
     checkpoint_every: int = field(default=250, metadata=_help("Checkpoint every N steps."))

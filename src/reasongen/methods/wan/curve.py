@@ -4,7 +4,8 @@
 `RUN/curve/<images seen>/`), scores it with the ShapesWorld detector and appends one row to
 `RUN/curve.jsonl`: images seen, overall, per tag, seen / unseen compositions, and the detector's
 partial credit (the share of named classes and colours shown), which moves long before GenEval does. `plot_curve`
-draws score against images seen for one or more runs.
+draws score against images seen for one or more runs: run folders, or curve files kept apart from them
+(docs/data/: a run folder lives on one machine, the committed curve outlives it).
 """
 
 from __future__ import annotations
@@ -42,17 +43,23 @@ def score_leg(run_dir: str | Path, n: int = 1, metadata: str = "shapes-geneval",
     return row
 
 
-def plot_curve(run_dirs: list[Path], out: Path, labels: list[str] | None = None) -> None:
+def curve_file(source: str | Path) -> Path:
+    """The curve of a run folder (RUN/curve.jsonl), or a curve file itself."""
+    source = Path(source)
+    return source if source.suffix == ".jsonl" else source / "curve.jsonl"
+
+
+def plot_curve(runs: list[Path], out: Path, labels: list[str] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for i, run in enumerate(run_dirs):
-        rows = sorted((json.loads(r) for r in (Path(run) / "curve.jsonl").read_text().splitlines() if r.strip()),
+    for i, run in enumerate(runs):
+        rows = sorted((json.loads(r) for r in curve_file(run).read_text().splitlines() if r.strip()),
                       key=lambda r: r["samples_seen"])  # fmt: skip
-        label = labels[i] if labels else Path(run).name
+        label = labels[i] if labels else Path(run).stem
         ax.plot([r["samples_seen"] for r in rows], [r["overall"] for r in rows], "o-", label=f"{label} overall")
         ax.plot([r["samples_seen"] for r in rows], [r["tags"].get("single_object", float("nan")) for r in rows], "--",
                 alpha=0.6, label=f"{label} single_object")  # fmt: skip

@@ -26,9 +26,11 @@ from ...world.vocab import TAGS
 from .config import WanTrainConfig
 
 CURRICULUM_TAGS = ("single_object", "colors")  # one object a scene: what a curriculum trains on first
-# May change between legs of one run: where it ends (the schedule) and what it trains on next (the
-# stages: clips joining an image run); any other change is another run.
-SCHEDULE_AND_STAGE_KEYS = ("steps", "cooldown_steps", "clips", "clips_per_step")
+# Settings that may change between legs of one run: where it ends (the schedule), what it trains on
+# next (the stages: clips joining an image run), and how the machine runs a step (each leg runs on
+# the machine its session gets, with bf16 units or without; a checkpoint holds fp32 weights and
+# optimiser state either way). Any other change is refused.
+LEG_KEYS = ("steps", "cooldown_steps", "clips", "clips_per_step", "mixed_precision", "compile")
 
 
 class DiTWithText(torch.nn.Module):
@@ -138,8 +140,8 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
         defaults = {f.name: f.default for f in fields(WanTrainConfig)}  # settings added later: a run written before had the default
         old = json.loads(config_path.read_text())
         diff = sorted(k for k in record if k != "extra" and old.get(k, defaults.get(k)) != record[k])
-        legs = [k for k in diff if k in SCHEDULE_AND_STAGE_KEYS]  # where the run ends and what it trains on next may change
-        diff = [k for k in diff if k not in SCHEDULE_AND_STAGE_KEYS]
+        legs = [k for k in diff if k in LEG_KEYS]
+        diff = [k for k in diff if k not in LEG_KEYS]
         if diff:
             raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)} -> {record[k]}' for k in diff)}); "
                              "resume with the same settings or choose another --output-dir")  # fmt: skip
@@ -151,7 +153,7 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
             raise ValueError(f"--clips {cfg.clips}: {e}") from None
     out.mkdir(parents=True, exist_ok=True)
     if legs:
-        print(f"{out}: the schedule and stages change from this leg on, at step {last_step(out)} "
+        print(f"{out}: settings change from this leg on, at step {last_step(out)} "
               f"({', '.join(f'{k}: {old.get(k, defaults.get(k))} -> {record[k]}' for k in legs)})")  # fmt: skip
     if old is None or legs:
         write_atomic(config_path, json.dumps(record if old is None else {**old, **{k: record[k] for k in legs}}, indent=1))
