@@ -12,7 +12,8 @@
 
     python benchmarks/cof_speed.py [--model DIR] [--repeats 5] [--steps 50] [--eval-steps 20] [--bf16] [--profile]
 
-Without --model it times the shipped ShapesWorld model. Medians over `--repeats` runs after one
+Without --model it times the shipped base, shapes-wan: the same DiT a CoF model has (speed does not
+depend on what the weights learned), drawing chains of three frames as CoF does. Medians over `--repeats` runs after one
 warm-up run, batch 1, on whatever threads torch uses here.
 """
 
@@ -44,7 +45,7 @@ def main():
     args = ap.parse_args()
     from diffusers import WanPipeline
 
-    pipe = CoFPipeline.from_pretrained(model_path(args.model, "cof-shapes", "reasongen train cof"))
+    pipe = CoFPipeline.from_pretrained(model_path(args.model, "shapes-wan", "reasongen train wan"))
     steps = args.steps or pipe.config["num_inference_steps"]
     g, size = pipe.config["guidance_scale"], pipe.config["height"]
 

@@ -89,10 +89,15 @@ def test_without_a_model_the_error_says_what_to_pass(tmp_path):
     assert res.exit_code == 2 and "pass --model DIR" in res.output
 
 
-def test_the_shipped_model_draws_the_readme_prompt(tmp_path):
+def test_the_default_draws_the_readme_prompt_with_the_shipped_base(tmp_path):
     out = tmp_path / "out.png"
-    run("generate", "a photo of a red circle left of a blue star", "-o", out, "--steps", 2, "--save-chain")
-    assert Image.open(out).size == (64, 64) and (tmp_path / "out-chain.gif").is_file()
+    run("generate", "a photo of a red circle left of a blue star", "-o", out, "--steps", 2)  # the best shipped model: shapes-wan
+    assert Image.open(out).size == (64, 64)
+    res = runner.invoke(app, ["generate", "a photo of a red circle", "-o", str(tmp_path / "c.png"), "--save-chain"])
+    assert res.exit_code == 2 and "--save-chain goes with --method cof" in res.output, res.output  # the base draws no chain
+    res = runner.invoke(app, ["generate", "a photo of a red circle", "--method", "cof", "-o", str(tmp_path / "c.png")])
+    assert res.exit_code == 2 and "pass --model DIR" in res.output and "no shipped model" in res.output, res.output
+    assert not (tmp_path / "c.png").exists()
 
 
 def test_generate_refuses_bad_output_paths_and_prompts_before_sampling(tmp_path, monkeypatch):
@@ -134,10 +139,10 @@ def test_a_truncated_model_folder_is_named_in_one_line(tmp_path):
 
     from reasongen.methods import SHIPPED_MODELS
 
-    folder = tmp_path / "cof"
-    shutil.copytree(SHIPPED_MODELS / "cof-shapes", folder)
+    folder = tmp_path / "wan"
+    shutil.copytree(SHIPPED_MODELS / "shapes-wan", folder)
     index = json.loads((folder / "model_index.json").read_text())
-    index["vae_folder"] = str((SHIPPED_MODELS / "cof-shapes" / index["vae_folder"]).resolve())  # the copy shares the shipped VAE
+    index["vae_folder"] = str((SHIPPED_MODELS / "shapes-wan" / index["vae_folder"]).resolve())  # the copy shares the shipped VAE
     (folder / "model_index.json").write_text(json.dumps(index))
     weights = folder / "transformer" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])

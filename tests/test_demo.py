@@ -27,12 +27,12 @@ def test_input_limits_are_one_line_each(prompt, seed, steps, guidance, says):
 
 def test_methods_without_a_model_say_what_to_pass(tmp_path):
     models = Models()
-    assert models.missing("oracle") is None and models.missing("cof") is None  # the oracle needs none; cof ships
-    for method in ("wan", "fox"):
+    assert models.missing("oracle") is None and models.missing("wan") is None  # the oracle needs none; the base ships
+    for method in ("cof", "fox"):
         assert f"--model {method}=DIR" in models.missing(method) and "reasongen train" in models.missing(method)
         with pytest.raises(ValueError, match="no shipped model"):
             models.run(method, "a photo of a star")
-    assert "Model: none" in models.describe("wan")
+    assert "Model: none" in models.describe("cof")
     assert Models({"fox": str(tmp_path)}).missing("fox") is None  # the user's folder: its own errors come at loading
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         Models({"nope": str(tmp_path)})

@@ -1,8 +1,8 @@
 """`reasongen demo` in a real browser: the command serves the page on a free local port, headless
 Debian Chromium (driven by Playwright, which downloads nothing here) types a prompt, picks each
-method, runs it, and the test reads what the page shows. FoX runs a tiny random model passed with
---model (no FoX model ships), janus the shipped T2I-R1 folder without its plan, wan stays without
-a model so the page must say so. Every request the page makes must go to the demo's own address.
+method, runs it, and the test reads what the page shows. FoX and CoF run tiny random models passed
+with --model (neither ships a model now), janus the shipped T2I-R1 folder without its plan, wan the
+shipped base. Every request the page makes must go to the demo's own address.
 """
 
 import os
@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 SHOWN = 64 * 4  # ShapesWorld's 64 px, shown 4x
-STEPS = {"cof": 2, "fox": 2, "reasondiff": 1}  # few steps: the test checks the page, not the pictures
+STEPS = {"cof": 2, "wan": 2, "fox": 2, "reasondiff": 1}  # few steps: the test checks the page, not the pictures
 RUN_TIMEOUT_MS = 240_000
 START_TIMEOUT_S = 300  # importing torch and Gradio on a busy 2-core machine
 
@@ -65,17 +65,31 @@ def _tiny_fox(folder: Path) -> Path:
     return folder
 
 
+def _tiny_cof(folder: Path) -> Path:
+    """An untrained CoF pipeline folder: a chain of three 64 px frames, drawn in seconds."""
+    import torch
+
+    from reasongen.backbones.text import tiny_text_encoder
+    from reasongen.backbones.wan import build_transformer, build_vae
+    from reasongen.methods.cof.pipeline import CoFPipeline
+
+    torch.manual_seed(0)
+    CoFPipeline(build_transformer("tiny"), build_vae("tiny"), tiny_text_encoder(max_length=16), num_frames=3, height=64, width=64,
+                num_inference_steps=2).save_pretrained(folder)  # fmt: skip
+    return folder
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _require_browser()
     from reasongen.methods import SHIPPED_MODELS
 
     root = tmp_path_factory.mktemp("demo")
-    fox = _tiny_fox(root / "fox")
+    fox, cof = _tiny_fox(root / "fox"), _tiny_cof(root / "cof")
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     cmd = [sys.executable, "-c", "from reasongen.cli import main; main()", "demo", "--port", str(port),
-           "--model", f"fox={fox}", "--model", f"janus={SHIPPED_MODELS / 't2i-r1-shapes'}"]  # fmt: skip
+           "--model", f"fox={fox}", "--model", f"cof={cof}", "--model", f"janus={SHIPPED_MODELS / 't2i-r1-shapes'}"]  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     with open(root / "server.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -174,9 +188,6 @@ def test_every_method_shows_its_result_reasoning_and_verdict(page, server, tmp_p
         timings[method] = _run(page, method, prompt)
         page.screenshot(path=str(tmp_path / f"demo-{method}.png"), full_page=True)
         message = _text(page, "#message")
-        if method == "wan":  # no shipped model, none passed: the page says so, before and after a run
-            assert "No model to run" in _text(page, "#about") and "--model wan=DIR" in message, message
-            continue
         assert message.startswith("run ") and f"{method} done in" in message, f"{method}: {message}"
         assert _image_size(page, "#result") == (SHOWN, SHOWN)
         verdict = _text(page, "#verdict")

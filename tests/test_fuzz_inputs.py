@@ -339,11 +339,11 @@ DAMAGE = ["truncated weights", "no weights", "foreign weights", "garbage weights
 @given(kind=st.sampled_from(DAMAGE), cut=st.floats(0.0, 0.999))
 def test_a_damaged_model_folder_is_named_in_one_line(tmp_path_factory, kind, cut):
     tmp = tmp_path_factory.mktemp("model")
-    cof = copy_model("cof-shapes", tmp / "cof")
-    damage(cof, kind, cut)
-    refused(invoke("generate", "a red star", "--model", cof, "-o", tmp / "x.png", "--steps", 1), str(cof))
-    refused(invoke("sample", "geneval", "--method", "cof", "--model", cof, "--metadata", "shapes-geneval", "--outdir", tmp / "s",
-                   "--steps", 1), str(cof))  # fmt: skip
+    wan = copy_model("shapes-wan", tmp / "wan")
+    damage(wan, kind, cut)
+    refused(invoke("generate", "a red star", "--model", wan, "-o", tmp / "x.png", "--steps", 1), str(wan))
+    refused(invoke("sample", "geneval", "--method", "wan", "--model", wan, "--metadata", "shapes-geneval", "--outdir", tmp / "s",
+                   "--steps", 1), str(wan))  # fmt: skip
     rd = copy_model("reasondiff-shapes", tmp / "rd")
     damage(rd, kind, cut)
     image = tmp / "cond.png"
@@ -355,10 +355,10 @@ def test_a_damaged_model_folder_is_named_in_one_line(tmp_path_factory, kind, cut
 def test_another_methods_checkpoint_is_refused_naming_the_method(tmp_path):
     image = tmp_path / "cond.png"
     image.write_bytes(png_bytes((64, 64)))
-    rd, cof = SHIPPED_MODELS / "reasondiff-shapes", SHIPPED_MODELS / "cof-shapes"
+    rd, wan = SHIPPED_MODELS / "reasondiff-shapes", SHIPPED_MODELS / "shapes-wan"
     refused(invoke("generate", "a red star", "--model", rd, "-o", tmp_path / "x.png"), str(rd))
-    refused(invoke("generate", "a red star", "--method", "t2i-r1", "--model", cof, "-o", tmp_path / "x.png"), "--method cof")
-    refused(invoke("video", "--text", "a star", "--image", image, "--model", cof, "-o", tmp_path / "x.gif"), "--method cof")
+    refused(invoke("generate", "a red star", "--method", "t2i-r1", "--model", wan, "-o", tmp_path / "x.png"), "--method wan")
+    refused(invoke("video", "--text", "a star", "--image", image, "--model", wan, "-o", tmp_path / "x.gif"), "--method wan")
     refused(invoke("sample", "geneval", "--method", "cof", "--model", SHIPPED_MODELS / "shapes-vae", "--metadata", "shapes-geneval",
                    "--outdir", tmp_path / "s"), "shapes-vae")  # fmt: skip
 

@@ -15,7 +15,7 @@ from .common import IMAGE_SUFFIXES, app, check_options, check_output, check_prom
 def generate(
     prompt: str = typer.Argument(..., help="What to draw."),
     output: Path = typer.Option(Path("out.png"), "-o", "--output", help="The image (PNG)."),
-    method: str = typer.Option("cof", help="The method (or base): " + method_help("image", without=("oracle",)) + "."),
+    method: Optional[str] = typer.Option(None, help="The method (or base): " + method_help("image", without=("oracle",)) + "; default: the --model folder's method, else the best shipped model."),
     model: Optional[str] = typer.Option(None, help="Model folder (default: the shipped ShapesWorld model)."),
     seed: int = typer.Option(0, help="Seed."),
     steps: Optional[int] = typer.Option(None, help="Sampling steps (default: the model's)."),
@@ -28,12 +28,13 @@ def generate(
 ):
     """Generate one image from a prompt with a reasoning method."""
     from ..images import save_image
-    from ..methods.generate import check_request, generate_image
+    from ..methods.generate import check_request, default_method, generate_image
 
     check_output(output, IMAGE_SUFFIXES, "the image")
     check_prompt(prompt)
     check_options(seed=seed, steps=steps, guidance=guidance, device=device)
     try:
+        method = method or default_method(model)
         check_request(method, mode, save_chain, save_trace)
         with reading_model(model):  # unreadable weights or config: one line naming the folder
             image = generate_image(method, prompt, output, model, seed, steps, guidance, mode, cot, save_chain, save_trace, device, typer.echo)

@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..methods.registry import get_spec
+from ..methods.registry import DEFAULT_METHOD, get_spec
 from .runs import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SEED, MAX_STEPS, METHODS, Models, enlarge
 
 BUTTONS = ["download", "fullscreen"]  # no share button: nothing leaves this machine
@@ -50,7 +50,7 @@ def build_app(models: Models):
     workdir = Path(tempfile.mkdtemp(prefix="reasongen-demo-"))  # GIFs and strips served to the page
     clip_text, clip_image = example_case(workdir)
     image_prompt = "a photo of a red circle"
-    first = "cof"
+    first = DEFAULT_METHOD  # the best shipped model
 
     with gr.Blocks(title="reasongen demo", analytics_enabled=False) as app:
         gr.Markdown("## reasongen: see the reasoning\nShapesWorld models on this machine; nothing is downloaded.")

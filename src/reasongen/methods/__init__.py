@@ -26,6 +26,13 @@ class Generator(Protocol):
     def __call__(self, metadata: dict, seeds: Sequence[int]) -> list[np.ndarray]: ...
 
 
+def folder_method(index: dict) -> str | None:
+    """The method a saved pipeline belongs to, by its model_index.json (None: no method's); a one-frame
+    CoF pipeline is the plain wan base."""
+    owner = PIPELINE_METHODS.get(index.get("_class_name"))
+    return "wan" if owner == "cof" and index.get("num_frames") == 1 else owner
+
+
 def read_model_index(path: Path, method: str) -> dict:
     """A pipeline folder's model_index.json, refused with a clear error if it belongs to another method."""
     import json
@@ -39,8 +46,8 @@ def read_model_index(path: Path, method: str) -> dict:
         raise ValueError(f"{index_path} is not valid JSON ({e}); the folder is damaged: copy or train it again") from None
     if not isinstance(index, dict):
         raise ValueError(f"{index_path} holds no settings object; the folder is damaged: copy or train it again")
-    owner = PIPELINE_METHODS.get(index.get("_class_name"))
-    if owner != method:
+    if PIPELINE_METHODS.get(index.get("_class_name")) != method:
+        owner = folder_method(index)
         hint = f"; use --method {owner}" if owner else ""
         raise ValueError(f"{path} holds a {index.get('_class_name')!r} model, not one of method {method}{hint}")
     return index

@@ -9,6 +9,22 @@ from pathlib import Path
 from .registry import get_spec
 
 
+def default_method(model: str | None) -> str:
+    """The method `generate` runs when none is named: the --model folder's own, if it is an image
+    method's; else the best shipped model (registry.DEFAULT_METHOD). An unreadable folder is left to
+    the loader, which names it."""
+    import json
+
+    from . import folder_method
+    from .registry import DEFAULT_METHOD, IMAGE_METHODS
+
+    try:
+        owner = folder_method(json.loads((Path(model) / "model_index.json").read_text())) if model else None
+    except (OSError, ValueError, AttributeError):
+        owner = None
+    return owner if owner in IMAGE_METHODS else DEFAULT_METHOD
+
+
 def check_request(method: str, mode: str, save_chain: bool, save_trace: bool) -> None:
     """Refuse (ValueError), before a model loads, a method that is not an image method or draws no free
     prompts, a FoX mode that does not exist, and a chain or trace the method does not write."""

@@ -46,6 +46,9 @@ SPECS = (
                "reasongen train reasondiff", "docs/reasondiff.md"),
 )  # fmt: skip
 REGISTRY = {spec.id: spec for spec in SPECS}
+# What `reasongen generate` and the demo run unless told: the shipped image model that scores best on
+# shapes-geneval at 4 images a prompt (docs/foundation.md: shapes-wan 0.289; t2i-r1-shapes 0.249).
+DEFAULT_METHOD = "wan"
 RENAMED = {"mcot": "fox", "bicot": "t2i-r1"}  # the ids of earlier versions
 
 IMAGE_METHODS = tuple(s.id for s in SPECS if s.kind == "image")
