@@ -49,7 +49,7 @@ def ship_pipeline(pipeline_dir: str | Path, out: str | Path, vae_folder: str | P
     pipe.save_pretrained(tmp, dtype=torch.float16)
     shutil.rmtree(tmp / "vae")
     index = json.loads((tmp / "model_index.json").read_text())
-    index["vae_folder"] = os.path.relpath(vae_folder.resolve(), out.resolve().parent / out.name)
+    index["vae_folder"] = os.path.relpath(vae_folder.resolve(), out.resolve())
     write_atomic(tmp / "model_index.json", json.dumps(index, indent=1) + "\n")
     shutil.copy(src / "training.json", tmp / "training.json")
     tmp.rename(out)
