@@ -185,6 +185,8 @@ def test_the_ema_warms_up_so_a_short_run_keeps_little_of_the_initialisation(tmp_
     cfg = TrainConfig(str(tmp_path), steps=3, batch_size=4, lr=1e-2, checkpoint_every=100, log_every=1, ema_decay=0.999)
     assert [cfg.ema_decay_at(s) for s in (0, 1, 90)] == [0.1, 2 / 11, 0.91]
     assert cfg.ema_decay_at(100_000) == 0.999
+    # weights that are an EMA already (a warm restart) go on averaging at the decay they had reached
+    assert TrainConfig(str(tmp_path), steps=3, ema_decay=0.999, ema_steps_before=90).ema_decay_at(0) == 0.91
     init = weights(tiny_model())
     ema_model = train(tiny_model(), TinyFlowTask(), TinyFlowData(32), cfg, progress=False)
     raw = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))["model"]

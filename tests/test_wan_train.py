@@ -151,6 +151,7 @@ def test_warm_restart_from_saved_weights_when_the_run_folder_is_gone(tiny_setup,
                                  warmup_steps=0), progress=False)  # fmt: skip
     assert json.loads((again / "warm_restart.json").read_text())["samples_before"] == 12
     assert samples_seen(again) == 16
+    assert json.loads((again / "train_config.json").read_text())["ema_steps_before"] == 3  # the start's 12 images in batches of 4
     from reasongen.methods.cof.pipeline import CoFPipeline
 
     start = CoFPipeline.from_pretrained(first / "pipeline").transformer
@@ -174,6 +175,7 @@ def test_a_shipped_base_is_fp16_names_the_shared_vae_and_warm_restarts(tiny_setu
     again = tmp_path / "again"  # the run folder is gone: the shipped weights start the next leg
     train_wan(tiny_config(tiny_setup, again, steps=1, init_from=str(shipped)), progress=False)
     assert samples_seen(again) == 16
+    assert json.loads((again / "train_config.json").read_text())["ema_steps_before"] == 3  # the start's 12 images in batches of 4
     with pytest.raises(ValueError, match="exists"):
         ship_pipeline(run / "pipeline", shipped, tiny_setup / "vae")
     other = tmp_path / "other-vae"

@@ -26,6 +26,12 @@ def built_already(info_path, data_path, what: str, n: int, size: int, seed: int)
     raise ValueError(f"{info_path.parent} holds {what} made with n={info['n']} size={info['size']} seed={info['seed']}; choose another folder")
 
 
+def object_weights(objects: torch.Tensor, object_weight: float) -> torch.Tensor:
+    """A loss weight per cell or token: 1 on the ground, `object_weight` where an object is (masks
+    from `world.render.object_mask`); the object-weighted loss of the shapes-wan study."""
+    return 1 + (object_weight - 1) * objects.float()
+
+
 class ShapesImages:
     """ShapesWorld images drawn on the fly from (seed, index): clean renders, and a fraction of
     blocky drafts (the unrefined frames of CoF chains), which the VAE must also reproduce."""

@@ -55,6 +55,7 @@ class TrainConfig:
     cooldown_steps: int = 0  # the last N of `steps` fall to zero as 1 - sqrt(progress): a warmup-stable-decay cool-down
     grad_clip: float | None = 1.0
     ema_decay: float | None = None  # the ceiling; the decay warms up as diffusers' EMAModel's does (ema_decay_at)
+    ema_steps_before: int = 0  # steps the starting weights already averaged (a warm restart from saved EMA weights)
     checkpoint_every: int = 500
     log_every: int = 10
     keep_last: int = 2
@@ -66,9 +67,12 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)  # recorded with each checkpoint
 
     def ema_decay_at(self, step: int) -> float:
-        """min(ema_decay, (1 + step) / (10 + step)), diffusers' EMAModel default: a constant 0.999 from
-        the first step keeps 0.999^n of the random initialisation (22% after 1,500 steps)."""
-        return min(self.ema_decay, (1 + step) / (10 + step))
+        """min(ema_decay, (1 + n) / (10 + n)) at the EMA's n-th step, diffusers' EMAModel default: a
+        constant 0.999 from the first step keeps 0.999^n of the random initialisation (22% after 1,500
+        steps). n counts `ema_steps_before`: weights that are an EMA already are not a random start,
+        and warming up again would make the saved weights nearly the raw ones for thousands of steps."""
+        n = step + self.ema_steps_before
+        return min(self.ema_decay, (1 + n) / (10 + n))
 
     def lr_at(self, step: int) -> float:
         scale = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from ...backbones.foxperts import ImageSegment, TextSegment
 from ...flow import flow_loss
+from ...train.data import object_weights
 from .config import ALL_TASKS, TASKS, FoXTrainConfig  # the settings, with their help
 from .inputs import IGNORE, encode_texts, plan_parts  # noqa: F401  (IGNORE: the labels' pad)
 
@@ -67,7 +68,7 @@ class MCoTTask:
         against the ground's 1 (the object-weighted loss of the shapes-wan study)."""
         weights = None
         if self.object_weight != 1:
-            weights = (1 + (self.object_weight - 1) * batch["objects"].to(device))[:, None]
+            weights = object_weights(batch["objects"].to(device), self.object_weight)[:, None]
         return flow_loss(velocity, batch["target"].to(device), generator, self.shift, weights=weights)
 
     def _plan_act(self, model, batch, generator, device):

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ...backbones.janus import JanusT2I
+from ...train.data import object_weights
 from .config import REAL_EXPERTS, SHAPES_EXPERTS, T2IR1TrainConfig  # noqa: F401  (the settings, with their help)
 from .format import SequenceFormat
 
@@ -34,7 +35,7 @@ def image_loss(janus: JanusT2I, prefixes, codes, objects, object_weight: float) 
     logp = janus.image_logprobs(prefixes, codes, "cond")
     if object_weight == 1:
         return -logp.mean()
-    weights = 1 + (object_weight - 1) * objects.to(logp.device).float()
+    weights = object_weights(objects.to(logp.device), object_weight)
     return -(logp * weights).sum() / weights.sum()
 
 

@@ -21,6 +21,7 @@ import torch
 
 from ...flow import flow_loss
 from ...locks import write_atomic
+from ...train.data import object_weights
 from ...train.loop import TrainConfig, last_step, train
 from ...world.vocab import TAGS
 from .config import WanTrainConfig
@@ -90,7 +91,7 @@ class T2ITask:
         weights = None
         if self.cfg.weighting == "object":  # per latent cell of every frame: masks (B, h, w) of images, (B, T, h, w) of clips
             frames = objects[:, None] if objects.dim() == 3 else objects
-            weights = (1 + (self.cfg.object_weight - 1) * frames.float())[:, None]
+            weights = object_weights(frames, self.cfg.object_weight)[:, None]
         return flow_loss(lambda x, t: fn(x, t, ctx, return_dict=False)[0], x0, generator, 1.0, self.cfg.timesteps,
                          weights=weights, weighting="min_snr" if self.cfg.weighting == "min_snr" else "none")  # fmt: skip
 
@@ -166,7 +167,8 @@ def train_wan(cfg: WanTrainConfig, progress: bool = True):
     task = T2ITask(PromptCache(pipe.text_encoder), cfg)
     loop = dict(output_dir=str(out), batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                 lr_decay=cfg.lr_decay, cooldown_steps=cfg.cooldown_steps, ema_decay=cfg.ema_decay, checkpoint_every=cfg.checkpoint_every,
-                log_every=cfg.log_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision, budget_clock=cfg.budget_clock)  # fmt: skip
+                log_every=cfg.log_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision, budget_clock=cfg.budget_clock,
+                ema_steps_before=warm_restart_steps(out, cfg.batch_size))  # fmt: skip
     clock = budget_clock(cfg.budget_clock)
     start = clock()
     stages = [(cfg.curriculum_steps, CURRICULUM_TAGS)] if cfg.curriculum_steps else []
@@ -214,7 +216,14 @@ def warm_restart(pipe, init_from: Path, out: Path) -> None:
     record = json.loads((init_from / "training.json").read_text()) if (init_from / "training.json").is_file() else {}
     before, clips = record.get("samples_seen", 0), record.get("clips_seen", 0)
     write_atomic(out / "warm_restart.json", json.dumps({"init_from": str(init_from), "samples_before": before, "clips_before": clips}) + "\n")
-    print(f"warm restart from {init_from} ({before} images and {clips} clips seen before; optimiser state starts afresh)")
+    print(f"warm restart from {init_from} ({before} images and {clips} clips seen before; optimiser state starts afresh, the EMA goes on)")
+
+
+def warm_restart_steps(out: Path, batch_size: int) -> int:
+    """The steps a warm restart's saved (EMA) weights had averaged, counted in this run's batches;
+    0 for a run that started from scratch. The EMA goes on from there at its full decay."""
+    warm = out / "warm_restart.json"
+    return json.loads(warm.read_text())["samples_before"] // batch_size if warm.is_file() else 0
 
 
 def samples_seen(output_dir: str | Path) -> int:
