@@ -219,11 +219,16 @@ def warm_restart(pipe, init_from: Path, out: Path) -> None:
     print(f"warm restart from {init_from} ({before} images and {clips} clips seen before; optimiser state starts afresh, the EMA goes on)")
 
 
+def warm_start(out: Path) -> dict:
+    """What a run's warm-restart start had seen (`warm_restart.json`); empty for a run from scratch."""
+    warm = Path(out) / "warm_restart.json"
+    return json.loads(warm.read_text()) if warm.is_file() else {}
+
+
 def warm_restart_steps(out: Path, batch_size: int) -> int:
     """The steps a warm restart's saved (EMA) weights had averaged, counted in this run's batches;
     0 for a run that started from scratch. The EMA goes on from there at its full decay."""
-    warm = out / "warm_restart.json"
-    return json.loads(warm.read_text())["samples_before"] // batch_size if warm.is_file() else 0
+    return warm_start(out).get("samples_before", 0) // batch_size
 
 
 def samples_seen(output_dir: str | Path) -> int:
@@ -231,9 +236,7 @@ def samples_seen(output_dir: str | Path) -> int:
     warm-restart start had seen)."""
     out = Path(output_dir)
     cfg = json.loads((out / "wan_config.json").read_text())
-    warm = out / "warm_restart.json"
-    before = json.loads(warm.read_text())["samples_before"] if warm.is_file() else 0
-    return before + last_step(out) * cfg["batch_size"]
+    return warm_start(out).get("samples_before", 0) + last_step(out) * cfg["batch_size"]
 
 
 def clips_seen(output_dir: str | Path) -> int:
@@ -244,9 +247,7 @@ def clips_seen(output_dir: str | Path) -> int:
     out = Path(output_dir)
     latest = latest_checkpoint(out / "checkpoints")
     state = json.loads((latest / "state.json").read_text()) if latest is not None else {}
-    warm = out / "warm_restart.json"
-    before = json.loads(warm.read_text()).get("clips_before", 0) if warm.is_file() else 0
-    return before + state.get("task", {}).get("clips_seen", 0)
+    return warm_start(out).get("clips_before", 0) + state.get("task", {}).get("clips_seen", 0)
 
 
 __all__ = ["WanTrainConfig", "train_wan", "build_pipeline", "samples_seen", "clips_seen", "TAGS"]
