@@ -160,6 +160,29 @@ def eval_geneval(
         write_atomic(per_image, "".join(json.dumps(r) + "\n" for r in rows))
 
 
+@eval_app.command("failures")
+def eval_failures(
+    source: Path = typer.Argument(..., help="Per-image rows (`eval geneval DIR --per-image FILE`), or a GenEval output folder to score first."),
+    out: Optional[Path] = typer.Option(None, help="Write the counts as JSON here."),
+    workers: int = typer.Option(2, help="Processes for the shapes detector, when SOURCE is a folder."),
+):
+    """Why images fail GenEval's rules: the clause each failed image breaks (too few, colour, position, too many), the asked classes missing, single objects by class, and extra shapes."""
+    from ..eval.failures import failure_breakdown, format_failures, read_rows
+    from ..eval.run import evaluate_folder
+
+    check_options(workers=workers)
+    if out is not None:
+        check_output(out, (".json",), "the counts", "--out")
+    try:
+        rows = evaluate_folder(source, workers=workers)[0] if source.is_dir() else read_rows(source)
+        breakdown = failure_breakdown(rows)
+    except ValueError as e:
+        fail(e)
+    typer.echo(format_failures(breakdown))
+    if out:
+        write_atomic(out, json.dumps({**breakdown, "source": str(source)}, indent=1) + "\n")
+
+
 @eval_app.command("understanding")
 def eval_understanding(
     model: Path = typer.Argument(..., help="A Janus-style pipeline (`train t2i-r1 --stage pretrain`) or a FoX pipeline (`train fox --stage 2`)."),

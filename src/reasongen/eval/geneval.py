@@ -11,6 +11,7 @@ per class, optional NMS); `evaluate` applies the include / colour / position / e
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -144,6 +145,22 @@ def evaluate(
             correct = False
             reasons.append(f"expected {cls}<{req['count']}, found {len(detected[cls])}")
     return correct, "\n".join(reasons)
+
+
+REASON_KINDS = ("too few of an asked class", "wrong colour", "wrong position", "too many (exclude clause)")
+
+
+def reason_kind(line: str) -> str:
+    """Which kind of clause one line of `evaluate`'s reason reports failing (one of REASON_KINDS)."""
+    if re.fullmatch(r"expected .+>=\d+, found \d+ .+; and .*", line):
+        return "wrong colour"
+    if line.startswith("no target for ") or re.fullmatch(r"expected .+ target, found .* target", line):
+        return "wrong position"
+    if re.fullmatch(r"expected .+<\d+, found \d+", line):
+        return "too many (exclude clause)"
+    if re.fullmatch(r"expected .+>=\d+, found \d+", line):
+        return "too few of an asked class"
+    raise ValueError(f"{line!r}: not a reason GenEval's rules give")
 
 
 def summarize(rows: Sequence[dict]) -> dict:
