@@ -159,6 +159,27 @@ def test_warm_restart_from_saved_weights_when_the_run_folder_is_gone(tiny_setup,
         assert torch.equal(a, b)
 
 
+def test_a_warm_restart_grows_deeper_with_identity_blocks(tiny_setup, tmp_path):
+    from reasongen.methods.cof.pipeline import CoFPipeline
+
+    first = tmp_path / "first"
+    train_wan(tiny_config(tiny_setup, first, steps=3), progress=False)
+    start = CoFPipeline.from_pretrained(first / "pipeline").transformer.eval()
+    assert len(start.blocks) == 2
+    grown = train_wan(tiny_config(tiny_setup, tmp_path / "grown", steps=1, num_layers=4, init_from=str(first / "pipeline"),
+                                  ema_decay=None, lr=0.0, warmup_steps=0), progress=False).transformer.eval()  # fmt: skip
+    assert len(grown.blocks) == 4 and json.loads((tmp_path / "grown" / "warm_restart.json").read_text())["grown_from_blocks"] == 2
+    c = start.config
+    x, t, text = torch.randn(2, c.in_channels, 1, 4, 4), torch.tensor([300.0, 800.0]), torch.randn(2, 7, c.text_dim)
+    with torch.no_grad():  # the added blocks are identities: the deeper model draws what the start drew
+        torch.testing.assert_close(grown(x, t, text).sample, start(x, t, text).sample)
+    learned = train_wan(tiny_config(tiny_setup, tmp_path / "learns", steps=1, num_layers=4, init_from=str(first / "pipeline"),
+                                    ema_decay=None, warmup_steps=0), progress=False).transformer  # fmt: skip
+    assert learned.blocks[3].ffn.net[-1].weight.abs().sum() > 0  # and they train
+    with pytest.raises(ValueError, match="does not match"):  # a shallower model never takes a deeper one's first blocks
+        train_wan(tiny_config(tiny_setup, tmp_path / "shallow", steps=1, num_layers=1, init_from=str(first / "pipeline")), progress=False)
+
+
 def test_a_shipped_base_is_fp16_names_the_shared_vae_and_warm_restarts(tiny_setup, tmp_path):
     from reasongen.methods.cof.pipeline import CoFPipeline
     from reasongen.methods.wan.ship import ship_pipeline

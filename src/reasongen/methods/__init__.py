@@ -121,7 +121,8 @@ def model_path(model: str | None, shipped: str, train_command: str) -> Path:
 
 def load_transformer_weights(transformer, pipeline_dir: Path) -> None:
     """A saved pipeline's transformer weights into `transformer` (a run started from them); refused
-    unless every tensor is there with this model's shape."""
+    unless every tensor is there with this model's shape and the saved model has no tensor this one
+    lacks (a shallower model never takes the first blocks of a deeper one silently)."""
     from safetensors.torch import load_file
 
     pipeline_dir = Path(pipeline_dir)
@@ -130,6 +131,7 @@ def load_transformer_weights(transformer, pipeline_dir: Path) -> None:
         raise ValueError(f"--init-from {pipeline_dir}: no {path.relative_to(pipeline_dir)} (pass a pipeline folder written by `reasongen train`)")
     state, own = load_file(path), transformer.state_dict()
     mismatch = sorted(k for k in own if k not in state or state[k].shape != own[k].shape)
+    mismatch += sorted(k for k in state if k not in own)
     if mismatch:
         raise ValueError(f"--init-from {pipeline_dir}: its transformer does not match this preset ({len(mismatch)} tensors differ, e.g. {mismatch[0]})")
     transformer.load_state_dict({k: state[k].to(own[k].dtype) for k in own})

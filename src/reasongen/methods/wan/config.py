@@ -58,7 +58,8 @@ class WanTrainConfig:
     vae: str | None = None  # None: the shipped ShapesWorld VAE
     init_from: str | None = field(default=None, metadata=_help(
         "A saved pipeline to start from when --output-dir has no checkpoint (a warm restart after the run folder was lost: weights "
-        "kept, optimiser afresh, logged).", path=True))
+        "kept, optimiser afresh, logged). With a larger --num-layers the model grows: the saved blocks first, the added ones "
+        "starting as identities.", path=True))
     text_encoder: str = field(default="minilm", metadata=_help(
         "minilm (the frozen embedded MiniLM) or words (ShapesWorld's own word encoder, trained with the DiT and saved in the pipeline)."))
     text_max_length: int = field(default=64, metadata=_help(

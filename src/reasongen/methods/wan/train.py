@@ -206,17 +206,45 @@ def warm_restart(pipe, init_from: Path, out: Path) -> None:
     afresh; the images the start had seen are recorded, so the learning curve goes on from there.
     Logged in warm_restart.json."""
     from ...backbones.text import load_text_encoder
-    from .. import load_transformer_weights
 
-    load_transformer_weights(pipe.transformer, init_from)
+    grown_from = load_deeper(pipe.transformer, init_from)
     if pipe.text_encoder.kind == "words":
         if not (init_from / "text_encoder").is_dir():
             raise ValueError(f"--init-from {init_from}: no text_encoder/ to go on training the word encoder from (a minilm run's pipeline?)")
         pipe.text_encoder.model.load_state_dict(load_text_encoder("words", str(init_from)).model.state_dict())
-    record = json.loads((init_from / "training.json").read_text()) if (init_from / "training.json").is_file() else {}
-    before, clips = record.get("samples_seen", 0), record.get("clips_seen", 0)
-    write_atomic(out / "warm_restart.json", json.dumps({"init_from": str(init_from), "samples_before": before, "clips_before": clips}) + "\n")
+    training = json.loads((init_from / "training.json").read_text()) if (init_from / "training.json").is_file() else {}
+    before, clips = training.get("samples_seen", 0), training.get("clips_seen", 0)
+    log = {"init_from": str(init_from), "samples_before": before, "clips_before": clips}
+    if grown_from < len(pipe.transformer.blocks):
+        log["grown_from_blocks"] = grown_from
+        print(f"grown from {grown_from} to {len(pipe.transformer.blocks)} blocks: the new ones start as identities")
+    write_atomic(out / "warm_restart.json", json.dumps(log) + "\n")
     print(f"warm restart from {init_from} ({before} images and {clips} clips seen before; optimiser state starts afresh, the EMA goes on)")
+
+
+def load_deeper(transformer, init_from: Path) -> int:
+    """A saved pipeline's DiT into `transformer`, which may have more blocks than it (`--num-layers`):
+    the saved blocks come first, and each block after them starts as an identity, its self-attention,
+    cross-attention and FFN output projections at zero (DiT's adaLN-Zero starts every block so), so
+    the deeper model computes exactly what the saved one did and training goes on from there. Every
+    other setting must match the saved model. Returns the saved model's number of blocks."""
+    from .. import load_transformer_weights
+
+    config = Path(init_from) / "transformer" / "config.json"
+    saved = json.loads(config.read_text()).get("num_layers") if config.is_file() else None
+    blocks = transformer.blocks
+    if saved is not None and saved < len(blocks):
+        transformer.blocks = blocks[:saved]  # the same modules: loading fills them, and checks every saved tensor
+    try:
+        load_transformer_weights(transformer, init_from)
+    finally:
+        transformer.blocks = blocks
+    saved = len(blocks) if saved is None else saved
+    for block in blocks[saved:]:
+        for layer in (block.attn1.to_out[0], block.attn2.to_out[0], block.ffn.net[-1]):
+            torch.nn.init.zeros_(layer.weight)
+            torch.nn.init.zeros_(layer.bias)
+    return saved
 
 
 def warm_start(out: Path) -> dict:
