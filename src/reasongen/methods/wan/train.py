@@ -230,16 +230,14 @@ def load_deeper(transformer, init_from: Path) -> int:
     other setting must match the saved model. Returns the saved model's number of blocks."""
     from .. import load_transformer_weights
 
-    config = Path(init_from) / "transformer" / "config.json"
-    saved = json.loads(config.read_text()).get("num_layers") if config.is_file() else None
     blocks = transformer.blocks
-    if saved is not None and saved < len(blocks):
-        transformer.blocks = blocks[:saved]  # the same modules: loading fills them, and checks every saved tensor
+    config = Path(init_from) / "transformer" / "config.json"
+    saved = json.loads(config.read_text()).get("num_layers", len(blocks)) if config.is_file() else len(blocks)
+    transformer.blocks = blocks[:saved]  # the same modules: loading fills them, and checks every saved tensor
     try:
         load_transformer_weights(transformer, init_from)
     finally:
         transformer.blocks = blocks
-    saved = len(blocks) if saved is None else saved
     for block in blocks[saved:]:
         for layer in (block.attn1.to_out[0], block.attn2.to_out[0], block.ffn.net[-1]):
             torch.nn.init.zeros_(layer.weight)
