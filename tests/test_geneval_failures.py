@@ -79,7 +79,7 @@ def test_cli_refuses_what_is_not_per_image_rows(tmp_path):
     runner = CliRunner()
     (tmp_path / "half.jsonl").write_text(json.dumps({"tag": "colors", "correct": False}) + "\n")
     (tmp_path / "text.jsonl").write_text("scores: 0.4\n")
-    for path, message in ((tmp_path / "none.jsonl", "no such file"), (tmp_path / "half.jsonl", "needs reason, metadata, details"),
+    for path, message in ((tmp_path / "none.jsonl", "no such file or folder"), (tmp_path / "half.jsonl", "needs reason, metadata, details"),
                           (tmp_path / "text.jsonl", "not a JSON line")):  # fmt: skip
         res = runner.invoke(app, ["eval", "failures", str(path)])
         assert res.exit_code == 2 and message in res.output and "Traceback" not in res.output

@@ -22,7 +22,7 @@ def read_rows(path: str | Path) -> list[dict]:
     """The per-image rows of a JSONL file, each checked for the keys the breakdown reads."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: no such file; give the rows of `reasongen eval geneval DIR --per-image FILE`")
+        raise ValueError(f"{path}: no such file or folder; give the rows of `reasongen eval geneval DIR --per-image FILE`, or a GenEval output folder")
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
