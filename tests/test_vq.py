@@ -79,3 +79,25 @@ def test_the_4k_preset_keeps_64_tokens_from_a_larger_codebook():
     assert idx.shape == (2, 64) and rec.shape == x.shape and vq.quantize.embedding.weight.shape[0] == 4096
     janus = build_janus("shapes4k", shapes_tokenizer())  # the language model draws from all 4,096 codes
     assert janus.model.generation_head.vision_head.out_features == 4096
+
+
+def test_time_budget_legs_resume_to_the_uninterrupted_tokenizer(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    import reasongen.train.vq
+    from reasongen.methods.autoencoder_config import VQTrainConfig
+    from reasongen.methods.autoencoders import train_vq
+
+    full_report = reasongen.train.vq.finish_vq
+    monkeypatch.setattr(reasongen.train.vq, "finish_vq", lambda vq, heldout, out: full_report(vq, heldout[:8], out))  # 512 held-out images take half a minute
+
+    def config(out, **kw):
+        return VQTrainConfig(str(out), preset="tiny", steps=2, batch_size=2, teacher_steps=1, restart_every=2, checkpoint_every=10, **kw)
+
+    train_vq(config(tmp_path / "whole"), progress=False)
+    legs = tmp_path / "legs"
+    for leg in range(2):  # a budget of 0 minutes stops each leg after one step, with a checkpoint
+        train_vq(config(legs, time_budget=0.0), progress=False)
+        assert sorted(p.name for p in (legs / "checkpoints").iterdir())[-1] == f"step-{leg + 1:08d}"
+    whole, resumed = (load_file(next((run / "vq").glob("*.safetensors"))) for run in (tmp_path / "whole", legs))
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)

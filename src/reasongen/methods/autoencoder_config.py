@@ -39,6 +39,8 @@ class VAETrainConfig:
         "Train the decoder alone (needs --init-from): every latent stays exactly as it was, so models trained on this VAE's latents "
         "keep working.")})
     checkpoint_every: int = field(default=100, metadata={"help": "Checkpoint every N steps."})
+    time_budget: float | None = field(default=None, metadata={"help": (
+        "Minutes for this leg: it stops with a checkpoint (and writes the VAE as it stands), and the same command resumes it.")})
     seed: int = field(default=0, metadata={"help": "Seed of the data order, noise and images."})
 
     @property
@@ -72,5 +74,7 @@ class VQTrainConfig:
     teacher_steps: int = field(default=400, metadata={"help": "Warm-up steps on the fixed patch-PCA code before end-to-end training (train/vq.py)."})
     size: int = field(default=64, metadata={"help": "Canvas size."})
     checkpoint_every: int = field(default=100, metadata={"help": "Checkpoint every N steps."})
+    time_budget: float | None = field(default=None, metadata={"help": (
+        "Minutes for this leg: it stops with a checkpoint (and writes the tokenizer as it stands), and the same command resumes it.")})
     seed: int = field(default=0, metadata={"help": "Seed."})
     mixed_precision: str = field(default="no", metadata={"help": "no, or bf16 (the nearest-code search stays in float32)."})
