@@ -17,11 +17,6 @@ import torch
 from .autoencoder_config import VAETrainConfig, VQTrainConfig
 
 
-def minutes(budget: float | None) -> float | None:
-    """A leg's time budget in the loop's seconds, from the command's minutes."""
-    return None if budget is None else 60 * budget
-
-
 def train_vae(cfg: VAETrainConfig, progress: bool = True) -> dict:
     """Train (or fine-tune) the ShapesWorld VAE; writes `output_dir/vae` and `vae_report.json`, returns the report."""
     from ..backbones.wan import FrameVAE, build_vae, load_vae
@@ -34,7 +29,8 @@ def train_vae(cfg: VAETrainConfig, progress: bool = True) -> dict:
     teacher_steps = 0 if cfg.init_from is not None else cfg.teacher_steps  # the warm-up only exists to start from scratch
     out = Path(cfg.output_dir)
     loop = TrainConfig(str(out), cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=50, lr_decay="cosine",
-                       checkpoint_every=cfg.checkpoint_every, seed=cfg.seed, find_unused_parameters=True, time_budget=minutes(cfg.time_budget),
+                       checkpoint_every=cfg.checkpoint_every, seed=cfg.seed, find_unused_parameters=True,
+                       time_budget=None if cfg.time_budget is None else 60 * cfg.time_budget,
                        extra={"size": cfg.size, "draft_fraction": cfg.draft_fraction, "teacher_steps": teacher_steps,
                               "clip_frames": cfg.clip_frames, "chains": str(cfg.chains), "init_from": str(cfg.init_from),
                               "keep_frame_path": cfg.keep_frame_path and cfg.on_clips, "object_weight": cfg.object_weight,
@@ -97,7 +93,7 @@ def train_vq(cfg: VQTrainConfig, vq=None, progress: bool = True) -> dict:
                        vq.config.embed_dim)  # fmt: skip
     loop = TrainConfig(cfg.output_dir, cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=50, lr_decay="cosine",
                        checkpoint_every=cfg.checkpoint_every, seed=cfg.seed, mixed_precision=cfg.mixed_precision,
-                       time_budget=minutes(cfg.time_budget),
+                       time_budget=None if cfg.time_budget is None else 60 * cfg.time_budget,
                        extra={"preset": cfg.preset, "size": cfg.size, "teacher_steps": cfg.teacher_steps})  # fmt: skip
     torch.manual_seed(cfg.seed)
     vq = train(vq, VQTask(cfg.restart_every, teacher, cfg.teacher_steps), ShapesImages(10**7, cfg.size, cfg.seed, 0.0), loop, progress)
